@@ -1,0 +1,1 @@
+//! mssql-preflight library.
