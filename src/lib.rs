@@ -1,1 +1,26 @@
-//! mssql-preflight library.
+//! mssql-preflight: tells an administrator whether a Microsoft SQL Server
+//! backend is ready for the application that will use it.
+//!
+//! A [`target::Target`] is described once; [`engine::run`] evaluates the
+//! selected [`registry::Check`]s concurrently over memoised facts
+//! ([`context::Fact`]); a [`report::Report`] is rendered as a table, JSON,
+//! JUnit or Markdown.
+
+pub mod catalog;
+pub mod checks;
+pub mod cli;
+pub mod context;
+pub mod engine;
+pub mod exit;
+pub mod facts;
+pub mod finding;
+pub mod params;
+pub mod probe;
+pub mod profiles;
+pub mod redact;
+pub mod registry;
+pub mod report;
+pub mod selection;
+pub mod suggest;
+pub mod target;
+pub mod tomlfile;

@@ -1,0 +1,17 @@
+//! Built-in checks, one module per family. Each module's `checks()` lists
+//! what it contributes; `builtin()` is the whole registry.
+
+pub mod net;
+
+use crate::registry::Registry;
+
+/// Every built-in check.
+pub fn builtin() -> Registry {
+    let mut registry = Registry::new();
+    for check in net::checks() {
+        registry
+            .add(check)
+            .expect("built-in check ids are unique (tested)");
+    }
+    registry
+}

@@ -1,0 +1,313 @@
+//! Network checks: name resolution and TCP reachability of the SQL port.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+
+use crate::context::RunContext;
+use crate::facts::net::{DnsResolver, HostLookup, PortSource, TcpReachability};
+use crate::finding::{Finding, Outcome, Severity, Stop};
+use crate::probe::dns::LookupFailure;
+use crate::probe::tcp::ConnectOutcome;
+use crate::registry::{Check, CheckMeta, Family};
+
+pub fn checks() -> Vec<std::sync::Arc<dyn Check>> {
+    vec![
+        std::sync::Arc::new(DnsResolve::new()),
+        std::sync::Arc::new(DnsReverse::new()),
+        std::sync::Arc::new(TcpReachable::new()),
+    ]
+}
+
+pub struct DnsResolve {
+    meta: CheckMeta,
+}
+
+impl DnsResolve {
+    fn new() -> Self {
+        DnsResolve {
+            meta: CheckMeta::new("net.dns.resolve", Family::Net, Severity::Fail)
+                .title("The server's name resolves")
+                .checks("Looks up the A and AAAA records of the target host.")
+                .why("The application connects by name; a name that does not resolve means no connection at all, and the name is also what the TLS certificate must carry.")
+                .fix("Create an A (and, if used, AAAA) record for the server in DNS, or configure the name the DNS knows (check the DNS suffix for short names).")
+                .guide("PMP guide step 4.ii (Host Name); Passwordstate guide §2 (database server name)"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for DnsResolve {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let lookup = ctx.fact::<HostLookup>().await?;
+        let host = &ctx.target.server.host;
+        match &lookup.result {
+            Ok(addresses) => Ok(
+                Finding::pass(format!("`{host}` resolves to {}", join(addresses)))
+                    .evidence("addresses", addresses)
+                    .evidence("resolver", &lookup.resolver),
+            ),
+            Err(failure @ (LookupFailure::NoSuchName | LookupFailure::NoRecords)) => Ok(
+                Finding::fail(format!("`{host}` does not resolve: {failure}"))
+                    .expected("at least one A or AAAA record")
+                    .actual(failure.to_string())
+                    .evidence("resolver", &lookup.resolver),
+            ),
+            Err(failure) => Err(Stop::error(format!(
+                "cannot tell whether `{host}` resolves: {failure} (resolver: {})",
+                lookup.resolver
+            ))),
+        }
+    }
+}
+
+pub struct DnsReverse {
+    meta: CheckMeta,
+}
+
+impl DnsReverse {
+    fn new() -> Self {
+        DnsReverse {
+            meta: CheckMeta::new("net.dns.reverse", Family::Net, Severity::Warn)
+                .title("Reverse DNS leads back to the name")
+                .checks("Looks up the PTR record of every address the host resolves to and compares it with the host name.")
+                .why("Kerberos service principal names and certificate names are derived from the server's canonical name; a PTR record that names another host makes Windows authentication and certificate checks fail in confusing ways.")
+                .fix("Create or correct the PTR record of each address in the reverse lookup zone so it names the server's FQDN.")
+                .guide("PMP guide step 1 (certificate CN = server FQDN); Passwordstate guide §2.4 (remoting to the database server by name)"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for DnsReverse {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let lookup = ctx.fact::<HostLookup>().await?;
+        let host = ctx.target.server.host.as_str();
+        let addresses = lookup.result.as_ref().map_err(|f| {
+            Stop::skip(format!(
+                "`{host}` does not resolve ({f}); see net.dns.resolve"
+            ))
+        })?;
+        let resolver = ctx.fact::<DnsResolver>().await?;
+        let lookups = futures::future::join_all(
+            addresses
+                .iter()
+                .map(|ip| async { (*ip, resolver.names_of(*ip).await) }),
+        )
+        .await;
+
+        let mut evidence = serde_json::Map::new();
+        let mut mismatched = Vec::new();
+        let mut missing = Vec::new();
+        for (ip, result) in &lookups {
+            match result {
+                Ok(names) => {
+                    evidence.insert(ip.to_string(), names.clone().into());
+                    if !names.iter().any(|n| names_match(host, n)) {
+                        mismatched.push(format!("{ip} → {}", names.join(", ")));
+                    }
+                }
+                Err(LookupFailure::NoSuchName | LookupFailure::NoRecords) => {
+                    evidence.insert(ip.to_string(), serde_json::Value::Null);
+                    missing.push(ip.to_string());
+                }
+                Err(failure) => {
+                    return Err(Stop::error(format!(
+                        "cannot look up the PTR record of {ip}: {failure}"
+                    )));
+                }
+            }
+        }
+        let finding = if mismatched.is_empty() && missing.is_empty() {
+            Finding::pass(format!("every address of `{host}` points back to it"))
+        } else {
+            let mut problems = Vec::new();
+            if !mismatched.is_empty() {
+                problems.push(format!("PTR names another host: {}", mismatched.join("; ")));
+            }
+            if !missing.is_empty() {
+                problems.push(format!("no PTR record for {}", missing.join(", ")));
+            }
+            Finding::warn(format!(
+                "reverse DNS does not lead back to `{host}`: {}",
+                problems.join("; ")
+            ))
+            .expected(format!("PTR records naming {host}"))
+            .actual(problems.join("; "))
+        };
+        Ok(finding
+            .evidence("ptr", evidence)
+            .evidence("resolver", &lookup.resolver))
+    }
+}
+
+/// A PTR name matches the host when they are the same name, or when the host
+/// is a short name and the PTR is its fully qualified form.
+fn names_match(host: &str, ptr: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let ptr = ptr.trim_end_matches('.').to_ascii_lowercase();
+    ptr == host
+        || (!host.contains('.') && ptr.strip_prefix(&host).is_some_and(|r| r.starts_with('.')))
+}
+
+pub struct TcpReachable {
+    meta: CheckMeta,
+}
+
+impl TcpReachable {
+    fn new() -> Self {
+        TcpReachable {
+            meta: CheckMeta::new("net.tcp.reachable", Family::Net, Severity::Fail)
+                .title("The SQL Server port accepts connections")
+                .checks("Opens a TCP connection to the SQL Server port on every address of the host, and tells a refused connection (nothing listens) from a dropped one (a firewall) and from no route.")
+                .why("Nothing else works if the application cannot open a TCP connection to SQL Server.")
+                .fix("Start the SQL Server service, enable the TCP/IP protocol for the instance, and open its port in every firewall on the way.")
+                .guide("PMP guide step 4.ii-iii (host, instance and port); Passwordstate guide §4.8 (SQL Express: TCP/IP protocol and static port)"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for TcpReachable {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let reach = ctx.fact::<TcpReachability>().await?;
+        let port = reach.port.port;
+        let port_origin = match reach.port.source {
+            PortSource::Configured => "the configured port",
+            PortSource::Browser => "the port the SQL Server Browser reported",
+            PortSource::Default => "the default port",
+        };
+        let connected: Vec<_> = reach
+            .attempts
+            .iter()
+            .filter(|a| a.outcome.is_connected())
+            .collect();
+        let failed: Vec<_> = reach
+            .attempts
+            .iter()
+            .filter(|a| !a.outcome.is_connected())
+            .collect();
+        let base = |f: Finding| {
+            f.evidence("attempts", &reach.attempts)
+                .evidence("port", port)
+                .evidence("port_source", reach.port.source)
+        };
+        if failed.is_empty() {
+            let addresses: Vec<String> = connected.iter().map(|a| a.address.to_string()).collect();
+            return Ok(base(Finding::pass(format!(
+                "{} accepts TCP connections ({port_origin})",
+                addresses.join(", ")
+            ))));
+        }
+        let worst = &failed[0];
+        let (what, fix) = explain(&worst.outcome, port, ctx);
+        let failures: Vec<String> = failed
+            .iter()
+            .map(|a| format!("{}: {}", a.address, outcome_words(&a.outcome)))
+            .collect();
+        if !connected.is_empty() {
+            return Ok(base(
+                Finding::warn(format!(
+                    "reachable on {} but not on {}",
+                    connected[0].address,
+                    failures.join("; ")
+                ))
+                .expected(format!("every address of the host accepts TCP {port}"))
+                .actual(failures.join("; "))
+                .remediation(format!(
+                    "Clients may try the failing address first and wait for it: {fix}"
+                )),
+            ));
+        }
+        Ok(base(
+            Finding::fail(format!("{}: {what}", failures.join("; ")))
+                .expected(format!("TCP port {port} open ({port_origin})"))
+                .actual(outcome_words(&worst.outcome))
+                .remediation(fix),
+        ))
+    }
+}
+
+fn outcome_words(outcome: &ConnectOutcome) -> String {
+    match outcome {
+        ConnectOutcome::Connected { millis } => format!("connected in {millis} ms"),
+        ConnectOutcome::Refused => "connection refused".to_owned(),
+        ConnectOutcome::TimedOut { after_millis } => {
+            format!("no answer within {after_millis} ms (filtered)")
+        }
+        ConnectOutcome::Unreachable { detail } => format!("unreachable ({detail})"),
+        ConnectOutcome::Failed { detail } => format!("failed ({detail})"),
+    }
+}
+
+/// What a failure means, and what to do about it.
+fn explain(outcome: &ConnectOutcome, port: u16, ctx: &RunContext) -> (String, String) {
+    let instance = ctx
+        .target
+        .server
+        .instance
+        .as_deref()
+        .unwrap_or("MSSQLSERVER");
+    match outcome {
+        ConnectOutcome::Refused => (
+            "nothing listens on that port".to_owned(),
+            format!(
+                "Check that the SQL Server service for instance {instance} is running; in SQL Server Configuration Manager enable TCP/IP under Protocols for {instance} and confirm the port under IP Addresses → IPAll (TCP Port {port}), then restart the service. If the instance listens on another port, set `port` under [server]."
+            ),
+        ),
+        ConnectOutcome::TimedOut { .. } => (
+            "the connection was neither accepted nor refused, so a firewall is dropping it (or the host is down)".to_owned(),
+            format!(
+                "Allow inbound TCP {port} on the SQL Server host's firewall, e.g. `New-NetFirewallRule -DisplayName \"SQL Server {instance}\" -Direction Inbound -Protocol TCP -LocalPort {port} -Action Allow`, and on any network firewall between this machine and the server."
+            ),
+        ),
+        ConnectOutcome::Unreachable { .. } => (
+            "this machine has no route to the host".to_owned(),
+            "Check the server's address, this machine's network configuration and routes (VPN, gateway), and that the server is on a network this machine can reach.".to_owned(),
+        ),
+        ConnectOutcome::Failed { detail } => (
+            format!("the connection failed: {detail}"),
+            "Check the address and port, and the network between this machine and the server.".to_owned(),
+        ),
+        ConnectOutcome::Connected { .. } => (String::new(), String::new()),
+    }
+}
+
+fn join(addresses: &[IpAddr]) -> String {
+    addresses
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_match;
+
+    #[test]
+    fn ptr_matching_follows_fqdn_rules() {
+        assert!(names_match(
+            "sql01.corp.example.com",
+            "SQL01.corp.example.com."
+        ));
+        assert!(names_match("sql01", "sql01.corp.example.com"));
+        assert!(!names_match("sql01", "sql011.corp.example.com"));
+        assert!(!names_match(
+            "sql01.corp.example.com",
+            "web01.corp.example.com"
+        ));
+    }
+}

@@ -1,0 +1,159 @@
+//! Argument definitions (clap derive). Passwords are deliberately absent:
+//! they come from the environment, a file, standard input or a prompt.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::FailOn;
+use crate::report::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mssql-preflight",
+    version,
+    about = "Tells whether a Microsoft SQL Server backend is ready for the application that will use it",
+    long_about = "Tells whether a Microsoft SQL Server backend is ready for the application that will use it \
+(Password Manager Pro, Passwordstate): DNS, ports, SQL Browser, TLS and the certificate, logins, roles and \
+permissions, the backup share, and the application's own files.\n\n\
+Exit codes: 0 nothing failed; 1 at least one check failed (or warned, with --fail-on warn); \
+2 bad usage or target file, nothing checked; 3 no failure but some check could not run."
+)]
+pub struct Cli {
+    /// More log output on standard error (-v debug, -vv trace). Secrets are never logged.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the checks against a target and report.
+    Run(Box<RunArgs>),
+    /// List the checks (and the profiles that include them).
+    List(ListArgs),
+    /// Explain one check: what it looks at, why it matters, how to fix it.
+    Explain {
+        /// Check id, e.g. tls.cert.hostname
+        id: String,
+    },
+    /// Render a saved JSON report in another format.
+    Render {
+        /// A report written with --format json or --report json=PATH
+        report: PathBuf,
+        #[arg(long, short, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Print the JSON Schema of the JSON report.
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only the checks of this profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+/// What to check and how: shared by every command that runs checks.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Target file (TOML) describing the server, accounts, backup destination and application.
+    #[arg(long, short = 't', value_name = "FILE")]
+    pub target: Option<PathBuf>,
+    /// Server host name or IP address (overrides the target file).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// SQL Server TCP port (overrides the target file; otherwise 1433 or the SQL Browser's answer).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Named instance (overrides the target file).
+    #[arg(long)]
+    pub instance: Option<String>,
+    /// Application database (overrides the target file).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// Log in even when the server's certificate cannot be verified; SQL findings are then marked as unverified.
+    #[arg(long)]
+    pub trust_server_cert: bool,
+
+    /// Profile: pmp, passwordstate or all.
+    #[arg(long, short)]
+    pub profile: Option<String>,
+    /// Only checks matching this id or glob (repeatable), e.g. 'tls.*'.
+    #[arg(long = "check", short = 'c', value_name = "PATTERN")]
+    pub checks: Vec<String>,
+    /// Leave out checks matching this id or glob (repeatable).
+    #[arg(long = "skip", value_name = "PATTERN")]
+    pub skips: Vec<String>,
+    /// Also run intrusive checks (they write a probe file or a copy-only test backup, and remove it).
+    #[arg(long)]
+    pub intrusive: bool,
+
+    /// Limit for each network operation, e.g. 2s or 500ms.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Limit for a whole attempt: checks still running then end in `error`.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub deadline: Duration,
+    /// Re-run failing checks until they pass or this much time has passed (e.g. waiting for a database container).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub retry_timeout: Option<Duration>,
+
+    /// Format of the report on standard output.
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Also write the report to a file: FORMAT=PATH (repeatable), e.g. json=report.json junit=junit.xml.
+    #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report_spec)]
+    pub reports: Vec<(Format, PathBuf)>,
+    /// Lowest status that makes the exit code 1.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub fail_on: FailOn,
+    /// Colour in the table: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+
+    /// Read the [sql] account's password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Read the [backup] account's password from standard input (the line after the SQL one, if both).
+    #[arg(long)]
+    pub backup_password_stdin: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration like 5s, 500ms or 2m: {e}"))?;
+    if d.is_zero() {
+        return Err("a duration must be more than zero".to_owned());
+    }
+    Ok(d)
+}
+
+fn parse_report_spec(text: &str) -> Result<(Format, PathBuf), String> {
+    let (format, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not FORMAT=PATH (e.g. json=report.json)"))?;
+    if path.is_empty() {
+        return Err(format!("`{text}` names no file"));
+    }
+    Ok((format.parse()?, PathBuf::from(path)))
+}

@@ -1,0 +1,54 @@
+//! The command line: argument definitions and dispatch. Each subcommand
+//! lives in its own module and returns an exit code from `crate::exit`.
+
+mod args;
+mod describe;
+mod output;
+mod progress;
+mod run;
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+
+pub use args::{Cli, Command, RunArgs};
+
+use crate::exit;
+
+/// Parses the command line, runs the command, and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+        }
+    };
+    output::init_logging(cli.verbose);
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    match cli.command {
+        Command::Run(args) => run::run(*args),
+        Command::List(args) => describe::list(args),
+        Command::Explain { id } => describe::explain(&id),
+        Command::Render { report, format } => describe::render(&report, format),
+        Command::Schema => {
+            print!("{}", crate::report::JSON_SCHEMA);
+            exit::OK
+        }
+    }
+}
+
+/// Prints an error the user can act on and returns the usage exit code.
+pub(crate) fn usage_error(message: impl std::fmt::Display) -> i32 {
+    let text = crate::redact::scrub(&message.to_string()).into_owned();
+    if std::io::stderr().is_terminal() && output::color_allowed() {
+        eprintln!("\x1b[1;31merror:\x1b[0m {text}");
+    } else {
+        eprintln!("error: {text}");
+    }
+    exit::USAGE
+}

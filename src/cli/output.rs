@@ -1,0 +1,73 @@
+//! Where output goes and how it looks: colour rules, terminal width, log
+//! set-up, and report files. Everything written is scrubbed of secrets.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use tracing_subscriber::EnvFilter;
+
+use super::args::ColorChoice;
+use crate::redact::ScrubbingWriter;
+use crate::report::Style;
+
+/// NO_COLOR (any non-empty value) turns colour off everywhere.
+pub fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The style of the table on standard output.
+pub fn stdout_style(choice: ColorChoice) -> Style {
+    let tty = std::io::stdout().is_terminal();
+    let color = match choice {
+        ColorChoice::Always => color_allowed(),
+        ColorChoice::Never => false,
+        ColorChoice::Auto => tty && color_allowed(),
+    };
+    // comfy-table reports the terminal's width when stdout is one.
+    let width = if tty {
+        comfy_table::Table::new().width()
+    } else {
+        None
+    };
+    Style { color, width }
+}
+
+/// Logs go to standard error through the redactor. `MSSQL_PREFLIGHT_LOG`
+/// (an env-filter directive) overrides the verbosity flags.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "mssql_preflight=debug,info",
+        _ => "trace",
+    };
+    let filter =
+        EnvFilter::try_from_env("MSSQL_PREFLIGHT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| ScrubbingWriter(std::io::stderr()))
+        .with_ansi(std::io::stderr().is_terminal() && color_allowed())
+        .try_init();
+}
+
+/// Writes `text` (scrubbed) to `path`, creating nothing but the file.
+pub fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, crate::redact::scrub(text).as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Refuses report paths whose directory does not exist, before anything runs.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cannot write the report {}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        ))
+    }
+}

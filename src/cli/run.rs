@@ -1,0 +1,101 @@
+//! `run`: load the target, select checks, run them, report, exit.
+
+use std::sync::Arc;
+
+use super::args::RunArgs;
+use super::output::{check_writable, stdout_style, write_file};
+use super::progress::Bar;
+use super::usage_error;
+use crate::catalog::Catalog;
+use crate::context::RunSettings;
+use crate::engine::{self, EngineOptions};
+use crate::exit;
+use crate::report::{Format, Style};
+use crate::selection::{self, Plan, Selection};
+use crate::target::{SecretInputs, Target, TargetOverrides};
+
+/// Everything a run needs, loaded and validated; any problem is a usage error.
+pub struct Prepared {
+    pub target: Arc<Target>,
+    pub plan: Plan,
+    pub options: EngineOptions,
+}
+
+pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
+    if args.target.is_none() && args.host.is_none() {
+        return Err(
+            "nothing to check: give a target file with --target FILE (see examples/target.toml) or a server with --host NAME"
+                .to_owned(),
+        );
+    }
+    for (_, path) in &args.reports {
+        check_writable(path)?;
+    }
+    let catalog = Catalog::builtin()?;
+    let inputs = SecretInputs::from_stdin(args.password_stdin, args.backup_password_stdin)
+        .map_err(|e| format!("cannot read passwords from standard input: {e}"))?;
+    let overrides = TargetOverrides {
+        host: args.host.clone(),
+        port: args.port,
+        instance: args.instance.clone(),
+        database: args.database.clone(),
+        trust_server_certificate: args.trust_server_cert,
+    };
+    let target =
+        Target::load(args.target.as_deref(), &overrides, inputs).map_err(|e| e.to_string())?;
+    target
+        .validate_checks(&catalog.registry)
+        .map_err(|e| e.to_string())?;
+    let plan = selection::plan(
+        &catalog.registry,
+        &catalog.profiles,
+        &Selection {
+            profile: args.profile.clone(),
+            include: args.checks.clone(),
+            exclude: args.skips.clone(),
+        },
+    )?;
+    let options = EngineOptions {
+        settings: RunSettings {
+            timeout: args.timeout,
+            intrusive: args.intrusive,
+        },
+        deadline: args.deadline,
+        retry_timeout: args.retry_timeout,
+        ..EngineOptions::default()
+    };
+    Ok(Prepared {
+        target: Arc::new(target),
+        plan,
+        options,
+    })
+}
+
+pub fn run(args: RunArgs) -> i32 {
+    let prepared = match prepare(&args) {
+        Ok(p) => p,
+        Err(message) => return usage_error(message),
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    let run = runtime.block_on(engine::run(
+        prepared.target.clone(),
+        &prepared.plan,
+        &prepared.options,
+        &Bar::for_stderr(),
+    ));
+    // Probes may leave sockets closing in the background; do not wait for them.
+    runtime.shutdown_background();
+
+    let report = &run.report;
+    let style = match args.format {
+        Format::Table => stdout_style(args.color),
+        _ => Style::PLAIN,
+    };
+    print!("{}", report.render(args.format, style));
+    for (format, path) in &args.reports {
+        if let Err(e) = write_file(path, &report.render(*format, Style::PLAIN)) {
+            return usage_error(e);
+        }
+    }
+    exit::for_summary(&report.summary, args.fail_on)
+}

@@ -1,0 +1,111 @@
+//! What a check sees while it runs: the target, the run's settings, its
+//! parameters, and facts about the target gathered at most once per run.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
+
+use crate::finding::Stop;
+use crate::params::Params;
+use crate::registry::CheckMeta;
+use crate::target::Target;
+
+/// Settings of one run that checks and probes consult.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    /// The limit for each single network operation.
+    pub timeout: Duration,
+    /// Intrusive checks may change the target (write a test backup).
+    pub intrusive: bool,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            timeout: Duration::from_secs(5),
+            intrusive: false,
+        }
+    }
+}
+
+/// A fact about the target: gathered by a probe once per run, shared by every
+/// check that needs it. A fact whose prerequisite failed returns
+/// `Stop::Skip` with the reason, so dependent checks skip at once.
+pub trait Fact: 'static {
+    type Output: Send + Sync + 'static;
+
+    fn gather(ctx: &RunContext) -> impl Future<Output = Result<Self::Output, Stop>> + Send;
+}
+
+type Memo = Arc<OnceCell<Result<Arc<dyn Any + Send + Sync>, Stop>>>;
+
+/// Facts keyed by their type, each computed at most once even when many
+/// checks ask for it concurrently.
+#[derive(Default)]
+struct FactStore {
+    cells: Mutex<HashMap<TypeId, Memo>>,
+}
+
+impl FactStore {
+    fn cell(&self, key: TypeId) -> Memo {
+        let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        cells.entry(key).or_default().clone()
+    }
+}
+
+pub struct RunContext {
+    pub target: Arc<Target>,
+    pub settings: RunSettings,
+    params: Params,
+    facts: FactStore,
+}
+
+impl RunContext {
+    pub fn new(target: Arc<Target>, settings: RunSettings, params: Params) -> Self {
+        RunContext {
+            target,
+            settings,
+            params,
+            facts: FactStore::default(),
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.settings.timeout
+    }
+
+    /// The fact `F`, gathering it if no check has asked for it yet.
+    pub async fn fact<F: Fact>(&self) -> Result<Arc<F::Output>, Stop> {
+        let cell = self.facts.cell(TypeId::of::<F>());
+        let stored = cell
+            .get_or_init(|| async {
+                F::gather(self)
+                    .await
+                    .map(|value| Arc::new(value) as Arc<dyn Any + Send + Sync>)
+            })
+            .await
+            .clone()?;
+        Ok(stored
+            .downcast::<F::Output>()
+            .expect("facts are stored under their own type"))
+    }
+
+    /// The fact `F` if some check already gathered it successfully; never
+    /// starts a probe. Bundles use it to collect what a run saw.
+    pub fn gathered<F: Fact>(&self) -> Option<Arc<F::Output>> {
+        let cell = self.facts.cell(TypeId::of::<F>());
+        let stored = cell.get()?.as_ref().ok()?.clone();
+        stored.downcast::<F::Output>().ok()
+    }
+
+    /// A parameter of `check`: the target file's value, else the profile's,
+    /// else the check's default.
+    pub fn param<T: DeserializeOwned>(&self, check: &CheckMeta, name: &str) -> Result<T, Stop> {
+        self.params.get(check, name)
+    }
+}

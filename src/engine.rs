@@ -1,0 +1,222 @@
+//! The one place with concurrency: every selected check runs at once as its
+//! own task, sharing memoised facts; a run-wide deadline bounds them all; with
+//! a retry window, failing checks run again on fresh facts until they pass or
+//! the window closes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use time::format_description::well_known::Rfc3339;
+use tokio::time::Instant as TokioInstant;
+
+use crate::context::{Fact, RunContext, RunSettings};
+use crate::finding::{Outcome, Status, Stop};
+use crate::params::Params;
+use crate::registry::{Check, CheckMeta};
+use crate::report::{CheckResult, Report, SCHEMA_ID, Summary, ToolInfo};
+use crate::selection::Plan;
+use crate::target::Target;
+
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub settings: RunSettings,
+    /// Every attempt ends by then, whatever its checks are waiting for.
+    pub deadline: Duration,
+    /// Run failing checks again until they pass or this much time has passed.
+    pub retry_timeout: Option<Duration>,
+    /// Pause between attempts.
+    pub retry_interval: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            settings: RunSettings::default(),
+            deadline: Duration::from_secs(60),
+            retry_timeout: None,
+            retry_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Told about a run as it goes, to show progress.
+pub trait Progress: Send + Sync {
+    fn attempt_started(&self, _attempt: u32, _checks: usize) {}
+    fn check_finished(&self, _id: &str, _status: Status) {}
+    fn waiting_to_retry(&self, _failing: &[String], _remaining: Duration) {}
+    fn finished(&self) {}
+}
+
+/// Progress nobody watches.
+pub struct Silent;
+impl Progress for Silent {}
+
+/// A finished run: its report, and the contexts of its attempts (newest last)
+/// so a bundle can collect the facts they gathered.
+pub struct Run {
+    pub report: Report,
+    pub contexts: Vec<Arc<RunContext>>,
+}
+
+impl Run {
+    /// The newest successfully gathered value of fact `F`, if any attempt gathered it.
+    pub fn gathered<F: Fact>(&self) -> Option<Arc<F::Output>> {
+        self.contexts.iter().rev().find_map(|c| c.gathered::<F>())
+    }
+}
+
+pub async fn run(
+    target: Arc<Target>,
+    plan: &Plan,
+    options: &EngineOptions,
+    progress: &dyn Progress,
+) -> Run {
+    let started_at = time::OffsetDateTime::now_utc();
+    let started = Instant::now();
+    let retry_until = options.retry_timeout.map(|t| started + t);
+    let params = Params::layered([&plan.profile.params, &target.params]);
+
+    let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
+    let mut contexts = Vec::new();
+    let mut pending: Vec<usize> = (0..plan.checks.len()).collect();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        progress.attempt_started(attempts, pending.len());
+        let ctx = Arc::new(RunContext::new(
+            target.clone(),
+            options.settings.clone(),
+            params.clone(),
+        ));
+        contexts.push(ctx.clone());
+        let deadline = TokioInstant::now() + options.deadline;
+        let tasks: Vec<_> = pending
+            .iter()
+            .map(|&i| {
+                let check = plan.checks[i].clone();
+                let ctx = ctx.clone();
+                let task = tokio::spawn(evaluate(
+                    check.clone(),
+                    ctx.clone(),
+                    deadline,
+                    options.deadline,
+                ));
+                (i, check, task)
+            })
+            .collect();
+        for (i, check, task) in tasks {
+            let result = match task.await {
+                Ok(result) => result,
+                Err(join) => result_of(
+                    check.meta(),
+                    &target,
+                    Err(Stop::error(format!("the check crashed: {join}"))),
+                    Duration::ZERO,
+                ),
+            };
+            progress.check_finished(&result.id, result.status);
+            results[i] = Some(result);
+        }
+
+        pending.retain(|&i| {
+            let status = results[i].as_ref().map(|r| r.status);
+            matches!(status, Some(Status::Fail | Status::Error))
+        });
+        let Some(until) = retry_until else { break };
+        let now = Instant::now();
+        if pending.is_empty() || now + options.retry_interval >= until {
+            break;
+        }
+        let failing: Vec<String> = pending
+            .iter()
+            .filter_map(|&i| results[i].as_ref().map(|r| r.id.clone()))
+            .collect();
+        progress.waiting_to_retry(&failing, until - now);
+        tokio::time::sleep(options.retry_interval).await;
+    }
+    progress.finished();
+
+    let results: Vec<CheckResult> = results.into_iter().flatten().collect();
+    let report = Report {
+        schema: SCHEMA_ID.to_owned(),
+        tool: ToolInfo::current(),
+        target: target.summary(),
+        profile: plan.profile.name.clone(),
+        started_at: started_at
+            .format(&Rfc3339)
+            .unwrap_or_else(|_| started_at.to_string()),
+        duration_ms: started.elapsed().as_millis() as u64,
+        attempts,
+        summary: Summary::of(&results),
+        results,
+    };
+    Run { report, contexts }
+}
+
+async fn evaluate(
+    check: Arc<dyn Check>,
+    ctx: Arc<RunContext>,
+    deadline: TokioInstant,
+    budget: Duration,
+) -> CheckResult {
+    let meta = check.meta();
+    let started = Instant::now();
+    let outcome = if meta.intrusive && !ctx.settings.intrusive {
+        Err(Stop::skip(
+            "intrusive: it changes the target, so it runs only with --intrusive",
+        ))
+    } else {
+        match tokio::time::timeout_at(deadline, check.evaluate(&ctx)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Stop::error(format!(
+                "did not finish within the run's deadline of {} (raise it with --deadline)",
+                humantime::format_duration(budget)
+            ))),
+        }
+    };
+    result_of(meta, &ctx.target, outcome, started.elapsed())
+}
+
+/// Turns an outcome into a report line, applying the target's severity
+/// override: the one place policy meets verdicts.
+fn result_of(meta: &CheckMeta, target: &Target, outcome: Outcome, took: Duration) -> CheckResult {
+    let overridden = target.checks.get(meta.id.as_ref()).and_then(|c| c.severity);
+    let severity = overridden.unwrap_or(meta.severity);
+    let mut result = CheckResult {
+        id: meta.id.to_string(),
+        title: meta.title.to_string(),
+        family: meta.family,
+        status: Status::Skip,
+        severity,
+        message: String::new(),
+        expected: None,
+        actual: None,
+        remediation: None,
+        evidence: Default::default(),
+        notes: Vec::new(),
+        duration_ms: took.as_millis() as u64,
+    };
+    match outcome {
+        Ok(finding) => {
+            result.status = match (finding.status, overridden) {
+                (Status::Warn | Status::Fail, Some(level)) => level.status(),
+                (status, _) => status,
+            };
+            result.message = finding.message;
+            result.expected = finding.expected;
+            result.actual = finding.actual;
+            result.evidence = finding.evidence;
+            result.notes = finding.notes;
+            if result.status != Status::Pass {
+                result.remediation = finding
+                    .remediation
+                    .or_else(|| (!meta.fix.is_empty()).then(|| meta.fix.to_string()));
+            }
+        }
+        Err(stop) => {
+            result.status = stop.status();
+            result.message = stop.reason().to_owned();
+        }
+    }
+    result
+}

@@ -1,0 +1,4 @@
+//! Facts about the target, gathered once per run by probes and shared by
+//! every check that needs them. See `context::Fact`.
+
+pub mod net;

@@ -1,0 +1,208 @@
+//! Network facts: the host's addresses, the SQL port, and whether it
+//! accepts connections. Later facts (TLS, SQL) start from `SqlEndpoint`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::Serialize;
+
+use crate::context::{Fact, RunContext};
+use crate::finding::Stop;
+use crate::probe::dns::{LookupFailure, Resolver};
+use crate::probe::ssrp::{self, BrowserFailure, InstanceInfo};
+use crate::probe::tcp::{self, ConnectAttempt};
+use crate::target::DEFAULT_SQL_PORT;
+
+/// The resolver this run uses (system, or the target's name servers).
+pub struct DnsResolver;
+
+impl Fact for DnsResolver {
+    type Output = Resolver;
+
+    async fn gather(ctx: &RunContext) -> Result<Resolver, Stop> {
+        Resolver::new(&ctx.target.dns.nameservers, ctx.timeout()).map_err(Stop::error)
+    }
+}
+
+/// The forward lookup of the target's host name.
+pub struct HostLookup;
+
+pub struct HostLookupResult {
+    pub resolver: String,
+    pub result: Result<Vec<IpAddr>, LookupFailure>,
+}
+
+impl Fact for HostLookup {
+    type Output = HostLookupResult;
+
+    async fn gather(ctx: &RunContext) -> Result<HostLookupResult, Stop> {
+        if let Some(ip) = ctx.target.server.ip() {
+            return Err(Stop::skip(format!(
+                "the host is given as the IP address {ip}, so no DNS lookup is involved"
+            )));
+        }
+        let resolver = ctx.fact::<DnsResolver>().await?;
+        let result = resolver.addresses(&ctx.target.server.host).await;
+        Ok(HostLookupResult {
+            resolver: resolver.description.clone(),
+            result,
+        })
+    }
+}
+
+/// The addresses to connect to: the literal IP, or what DNS returned.
+pub struct HostAddresses;
+
+impl Fact for HostAddresses {
+    type Output = Vec<IpAddr>;
+
+    async fn gather(ctx: &RunContext) -> Result<Vec<IpAddr>, Stop> {
+        if let Some(ip) = ctx.target.server.ip() {
+            return Ok(vec![ip]);
+        }
+        let lookup = ctx.fact::<HostLookup>().await?;
+        lookup.result.clone().map_err(|failure| {
+            Stop::skip(format!(
+                "`{}` does not resolve ({failure}); see net.dns.resolve",
+                ctx.target.server.host
+            ))
+        })
+    }
+}
+
+/// The SQL Server Browser's answer about the target's named instance.
+pub struct BrowserLookup;
+
+pub struct BrowserAnswer {
+    pub browser: SocketAddr,
+    pub instance: String,
+    pub result: Result<Vec<InstanceInfo>, BrowserFailure>,
+}
+
+impl BrowserAnswer {
+    /// The entry for the instance asked about, if the browser listed it.
+    pub fn entry(&self) -> Option<&InstanceInfo> {
+        self.result.as_ref().ok().and_then(|list| {
+            list.iter()
+                .find(|i| i.instance_name.eq_ignore_ascii_case(&self.instance))
+        })
+    }
+}
+
+impl Fact for BrowserLookup {
+    type Output = BrowserAnswer;
+
+    async fn gather(ctx: &RunContext) -> Result<BrowserAnswer, Stop> {
+        let Some(instance) = ctx.target.server.instance.clone() else {
+            return Err(Stop::skip(
+                "no named instance is configured, so the SQL Server Browser is not needed",
+            ));
+        };
+        let addresses = ctx.fact::<HostAddresses>().await?;
+        let browser = SocketAddr::new(addresses[0], ctx.target.server.browser_port);
+        let result = ssrp::query_instance(browser, &instance, ctx.timeout()).await;
+        Ok(BrowserAnswer {
+            browser,
+            instance,
+            result,
+        })
+    }
+}
+
+/// Where the SQL port number came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortSource {
+    /// `[server] port` or `--port`.
+    Configured,
+    /// The SQL Server Browser's answer for the named instance.
+    Browser,
+    /// 1433, the default instance's port.
+    Default,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PortChoice {
+    pub port: u16,
+    pub source: PortSource,
+}
+
+/// The TCP port SQL Server is expected on.
+pub struct SqlPort;
+
+impl Fact for SqlPort {
+    type Output = PortChoice;
+
+    async fn gather(ctx: &RunContext) -> Result<PortChoice, Stop> {
+        let server = &ctx.target.server;
+        if let Some(port) = server.port {
+            return Ok(PortChoice {
+                port,
+                source: PortSource::Configured,
+            });
+        }
+        let Some(instance) = &server.instance else {
+            return Ok(PortChoice {
+                port: DEFAULT_SQL_PORT,
+                source: PortSource::Default,
+            });
+        };
+        let answer = ctx.fact::<BrowserLookup>().await?;
+        match answer.entry().and_then(|e| e.tcp_port) {
+            Some(port) => Ok(PortChoice {
+                port,
+                source: PortSource::Browser,
+            }),
+            None => Err(Stop::skip(format!(
+                "the port of instance `{instance}` is unknown: the SQL Server Browser at {} gave none \
+                 and no port is configured (set `port` under [server]); see net.browser.instance",
+                answer.browser
+            ))),
+        }
+    }
+}
+
+/// One connection attempt to the SQL port on every address of the host.
+pub struct TcpReachability;
+
+pub struct Reachability {
+    pub port: PortChoice,
+    pub attempts: Vec<ConnectAttempt>,
+}
+
+impl Fact for TcpReachability {
+    type Output = Reachability;
+
+    async fn gather(ctx: &RunContext) -> Result<Reachability, Stop> {
+        let addresses = ctx.fact::<HostAddresses>().await?;
+        let port = *ctx.fact::<SqlPort>().await?;
+        let targets: Vec<SocketAddr> = addresses
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, port.port))
+            .collect();
+        let attempts = tcp::try_all(&targets, ctx.timeout()).await;
+        Ok(Reachability { port, attempts })
+    }
+}
+
+/// An address where SQL Server accepted a TCP connection: where TLS and SQL
+/// probes connect. Skips, with the reason, when there is none.
+pub struct SqlEndpoint;
+
+impl Fact for SqlEndpoint {
+    type Output = SocketAddr;
+
+    async fn gather(ctx: &RunContext) -> Result<SocketAddr, Stop> {
+        let reach = ctx.fact::<TcpReachability>().await?;
+        reach
+            .attempts
+            .iter()
+            .find(|a| a.outcome.is_connected())
+            .map(|a| a.address)
+            .ok_or_else(|| {
+                Stop::skip(format!(
+                    "SQL Server is not reachable on TCP port {} of `{}`; see net.tcp.reachable",
+                    reach.port.port, ctx.target.server.host
+                ))
+            })
+    }
+}

@@ -1,0 +1,6 @@
+//! Protocol clients: they talk to the world and return observations, never
+//! verdicts. Every operation takes a timeout.
+
+pub mod dns;
+pub mod ssrp;
+pub mod tcp;

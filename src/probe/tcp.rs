@@ -1,0 +1,90 @@
+//! TCP connections with a deadline, and a classification of why one failed
+//! that an administrator can act on.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::net::TcpStream;
+
+/// How a connection attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum ConnectOutcome {
+    Connected {
+        millis: u64,
+    },
+    /// The host answered with a reset: nothing listens on the port.
+    Refused,
+    /// No answer at all: a firewall drops the packets, or the host is down.
+    TimedOut {
+        after_millis: u64,
+    },
+    /// The network has no route to the host.
+    Unreachable {
+        detail: String,
+    },
+    Failed {
+        detail: String,
+    },
+}
+
+impl ConnectOutcome {
+    pub fn is_connected(&self) -> bool {
+        matches!(self, ConnectOutcome::Connected { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectAttempt {
+    pub address: SocketAddr,
+    #[serde(flatten)]
+    pub outcome: ConnectOutcome,
+}
+
+/// Connects to `addr`, giving up after `timeout`.
+pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ConnectOutcome> {
+    let started = Instant::now();
+    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(e)) => Err(classify(&e)),
+        Err(_) => Err(ConnectOutcome::TimedOut {
+            after_millis: started.elapsed().as_millis() as u64,
+        }),
+    }
+}
+
+/// Tries every address at once, so a host with several addresses costs one
+/// timeout, not one per address.
+pub async fn try_all(addrs: &[SocketAddr], timeout: Duration) -> Vec<ConnectAttempt> {
+    let attempts = addrs.iter().map(|&address| async move {
+        let started = Instant::now();
+        let outcome = match connect(address, timeout).await {
+            Ok(_) => ConnectOutcome::Connected {
+                millis: started.elapsed().as_millis() as u64,
+            },
+            Err(outcome) => outcome,
+        };
+        ConnectAttempt { address, outcome }
+    });
+    futures::future::join_all(attempts).await
+}
+
+fn classify(error: &io::Error) -> ConnectOutcome {
+    match error.kind() {
+        io::ErrorKind::ConnectionRefused => ConnectOutcome::Refused,
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            ConnectOutcome::Unreachable {
+                detail: error.to_string(),
+            }
+        }
+        io::ErrorKind::TimedOut => ConnectOutcome::TimedOut { after_millis: 0 },
+        _ => ConnectOutcome::Failed {
+            detail: error.to_string(),
+        },
+    }
+}

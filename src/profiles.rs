@@ -1,0 +1,150 @@
+//! Profiles: named selections of checks with their thresholds, defined in
+//! `checks/profiles.toml` and embedded in the binary.
+
+use std::collections::BTreeMap;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+use crate::params::{ParamTables, validate_table};
+use crate::registry::Registry;
+use crate::tomlfile::{self, TomlError};
+
+pub const ALL: &str = "all";
+const BUILTIN: &str = include_str!("../checks/profiles.toml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfilesFile {
+    profile: BTreeMap<String, ProfileSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileSection {
+    description: String,
+    checks: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    params: ParamTables,
+}
+
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    pub patterns: Vec<String>,
+    pub exclude: Vec<String>,
+    include_set: Option<GlobSet>,
+    exclude_set: GlobSet,
+    pub params: ParamTables,
+}
+
+impl Profile {
+    fn all() -> Self {
+        Profile {
+            name: ALL.to_owned(),
+            description: "Every check".to_owned(),
+            patterns: vec!["*".to_owned()],
+            exclude: Vec::new(),
+            include_set: None,
+            exclude_set: GlobSet::empty(),
+            params: ParamTables::new(),
+        }
+    }
+
+    pub fn includes(&self, id: &str) -> bool {
+        let included = self.include_set.as_ref().is_none_or(|set| set.is_match(id));
+        included && !self.exclude_set.is_match(id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Profiles {
+    profiles: Vec<Profile>,
+}
+
+impl Profiles {
+    pub fn builtin() -> Result<Self, TomlError> {
+        Self::parse(BUILTIN, "checks/profiles.toml (built in)")
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Self, TomlError> {
+        let file: ProfilesFile = tomlfile::parse(text, origin)?;
+        let mut profiles = vec![Profile::all()];
+        for (name, section) in file.profile {
+            let bad_glob = |message: String| TomlError {
+                origin: origin.to_owned(),
+                line: None,
+                column: None,
+                field: Some(format!("profile.{name}")),
+                message,
+            };
+            profiles.push(Profile {
+                include_set: Some(glob_set(&section.checks).map_err(bad_glob)?),
+                exclude_set: glob_set(&section.exclude).map_err(bad_glob)?,
+                name,
+                description: section.description,
+                patterns: section.checks,
+                exclude: section.exclude,
+                params: section.params,
+            });
+        }
+        Ok(Profiles { profiles })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.profiles.iter().map(|p| p.name.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Profile> {
+        self.profiles.iter()
+    }
+
+    /// The profiles (other than `all`) that include `id`.
+    pub fn containing(&self, id: &str) -> Vec<&str> {
+        self.profiles
+            .iter()
+            .filter(|p| p.name != ALL && p.includes(id))
+            .map(|p| p.name.as_str())
+            .collect()
+    }
+
+    /// Every profile's patterns match some check and every parameter it sets
+    /// exists: a profile that silently selects nothing is a bug.
+    pub fn validate(&self, registry: &Registry) -> Result<(), String> {
+        for profile in &self.profiles {
+            for pattern in profile.patterns.iter().chain(&profile.exclude) {
+                let glob = Glob::new(pattern)
+                    .map_err(|e| e.to_string())?
+                    .compile_matcher();
+                if !registry.ids().any(|id| glob.is_match(id)) {
+                    return Err(format!(
+                        "profile `{}`: pattern `{pattern}` matches no check",
+                        profile.name
+                    ));
+                }
+            }
+            for (id, table) in &profile.params {
+                validate_table(registry, id, table, &[])
+                    .map_err(|e| format!("profile `{}`: {e}", profile.name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A set of check-id globs; `*` does not stop at dots, so `tls.*` covers
+/// `tls.cert.hostname`.
+pub fn glob_set(patterns: &[String]) -> Result<GlobSet, String> {
+    let mut builder = GlobSetBuilder::new();
+    for p in patterns {
+        builder.add(Glob::new(p).map_err(|e| format!("bad pattern `{p}`: {e}"))?);
+    }
+    builder.build().map_err(|e| e.to_string())
+}

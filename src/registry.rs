@@ -1,0 +1,209 @@
+//! The check registry: every check's metadata in one place, the `Check`
+//! trait, and selection by profile and pattern.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::context::RunContext;
+use crate::finding::{Outcome, Severity};
+
+pub type Text = Cow<'static, str>;
+
+/// The family a check belongs to; reports group by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Net,
+    Tls,
+    Sql,
+    Share,
+    Host,
+}
+
+impl Family {
+    pub const ALL: [Family; 5] = [
+        Family::Net,
+        Family::Tls,
+        Family::Sql,
+        Family::Share,
+        Family::Host,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Net => "net",
+            Family::Tls => "tls",
+            Family::Sql => "sql",
+            Family::Share => "share",
+            Family::Host => "host",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Family::Net => "Network",
+            Family::Tls => "TLS",
+            Family::Sql => "SQL Server",
+            Family::Share => "Backup destination",
+            Family::Host => "Application host",
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A tunable threshold of a check, with its default. Profiles and target
+/// files may set it under `[checks."<id>"]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParamMeta {
+    pub name: Text,
+    pub default: toml::Value,
+    pub help: Text,
+}
+
+/// Everything `list` and `explain` print about a check, and what reports
+/// quote from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckMeta {
+    /// Stable, dotted, lower case: the public API of the check.
+    pub id: Text,
+    pub title: Text,
+    pub family: Family,
+    /// What the check looks at.
+    pub checks: Text,
+    /// Why it matters to the application.
+    pub why: Text,
+    /// How to fix a failure, in plain words (an exact command where one exists).
+    pub fix: Text,
+    /// The vendor-guide step it comes from.
+    pub guide: Text,
+    /// Changes something on the target (writes a file, runs a backup):
+    /// runs only with `--intrusive`.
+    pub intrusive: bool,
+    /// The status its problems get unless a target file overrides it.
+    pub severity: Severity,
+    pub params: Vec<ParamMeta>,
+}
+
+impl CheckMeta {
+    pub fn new(id: impl Into<Text>, family: Family, severity: Severity) -> Self {
+        CheckMeta {
+            id: id.into(),
+            title: Text::Borrowed(""),
+            family,
+            checks: Text::Borrowed(""),
+            why: Text::Borrowed(""),
+            fix: Text::Borrowed(""),
+            guide: Text::Borrowed(""),
+            intrusive: false,
+            severity,
+            params: Vec::new(),
+        }
+    }
+
+    pub fn title(mut self, title: impl Into<Text>) -> Self {
+        self.title = title.into();
+        self
+    }
+
+    pub fn checks(mut self, checks: impl Into<Text>) -> Self {
+        self.checks = checks.into();
+        self
+    }
+
+    pub fn why(mut self, why: impl Into<Text>) -> Self {
+        self.why = why.into();
+        self
+    }
+
+    pub fn fix(mut self, fix: impl Into<Text>) -> Self {
+        self.fix = fix.into();
+        self
+    }
+
+    pub fn guide(mut self, guide: impl Into<Text>) -> Self {
+        self.guide = guide.into();
+        self
+    }
+
+    pub fn intrusive(mut self) -> Self {
+        self.intrusive = true;
+        self
+    }
+
+    pub fn param(
+        mut self,
+        name: impl Into<Text>,
+        default: impl Into<toml::Value>,
+        help: impl Into<Text>,
+    ) -> Self {
+        self.params.push(ParamMeta {
+            name: name.into(),
+            default: default.into(),
+            help: help.into(),
+        });
+        self
+    }
+
+    pub fn param_meta(&self, name: &str) -> Option<&ParamMeta> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+/// A check: metadata plus a verdict over facts. Checks never print and never
+/// talk to the network themselves; they ask the context for facts.
+#[async_trait]
+pub trait Check: Send + Sync {
+    fn meta(&self) -> &CheckMeta;
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome;
+}
+
+/// All checks the binary knows: built-in ones and those from check packs.
+#[derive(Clone, Default)]
+pub struct Registry {
+    checks: Vec<Arc<dyn Check>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// Adds a check. Ids are unique: a second check with the same id is refused.
+    pub fn add(&mut self, check: Arc<dyn Check>) -> Result<(), DuplicateId> {
+        let id = check.meta().id.clone();
+        if self.get(&id).is_some() {
+            return Err(DuplicateId(id.into_owned()));
+        }
+        self.checks.push(check);
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<dyn Check>> {
+        self.checks.iter().find(|c| c.meta().id == id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Check>> {
+        self.checks.iter()
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.checks.iter().map(|c| c.meta().id.as_ref())
+    }
+
+    /// The registered id closest to `wanted`, for "did you mean" hints.
+    pub fn nearest_id(&self, wanted: &str) -> Option<&str> {
+        crate::suggest::nearest(wanted, self.ids())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("two checks share the id `{0}`")]
+pub struct DuplicateId(pub String);

@@ -1,0 +1,103 @@
+//! A Markdown report to paste into a ticket: summary first, then what needs
+//! attention with its fix, then everything else in one table.
+
+use super::{CheckResult, Report, evidence_lines, status_label};
+use crate::finding::Status;
+
+pub fn render(report: &Report) -> String {
+    let t = &report.target;
+    let mut out = format!("# mssql-preflight report: {}\n\n", t.host);
+    out.push_str(&format!("**{}**\n\n", report.summary.verdict()));
+    out.push_str("| | |\n|---|---|\n");
+    let mut facts = vec![
+        ("Server", server_line(report)),
+        ("Profile", report.profile.clone()),
+        ("Expected certificate name", t.expected_tls_name.clone()),
+        ("Started", report.started_at.clone()),
+        ("Duration", format!("{} ms", report.duration_ms)),
+        (
+            "Tool",
+            format!("{} {}", report.tool.name, report.tool.version),
+        ),
+    ];
+    if let Some(db) = &t.database {
+        facts.insert(1, ("Database", db.clone()));
+    }
+    for (k, v) in facts {
+        out.push_str(&format!("| {k} | {} |\n", cell(&v)));
+    }
+
+    let attention: Vec<&CheckResult> = report
+        .results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.status,
+                Status::Fail | Status::Warn | Status::Error | Status::Waived
+            )
+        })
+        .collect();
+    if !attention.is_empty() {
+        out.push_str("\n## Needs attention\n");
+        for r in attention {
+            out.push_str(&format!(
+                "\n### {} `{}` — {}\n\n{}\n",
+                status_label(r.status),
+                r.id,
+                r.title,
+                r.message
+            ));
+            if let Some(e) = &r.expected {
+                out.push_str(&format!("\n- Expected: {e}"));
+            }
+            if let Some(a) = &r.actual {
+                out.push_str(&format!("\n- Actual: {a}"));
+            }
+            if let Some(fix) = &r.remediation {
+                out.push_str(&format!("\n- **Fix:** {fix}"));
+            }
+            for note in &r.notes {
+                out.push_str(&format!("\n- Note: {note}"));
+            }
+            let evidence = evidence_lines(&r.evidence);
+            if !evidence.is_empty() {
+                out.push_str("\n\n<details><summary>Evidence</summary>\n\n```\n");
+                out.push_str(&evidence.join("\n"));
+                out.push_str("\n```\n\n</details>");
+            }
+            out.push('\n');
+        }
+    }
+
+    out.push_str("\n## All checks\n\n| Status | Check | Family | Result |\n|---|---|---|---|\n");
+    for (_, results) in report.by_family() {
+        for r in results {
+            out.push_str(&format!(
+                "| {} | `{}` | {} | {} |\n",
+                status_label(r.status),
+                r.id,
+                r.family,
+                cell(&r.message)
+            ));
+        }
+    }
+    out
+}
+
+fn server_line(report: &Report) -> String {
+    let t = &report.target;
+    let mut s = t.host.clone();
+    if let Some(i) = &t.instance {
+        s.push('\\');
+        s.push_str(i);
+    }
+    if let Some(p) = t.port {
+        s.push_str(&format!(":{p}"));
+    }
+    s
+}
+
+/// Text safe inside a Markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', "<br>")
+}

@@ -1,0 +1,253 @@
+//! The report of a finished run, and the formats it is written in.
+//! Reporters read a `Report`; they never run checks.
+
+mod junit;
+mod markdown;
+mod table;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::finding::Status;
+use crate::registry::Family;
+use crate::target::TargetSummary;
+
+pub const SCHEMA_ID: &str = "mssql-preflight/report/v1";
+/// The JSON Schema of [`Report`], as documented in `docs/report.schema.json`.
+pub const JSON_SCHEMA: &str = include_str!("../../docs/report.schema.json");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub tool: ToolInfo,
+    pub target: TargetSummary,
+    pub profile: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// How many times failing checks were run (more than 1 with `--retry-timeout`).
+    pub attempts: u32,
+    pub summary: Summary,
+    pub results: Vec<CheckResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl ToolInfo {
+    pub fn current() -> Self {
+        ToolInfo {
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+}
+
+/// Counts per status. `total` is the number of checks selected.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub total: usize,
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub skip: usize,
+    pub error: usize,
+    pub waived: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[CheckResult]) -> Self {
+        let mut s = Summary {
+            total: results.len(),
+            ..Summary::default()
+        };
+        for r in results {
+            *s.count_mut(r.status) += 1;
+        }
+        s
+    }
+
+    pub fn count(&self, status: Status) -> usize {
+        match status {
+            Status::Pass => self.pass,
+            Status::Warn => self.warn,
+            Status::Fail => self.fail,
+            Status::Skip => self.skip,
+            Status::Error => self.error,
+            Status::Waived => self.waived,
+        }
+    }
+
+    fn count_mut(&mut self, status: Status) -> &mut usize {
+        match status {
+            Status::Pass => &mut self.pass,
+            Status::Warn => &mut self.warn,
+            Status::Fail => &mut self.fail,
+            Status::Skip => &mut self.skip,
+            Status::Error => &mut self.error,
+            Status::Waived => &mut self.waived,
+        }
+    }
+
+    /// Checks that reached a verdict about the target.
+    pub fn evaluated(&self) -> usize {
+        self.pass + self.warn + self.fail + self.waived
+    }
+
+    /// One sentence that tells "clean" from "not run" from "incomplete".
+    pub fn verdict(&self) -> String {
+        let counts = Status::ALL
+            .iter()
+            .filter(|s| self.count(**s) > 0)
+            .map(|s| format!("{} {}", self.count(*s), s))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let headline = if self.total == 0 {
+            "Nothing was checked: no check matched the selection".to_owned()
+        } else if self.evaluated() == 0 {
+            "Not run: no check reached a verdict".to_owned()
+        } else if self.fail > 0 {
+            "Not ready".to_owned()
+        } else if self.error > 0 {
+            "Incomplete: some checks could not run".to_owned()
+        } else if self.warn > 0 {
+            "Ready, with warnings".to_owned()
+        } else if self.skip > 0 {
+            "Ready as far as checked: some checks were skipped".to_owned()
+        } else {
+            "Ready: every check passed".to_owned()
+        };
+        if counts.is_empty() {
+            headline
+        } else {
+            format!("{headline} ({counts} of {} checks)", self.total)
+        }
+    }
+}
+
+/// One check's line in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub id: String,
+    pub title: String,
+    pub family: Family,
+    pub status: Status,
+    /// The status a problem of this check is reported at (after overrides).
+    pub severity: crate::finding::Severity,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    /// What to do about a non-passing result; absent for passes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+    #[serde(default)]
+    pub evidence: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    pub duration_ms: u64,
+}
+
+impl Report {
+    /// Results grouped by family, in family order, each group in id order.
+    pub fn by_family(&self) -> BTreeMap<Family, Vec<&CheckResult>> {
+        let mut groups: BTreeMap<Family, Vec<&CheckResult>> = BTreeMap::new();
+        for r in &self.results {
+            groups.entry(r.family).or_default().push(r);
+        }
+        for group in groups.values_mut() {
+            group.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+        groups
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("reports serialise");
+        text.push('\n');
+        text
+    }
+
+    pub fn from_json(text: &str) -> Result<Report, String> {
+        let report: Report = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if report.schema != SCHEMA_ID {
+            return Err(format!(
+                "unsupported report schema `{}` (this tool reads `{SCHEMA_ID}`)",
+                report.schema
+            ));
+        }
+        Ok(report)
+    }
+
+    /// The report in `format`, scrubbed of every registered secret.
+    pub fn render(&self, format: Format, style: Style) -> String {
+        let text = match format {
+            Format::Table => table::render(self, style),
+            Format::Json => self.to_json(),
+            Format::Junit => junit::render(self),
+            Format::Markdown => markdown::render(self),
+        };
+        crate::redact::scrub(&text).into_owned()
+    }
+}
+
+/// How terminal output may look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub color: bool,
+    /// Terminal width in columns, when known.
+    pub width: Option<u16>,
+}
+
+impl Style {
+    pub const PLAIN: Style = Style {
+        color: false,
+        width: None,
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Junit,
+    Markdown,
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        <Format as clap::ValueEnum>::from_str(s, true)
+            .map_err(|_| format!("unknown format `{s}`: use table, json, junit or markdown"))
+    }
+}
+
+/// A few words for a result's status, as people say it.
+pub fn status_label(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "PASS",
+        Status::Warn => "WARN",
+        Status::Fail => "FAIL",
+        Status::Skip => "SKIP",
+        Status::Error => "ERROR",
+        Status::Waived => "WAIVED",
+    }
+}
+
+/// Evidence as `key: value` lines, values in compact JSON unless plain text.
+pub fn evidence_lines(evidence: &Map<String, Value>) -> Vec<String> {
+    evidence
+        .iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}: {s}"),
+            other => format!("{k}: {other}"),
+        })
+        .collect()
+}

@@ -1,0 +1,61 @@
+//! Which checks a run includes: a profile, narrowed by `--check` patterns and
+//! trimmed by `--skip` patterns.
+
+use std::sync::Arc;
+
+use crate::profiles::{Profile, Profiles, glob_set};
+use crate::registry::{Check, Registry};
+use crate::suggest::did_you_mean;
+
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub profile: Option<String>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+/// The checks to run, in registry order, with the profile they came from.
+pub struct Plan {
+    pub profile: Profile,
+    pub checks: Vec<Arc<dyn Check>>,
+}
+
+pub fn plan(
+    registry: &Registry,
+    profiles: &Profiles,
+    selection: &Selection,
+) -> Result<Plan, String> {
+    let name = selection.profile.as_deref().unwrap_or(crate::profiles::ALL);
+    let profile = profiles.get(name).ok_or_else(|| {
+        format!(
+            "no profile `{name}`{}; profiles: {}",
+            did_you_mean(name, profiles.names()),
+            profiles.names().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    for pattern in selection.include.iter().chain(&selection.exclude) {
+        let set = glob_set(std::slice::from_ref(pattern))?;
+        if !registry.ids().any(|id| set.is_match(id)) {
+            return Err(format!(
+                "`{pattern}` matches no check{}; `mssql-preflight list` shows them all",
+                did_you_mean(pattern, registry.ids())
+            ));
+        }
+    }
+    let include = glob_set(&selection.include)?;
+    let exclude = glob_set(&selection.exclude)?;
+    let checks = registry
+        .iter()
+        .filter(|c| {
+            let id = c.meta().id.as_ref();
+            profile.includes(id)
+                && (selection.include.is_empty() || include.is_match(id))
+                && !exclude.is_match(id)
+        })
+        .cloned()
+        .collect();
+    Ok(Plan {
+        profile: profile.clone(),
+        checks,
+    })
+}

@@ -1,0 +1,424 @@
+//! The target: one SQL Server and what surrounds it, described once in a
+//! TOML file and on the command line, validated before anything is checked.
+
+mod file;
+pub mod secrets;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use file::TargetFile;
+pub use file::{AppKind, AuthKind};
+pub use secrets::{Credential, SecretInputs};
+
+use crate::finding::{Severity, Stop};
+use crate::params::{ParamTables, validate_table};
+use crate::registry::Registry;
+use crate::tomlfile::{self, TomlError};
+
+pub const DEFAULT_SQL_PORT: u16 = 1433;
+pub const DEFAULT_BROWSER_PORT: u16 = 1434;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("{0}")]
+    Toml(#[from] TomlError),
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+/// What the command line says about the target; it wins over the file.
+#[derive(Debug, Default, Clone)]
+pub struct TargetOverrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub instance: Option<String>,
+    pub database: Option<String>,
+    pub trust_server_certificate: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Server {
+    pub host: String,
+    pub port: Option<u16>,
+    pub instance: Option<String>,
+    pub database: Option<String>,
+    pub browser_port: u16,
+}
+
+impl Server {
+    /// The host as an IP address, when it was given as one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Dns {
+    pub nameservers: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tls {
+    pub ca_file: Option<PathBuf>,
+    pub expected_name: Option<String>,
+    pub trust_server_certificate: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub auth: AuthKind,
+    pub user: String,
+    pub password: Credential,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Backup {
+    pub account: Option<Account>,
+    pub destination: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct App {
+    pub kind: AppKind,
+    pub install_dir: Option<PathBuf>,
+}
+
+/// Per-check settings from the target file.
+#[derive(Debug, Clone, Default)]
+pub struct CheckSettings {
+    pub severity: Option<Severity>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The file the target came from, when there was one.
+    pub origin: Option<PathBuf>,
+    pub server: Server,
+    pub dns: Dns,
+    pub tls: Tls,
+    pub sql: Option<Account>,
+    pub backup: Backup,
+    pub app: Option<App>,
+    pub checks: BTreeMap<String, CheckSettings>,
+    /// Check parameters set in the target file.
+    pub params: ParamTables,
+}
+
+impl Target {
+    /// Loads a target from an optional file and the command line's overrides.
+    pub fn load(
+        path: Option<&Path>,
+        overrides: &TargetOverrides,
+        inputs: SecretInputs,
+    ) -> Result<Target, TargetError> {
+        let file: TargetFile = match path {
+            Some(p) => tomlfile::read(p)?,
+            None => TargetFile::default(),
+        };
+        Self::from_file(file, path, overrides, inputs)
+    }
+
+    fn from_file(
+        file: TargetFile,
+        origin: Option<&Path>,
+        overrides: &TargetOverrides,
+        mut inputs: SecretInputs,
+    ) -> Result<Target, TargetError> {
+        let origin_name = origin
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "command line".to_owned());
+        let invalid = |message: String| TargetError::Invalid {
+            origin: origin_name.clone(),
+            message,
+        };
+        let host = overrides
+            .host
+            .clone()
+            .or(file.server.host)
+            .filter(|h| !h.trim().is_empty())
+            .ok_or_else(|| {
+                invalid("no server to check: set `host` under [server] or pass --host".to_owned())
+            })?;
+        let server = Server {
+            host: host.trim().to_owned(),
+            port: overrides.port.or(file.server.port),
+            instance: overrides.instance.clone().or(file.server.instance),
+            database: overrides.database.clone().or(file.server.database),
+            browser_port: file.server.browser_port.unwrap_or(DEFAULT_BROWSER_PORT),
+        };
+        let nameservers = file
+            .dns
+            .nameservers
+            .iter()
+            .map(|s| parse_nameserver(s).map_err(|m| invalid(format!("[dns] nameservers: {m}"))))
+            .collect::<Result<_, _>>()?;
+        let tls = Tls {
+            ca_file: file.tls.ca_file.map(|p| tomlfile::relative_to(origin, &p)),
+            expected_name: file.tls.expected_name,
+            trust_server_certificate: overrides.trust_server_certificate
+                || file.tls.trust_server_certificate,
+        };
+        if let Some(ca) = tls.ca_file.as_ref().filter(|ca| !ca.is_file()) {
+            return Err(invalid(format!(
+                "[tls] ca_file `{}` does not exist or is not a file",
+                ca.display()
+            )));
+        }
+        let allow_prompt = inputs.allow_prompt;
+        let sql = match file.sql {
+            Some(section) => account(
+                "SQL",
+                section.auth,
+                section.user,
+                section.password_env.as_deref(),
+                section
+                    .password_file
+                    .map(|p| tomlfile::relative_to(origin, &p)),
+                inputs.sql_password.take(),
+                allow_prompt,
+            )?,
+            None => None,
+        };
+        let backup = match file.backup {
+            Some(section) => Backup {
+                account: account(
+                    "backup",
+                    section.auth,
+                    section.user,
+                    section.password_env.as_deref(),
+                    section
+                        .password_file
+                        .map(|p| tomlfile::relative_to(origin, &p)),
+                    inputs.backup_password.take(),
+                    allow_prompt,
+                )?,
+                destination: section.destination,
+            },
+            None => Backup::default(),
+        };
+        let app = file.app.map(|a| App {
+            kind: a.kind,
+            install_dir: a.install_dir.map(|p| tomlfile::relative_to(origin, &p)),
+        });
+        let mut checks = BTreeMap::new();
+        let mut params = ParamTables::new();
+        for (id, mut table) in file.checks {
+            let severity = match table.remove("severity") {
+                Some(value) => Some(value.try_into::<Severity>().map_err(|_| {
+                    invalid(format!(
+                        "[checks.\"{id}\"] severity must be \"warn\" or \"fail\""
+                    ))
+                })?),
+                None => None,
+            };
+            checks.insert(id.clone(), CheckSettings { severity });
+            params.insert(id, table);
+        }
+        Ok(Target {
+            origin: origin.map(Path::to_path_buf),
+            server,
+            dns: Dns { nameservers },
+            tls,
+            sql,
+            backup,
+            app,
+            checks,
+            params,
+        })
+    }
+
+    /// Rejects per-check settings that name no check or no parameter.
+    pub fn validate_checks(&self, registry: &Registry) -> Result<(), TargetError> {
+        let origin = self
+            .origin
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        for (id, table) in &self.params {
+            validate_table(registry, id, table, &["severity"]).map_err(|message| {
+                TargetError::Invalid {
+                    origin: origin.clone(),
+                    message: format!("[checks.\"{id}\"]: {message}"),
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The name the application will expect on the server's certificate.
+    pub fn expected_tls_name(&self) -> &str {
+        self.tls
+            .expected_name
+            .as_deref()
+            .unwrap_or(&self.server.host)
+    }
+
+    /// The application account, or why its checks must skip.
+    pub fn sql_account(&self) -> Result<&Account, Stop> {
+        self.sql.as_ref().ok_or_else(|| {
+            Stop::skip("no application account: add a [sql] section with `user` to the target file")
+        })
+    }
+
+    /// The backup account, or why its checks must skip.
+    pub fn backup_account(&self) -> Result<&Account, Stop> {
+        self.backup.account.as_ref().ok_or_else(|| {
+            Stop::skip("no backup account: add `user` under [backup] in the target file")
+        })
+    }
+
+    /// What reports may say about the target: no secrets, no password sources.
+    pub fn summary(&self) -> TargetSummary {
+        TargetSummary {
+            file: self.origin.as_ref().map(|p| p.display().to_string()),
+            host: self.server.host.clone(),
+            port: self.server.port,
+            instance: self.server.instance.clone(),
+            database: self.server.database.clone(),
+            expected_tls_name: self.expected_tls_name().to_owned(),
+            trust_server_certificate: self.tls.trust_server_certificate,
+            sql_user: self.sql.as_ref().map(|a| a.user.clone()),
+            backup_user: self.backup.account.as_ref().map(|a| a.user.clone()),
+            backup_destination: self.backup.destination.clone(),
+            app: self.app.as_ref().map(|a| a.kind),
+        }
+    }
+}
+
+/// The target as reports show it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct TargetSummary {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+    pub instance: Option<String>,
+    pub database: Option<String>,
+    pub expected_tls_name: String,
+    pub trust_server_certificate: bool,
+    pub sql_user: Option<String>,
+    pub backup_user: Option<String>,
+    pub backup_destination: Option<String>,
+    pub app: Option<AppKind>,
+}
+
+fn account(
+    role: &str,
+    auth: AuthKind,
+    user: Option<String>,
+    env: Option<&str>,
+    file: Option<PathBuf>,
+    stdin: Option<secrecy::SecretString>,
+    allow_prompt: bool,
+) -> Result<Option<Account>, TargetError> {
+    let Some(user) = user.filter(|u| !u.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let password = secrets::resolve(secrets::PasswordSources {
+        account: role,
+        user: &user,
+        env,
+        file: file.as_deref(),
+        stdin,
+        allow_prompt,
+    })?;
+    Ok(Some(Account {
+        auth,
+        user,
+        password,
+    }))
+}
+
+fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    text.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("`{text}` is not an IP address or IP:port"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Target, TargetError> {
+        let file: TargetFile = tomlfile::parse(text, "t.toml")?;
+        Target::from_file(
+            file,
+            Some(Path::new("/etc/preflight/t.toml")),
+            &TargetOverrides::default(),
+            SecretInputs::default(),
+        )
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file: TargetFile =
+            tomlfile::parse("[server]\nhost = \"a\"\nport = 1\n", "t.toml").unwrap();
+        let overrides = TargetOverrides {
+            host: Some("b".into()),
+            port: Some(2),
+            ..Default::default()
+        };
+        let t = Target::from_file(file, None, &overrides, SecretInputs::default()).unwrap();
+        assert_eq!((t.server.host.as_str(), t.server.port), ("b", Some(2)));
+    }
+
+    #[test]
+    fn a_host_is_required() {
+        let err = load("[server]\nport = 1433\n").unwrap_err();
+        assert!(err.to_string().contains("--host"), "{err}");
+    }
+
+    #[test]
+    fn missing_env_password_is_a_reason_not_an_error() {
+        let t = load(
+            "[server]\nhost = \"a\"\n[sql]\nuser = \"pmp\"\npassword_env = \"PREFLIGHT_TEST_UNSET_VAR\"\n",
+        )
+        .unwrap();
+        match &t.sql.as_ref().unwrap().password {
+            Credential::Missing(why) => assert!(why.contains("PREFLIGHT_TEST_UNSET_VAR")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn severity_overrides_are_read_and_checked() {
+        let t = load(
+            "[server]\nhost = \"a\"\n[checks.\"tls.encryption.forced\"]\nseverity = \"fail\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            t.checks["tls.encryption.forced"].severity,
+            Some(Severity::Fail)
+        );
+        let err =
+            load("[server]\nhost = \"a\"\n[checks.\"x\"]\nseverity = \"loud\"\n").unwrap_err();
+        assert!(err.to_string().contains("\"warn\" or \"fail\""), "{err}");
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_target_file() {
+        let t =
+            load("[server]\nhost = \"a\"\n[app]\nkind = \"pmp\"\ninstall_dir = \"pmp\"\n").unwrap();
+        assert_eq!(
+            t.app.unwrap().install_dir.unwrap(),
+            Path::new("/etc/preflight/pmp")
+        );
+    }
+
+    #[test]
+    fn expected_name_defaults_to_host() {
+        let t = load("[server]\nhost = \"sql01\"\n").unwrap();
+        assert_eq!(t.expected_tls_name(), "sql01");
+    }
+}
