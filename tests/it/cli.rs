@@ -1,0 +1,183 @@
+//! The binary end to end: exit codes, usage errors, an unreachable network.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+use crate::support::net::closed_port;
+
+fn preflight() -> Command {
+    let mut cmd = Command::cargo_bin("mssql-preflight").expect("binary built");
+    cmd.env_remove("NO_COLOR").env("MSSQL_PREFLIGHT_LOG", "off");
+    cmd
+}
+
+#[test]
+fn exit_0_when_nothing_fails() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    preflight()
+        .args(["run", "--host", "127.0.0.1", "--port", &port])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("PASS"));
+}
+
+#[test]
+fn exit_1_when_a_check_fails() {
+    let port = closed_port().to_string();
+    preflight()
+        .args(["run", "--host", "127.0.0.1", "--port", &port])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAIL").and(predicate::str::contains("Not ready")));
+}
+
+#[test]
+fn exit_2_without_a_target() {
+    preflight()
+        .arg("run")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--target"));
+}
+
+#[test]
+fn exit_2_for_a_malformed_target_file_naming_line_column_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[server]\nhost = \"a\"\nprot = 1433\n").unwrap();
+    preflight()
+        .args(["run", "--target"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("bad.toml:3:1")
+                .and(predicate::str::contains("server.prot"))
+                .and(predicate::str::contains("did you mean `port`?")),
+        );
+}
+
+#[test]
+fn exit_2_for_an_unknown_check_pattern_with_a_suggestion() {
+    preflight()
+        .args(["run", "--host", "127.0.0.1", "--check", "net.tcp.reachabel"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "did you mean `net.tcp.reachable`?",
+        ));
+}
+
+#[test]
+fn exit_2_for_a_password_file_others_can_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("pw.txt");
+    std::fs::write(&secret, "hunter2-canary\n").unwrap();
+    set_mode(&secret, 0o644);
+    let target = dir.path().join("t.toml");
+    std::fs::write(
+        &target,
+        "[server]\nhost = \"127.0.0.1\"\n[sql]\nuser = \"pmp\"\npassword_file = \"pw.txt\"\n",
+    )
+    .unwrap();
+    preflight()
+        .args(["run", "--target"])
+        .arg(&target)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("chmod 600").and(predicate::str::contains("hunter2").not()),
+        );
+}
+
+#[test]
+fn an_unreachable_network_is_named_as_such() {
+    // A fresh network namespace has only a loopback interface, and it is
+    // down: every connection attempt fails with "network unreachable".
+    let bin = assert_cmd::cargo::cargo_bin("mssql-preflight");
+    let output = std::process::Command::new("unshare")
+        .arg("-n")
+        .arg(bin)
+        .args([
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "1433",
+            "--check",
+            "net.tcp.reachable",
+        ])
+        .env("MSSQL_PREFLIGHT_LOG", "off")
+        .output()
+        .expect("unshare runs (util-linux, as root)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("no route"), "{stdout}");
+}
+
+#[test]
+fn list_and_explain_describe_checks() {
+    preflight()
+        .args(["list", "--format", "json"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("\"id\": \"net.tcp.reachable\""));
+    preflight()
+        .args(["explain", "net.tcp.reachable"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("How to fix"));
+    preflight()
+        .args(["explain", "net.tcp.reachabl"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean"));
+}
+
+#[test]
+fn reports_are_written_to_files_as_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let junit = dir.path().join("j.xml");
+    let port = closed_port().to_string();
+    preflight()
+        .args([
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--format",
+            "markdown",
+        ])
+        .arg("--report")
+        .arg(format!("json={}", json.display()))
+        .arg("--report")
+        .arg(format!("junit={}", junit.display()))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("## Needs attention"));
+    let report = std::fs::read_to_string(&json).unwrap();
+    assert!(report.contains("\"schema\": \"mssql-preflight/report/v1\""));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<failure"), "{xml}");
+    // A saved report renders again without running anything.
+    preflight()
+        .arg("render")
+        .arg(&json)
+        .args(["--format", "table"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("net.tcp.reachable"));
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
