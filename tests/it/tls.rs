@@ -513,3 +513,73 @@ async fn the_target_helper_writes_a_loadable_target() {
         server.emulator.ca_pem()
     );
 }
+
+/// The PEM certificate and SHA-1 line nmap's ssl-cert script prints.
+pub fn nmap_ssl_cert(addr: std::net::SocketAddr) -> (Vec<u8>, String) {
+    let output = std::process::Command::new("nmap")
+        .args([
+            "-Pn",
+            "-sT",
+            "-vv",
+            "-p",
+            &addr.port().to_string(),
+            "--script",
+            "ssl-cert",
+            &addr.ip().to_string(),
+        ])
+        .output()
+        .expect("nmap runs (install it: it is listed in .ci/apt-packages.txt)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("|_").or_else(|| l.strip_prefix('|')))
+        .map(str::trim)
+        .collect();
+    let begin = lines
+        .iter()
+        .position(|l| *l == "-----BEGIN CERTIFICATE-----");
+    let end = lines.iter().position(|l| *l == "-----END CERTIFICATE-----");
+    let (Some(begin), Some(end)) = (begin, end) else {
+        panic!("no certificate in nmap's output:\n{text}")
+    };
+    let der = pem::parse(lines[begin..=end].join("\n"))
+        .expect("nmap prints PEM")
+        .into_contents();
+    let sha1 = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("SHA-1:"))
+        .map(|h| h.replace(' ', "").to_ascii_lowercase())
+        .unwrap_or_else(|| panic!("no SHA-1 in nmap's output:\n{text}"));
+    (der, sha1)
+}
+
+#[tokio::test]
+async fn nmap_sees_the_certificate_the_tool_reports() {
+    // nmap recognises SQL Server (and unwraps TLS from TDS) by port 1433.
+    let server = EmulatedServer::start_on_port("sql2022-healthy", 1433).await;
+    let (_file, ctx) = context(&server.toml());
+    let chain = ctx.fact::<PresentedChain>().await.expect("a chain");
+    let addr = server.addr();
+    let (nmap_der, nmap_sha1) = tokio::task::spawn_blocking(move || nmap_ssl_cert(addr))
+        .await
+        .unwrap();
+    assert_eq!(
+        nmap_der,
+        chain.chain_der[0].to_vec(),
+        "nmap and the tool saw different leaves"
+    );
+    assert_eq!(
+        mssql_preflight::certificate::describe::sha256_fingerprint(&nmap_der),
+        chain.certificates[0].sha256_fingerprint
+    );
+    let our_sha1 = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        &chain.chain_der[0],
+    );
+    let our_sha1: String = our_sha1
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(nmap_sha1, our_sha1);
+}

@@ -38,6 +38,10 @@ impl EmulatedServer {
         let emulator = Emulator::start(scenario, options)
             .await
             .expect("the emulator starts");
+        Self::around(emulator)
+    }
+
+    fn around(emulator: Emulator) -> EmulatedServer {
         let dir = tempfile::tempdir().expect("temporary directory");
         let ca_file = dir.path().join("emulator-root-ca.pem");
         std::fs::write(&ca_file, emulator.ca_pem()).expect("write the CA file");
@@ -46,6 +50,27 @@ impl EmulatedServer {
             ca_file,
             _dir: dir,
         }
+    }
+
+    /// Starts `name` on `port` of a loopback address of its own, trying a few
+    /// addresses in case another test holds one.
+    pub async fn start_on_port(name: &str, port: u16) -> EmulatedServer {
+        let mut last_error = String::new();
+        for attempt in 0..20u8 {
+            let bind = private_loopback(attempt);
+            let scenario =
+                Scenario::builtin(name).unwrap_or_else(|| panic!("no built-in scenario `{name}`"));
+            let options = EmulatorOptions {
+                bind,
+                tds_port: port,
+                ..EmulatorOptions::default()
+            };
+            match Emulator::start(scenario, options).await {
+                Ok(emulator) => return Self::around(emulator),
+                Err(error) => last_error = error.to_string(),
+            }
+        }
+        panic!("no loopback address with port {port} free: {last_error}");
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -134,12 +159,12 @@ impl TargetToml {
 
 /// A loopback address of its own (127.x.y.z) for a server that must listen
 /// on a fixed port, such as 1433 for tools that recognise SQL Server by port.
-pub fn private_loopback() -> IpAddr {
+fn private_loopback(attempt: u8) -> IpAddr {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .subsec_nanos();
     let seed = std::process::id() ^ nanos;
     let bytes = seed.to_be_bytes();
-    IpAddr::from([127, 77, bytes[2], bytes[3].max(1)])
+    IpAddr::from([127, 77, bytes[2].wrapping_add(attempt), bytes[3].max(1)])
 }
