@@ -528,7 +528,12 @@ pub enum Visibility<T> {
     #[serde(rename = "true")]
     Visible { value: T },
     #[serde(rename = "false")]
-    Hidden { reason: String },
+    Hidden {
+        reason: String,
+        /// The permission that would make it visible, when that is why it is hidden.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        permission: Option<String>,
+    },
 }
 
 impl<T> Visibility<T> {
@@ -650,6 +655,7 @@ async fn read_server_info(ctx: &RunContext) -> Result<ServerInfo, Stop> {
         platform,
         service_accounts: Visibility::Hidden {
             reason: String::new(),
+            permission: None,
         },
         read_as: session.user.clone(),
         tls_verified: session.tls_verified,
@@ -661,9 +667,12 @@ async fn read_server_info(ctx: &RunContext) -> Result<ServerInfo, Stop> {
         Ok(Visibility::Visible { value }) => Visibility::Visible {
             value: services_from(&value),
         },
-        Ok(Visibility::Hidden { reason }) => Visibility::Hidden { reason },
+        Ok(Visibility::Hidden { reason, permission }) => {
+            Visibility::Hidden { reason, permission }
+        }
         Err(stop) => Visibility::Hidden {
             reason: stop.reason().to_owned(),
+            permission: None,
         },
     };
     Ok(info)
@@ -698,6 +707,7 @@ pub async fn server_view(
                     "the login `{}` lacks the {permission} permission the view needs (server: {})",
                     session.user, error.message
                 ),
+                permission: Some(permission.to_owned()),
             })
         }
         Err(QueryFailure::Server(error)) if is_missing_object(&error) => Ok(Visibility::Hidden {
@@ -705,6 +715,7 @@ pub async fn server_view(
                 "this platform does not offer the view (server: {})",
                 error.message
             ),
+            permission: None,
         }),
         Err(other) => Err(Stop::error(format!("cannot read a server view: {other}"))),
     }
@@ -748,7 +759,9 @@ impl Fact for ServerRegistry {
             Visibility::Visible { value } => Visibility::Visible {
                 value: network_settings(&value),
             },
-            Visibility::Hidden { reason } => Visibility::Hidden { reason },
+            Visibility::Hidden { reason, permission } => {
+                Visibility::Hidden { reason, permission }
+            }
         })
     }
 }

@@ -134,7 +134,7 @@ async fn judge(ctx: &RunContext, login: &SqlLogin) -> AccountVerdict {
             let place = login
                 .database
                 .as_deref()
-                .map(|db| format!(" into `{db}`"))
+                .map(|db| format!(" to `{db}`"))
                 .unwrap_or_default();
             AccountVerdict {
                 status: Status::Pass,

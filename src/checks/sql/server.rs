@@ -16,6 +16,18 @@ use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::probe::tds::prelogin::Encryption;
 use crate::registry::{Check, CheckMeta, Family};
 
+/// How to make a hidden view visible, when a permission is what hides it.
+fn grant_hint(permission: Option<&str>, login: &str) -> String {
+    permission
+        .map(|p| {
+            format!(
+                "; to check it, run once: GRANT {p} TO {};",
+                crate::probe::sql::ident(login)
+            )
+        })
+        .unwrap_or_default()
+}
+
 /// Marks `finding` when the server facts came over an unverified connection.
 fn marked(info: &ServerInfo, finding: Finding) -> Finding {
     if info.tls_verified {
@@ -408,10 +420,10 @@ impl Check for ForceEncryption {
         let registry = ctx.fact::<ServerRegistry>().await?;
         let settings = match registry.as_ref() {
             Visibility::Visible { value } => value.clone(),
-            Visibility::Hidden { reason } => {
+            Visibility::Hidden { reason, permission } => {
                 return Err(Stop::skip(format!(
-                    "cannot read ForceEncryption: {reason}; grant it with GRANT {} TO [<login>];",
-                    info.server_state_permission()
+                    "cannot read ForceEncryption: {reason}{}",
+                    grant_hint(permission.as_deref(), &info.read_as)
                 )));
             }
         };
@@ -498,10 +510,10 @@ impl Check for ServiceAccount {
         }
         let services = match &info.service_accounts {
             Visibility::Visible { value } => value,
-            Visibility::Hidden { reason } => {
+            Visibility::Hidden { reason, permission } => {
                 return Err(Stop::skip(format!(
-                    "cannot read the service accounts: {reason}; grant it with GRANT {} TO [<login>];",
-                    info.server_state_permission()
+                    "cannot read the service accounts: {reason}{}",
+                    grant_hint(permission.as_deref(), &info.read_as)
                 )));
             }
         };
