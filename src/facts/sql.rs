@@ -667,9 +667,7 @@ async fn read_server_info(ctx: &RunContext) -> Result<ServerInfo, Stop> {
         Ok(Visibility::Visible { value }) => Visibility::Visible {
             value: services_from(&value),
         },
-        Ok(Visibility::Hidden { reason, permission }) => {
-            Visibility::Hidden { reason, permission }
-        }
+        Ok(Visibility::Hidden { reason, permission }) => Visibility::Hidden { reason, permission },
         Err(stop) => Visibility::Hidden {
             reason: stop.reason().to_owned(),
             permission: None,
@@ -759,9 +757,7 @@ impl Fact for ServerRegistry {
             Visibility::Visible { value } => Visibility::Visible {
                 value: network_settings(&value),
             },
-            Visibility::Hidden { reason, permission } => {
-                Visibility::Hidden { reason, permission }
-            }
+            Visibility::Hidden { reason, permission } => Visibility::Hidden { reason, permission },
         })
     }
 }

@@ -23,7 +23,10 @@ impl Passwords {
     }
 
     fn file(&self, user: &str, password: &str) -> PathBuf {
-        let path = self.dir.path().join(format!("{}.password", user.replace('\\', "_")));
+        let path = self
+            .dir
+            .path()
+            .join(format!("{}.password", user.replace('\\', "_")));
         std::fs::write(&path, format!("{password}\n")).expect("write password file");
         #[cfg(unix)]
         {
