@@ -429,6 +429,11 @@ impl SqlCanWrite {
                 .why("The backup file is written by the SQL Server service account, not by the backup account: the share must let that account (or the computer account) write, which only a real backup proves.")
                 .fix("Grant the SQL Server service account (or, for the default virtual account, the computer account DOMAIN\\HOST$) Change on the share and Modify on the folder.")
                 .guide("Passwordstate guide §2.5 (Change for the SQL Server computer object), §4.6 (Access Denied) and §5")
+                .param(
+                    "timeout_seconds",
+                    45,
+                    "how long the test backup may take; keep it below the run's --deadline (60 s by default)",
+                )
                 .intrusive(),
         }
     }
@@ -469,7 +474,10 @@ impl Check for SqlCanWrite {
             ident(database),
             literal(&file.display)
         );
-        let outcome = session.results(&statement).await;
+        let limit: u64 = ctx.param(&self.meta, "timeout_seconds")?;
+        let outcome = session
+            .results_within(&statement, std::time::Duration::from_secs(limit))
+            .await;
         // Remove whatever the backup left, whether it succeeded or not.
         let cleanup = place.remove(&file);
         let evidence = |f: Finding| {
