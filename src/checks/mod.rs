@@ -1,7 +1,9 @@
 //! Built-in checks, one module per family. Each module's `checks()` lists
 //! what it contributes; `builtin()` is the whole registry.
 
+pub mod host;
 pub mod net;
+pub mod share;
 
 use crate::registry::Registry;
 
@@ -9,6 +11,11 @@ use crate::registry::Registry;
 pub fn builtin() -> Registry {
     let mut registry = Registry::new();
     for check in net::checks() {
+        registry
+            .add(check)
+            .expect("built-in check ids are unique (tested)");
+    }
+    for check in share::checks().into_iter().chain(host::checks()) {
         registry
             .add(check)
             .expect("built-in check ids are unique (tested)");

@@ -1,4 +1,6 @@
 //! Facts about the target, gathered once per run by probes and shared by
 //! every check that needs them. See `context::Fact`.
 
+pub mod host;
 pub mod net;
+pub mod share;

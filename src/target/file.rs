@@ -79,6 +79,10 @@ pub struct BackupSection {
     pub password_file: Option<PathBuf>,
     /// A UNC path (`\\server\share\dir`) or a local or mounted directory.
     pub destination: Option<String>,
+    /// The SMB port of the destination's server (445 unless set).
+    pub smb_port: Option<u16>,
+    /// The database's size (e.g. "12 GiB"), for share.space when SQL cannot say.
+    pub database_size: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -93,4 +97,7 @@ pub enum AppKind {
 pub struct AppSection {
     pub kind: AppKind,
     pub install_dir: Option<PathBuf>,
+    /// The database is on another server than the application (Passwordstate's
+    /// "Database Location" backup setting): backups run over PowerShell remoting.
+    pub database_on_other_server: Option<bool>,
 }

@@ -3,4 +3,6 @@
 mod support;
 
 mod cli;
+mod host;
 mod net;
+mod share;

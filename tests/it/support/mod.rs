@@ -3,6 +3,7 @@
 
 pub mod dns;
 pub mod net;
+pub mod samba;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,481 @@
+//! The backup write probe: proves that a destination can be used the way a
+//! backup uses it — create a uniquely named file (never overwriting
+//! anything), write, flush, read back and compare, rename, delete — and says
+//! which step failed and why.
+//!
+//! Nothing is left behind. On failure, timeout or interruption the probe
+//! file is removed under a limit of its own ([`CLEANUP_TIMEOUT`]); if the
+//! probe is abandoned midway (its check dropped at the run's deadline), a
+//! background removal is started and tracked by [`pending_cleanups`]. SMB
+//! probe files are also opened delete-on-close, so the server removes them
+//! when the connection drops or this process is killed. A killed process
+//! cannot clean a local directory, so probe files carry a recognisable name
+//! ([`PROBE_PREFIX`]) and each run removes those older than [`STALE_AFTER`].
+
+mod local;
+mod smb;
+
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use self::local::LocalStore;
+pub use self::smb::SmbStore;
+use super::fs_error::{FsError, FsProblem};
+
+/// Every probe file's name starts with this…
+pub const PROBE_PREFIX: &str = ".mssql-preflight-probe-";
+/// …and ends with this.
+pub const PROBE_SUFFIX: &str = ".tmp";
+/// A probe file older than this was left by a run that was killed: no run
+/// takes that long, so removing it cannot disturb a probe in progress.
+pub const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
+/// Cleanup's own limit, whatever happened to the step before it.
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much the probe writes: enough to cross several network packets.
+pub const PROBE_BYTES: usize = 64 * 1024;
+
+/// The steps, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    OpenFolder,
+    Create,
+    Write,
+    Flush,
+    ReadBack,
+    Compare,
+    Rename,
+    Delete,
+    ConfirmGone,
+}
+
+impl Step {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Step::OpenFolder => "open the destination folder",
+            Step::Create => "create a new file",
+            Step::Write => "write to it",
+            Step::Flush => "flush it to disk",
+            Step::ReadBack => "read it back",
+            Step::Compare => "compare what was read with what was written",
+            Step::Rename => "rename it",
+            Step::Delete => "delete it",
+            Step::ConfirmGone => "confirm it is gone",
+        }
+    }
+}
+
+/// A file's name and last write time in a listing of the destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    pub modified: SystemTime,
+}
+
+/// A destination the probe can work on: a local directory or an SMB share.
+#[async_trait]
+pub trait Store: Send + Sync {
+    type File: Send;
+
+    /// Checks that the destination exists and is a folder.
+    async fn open_folder(&self) -> Result<(), FsError>;
+    /// Creates `name`, failing if it exists. Returns the file and its last
+    /// write time on the destination's clock.
+    async fn create_new(&self, name: &str) -> Result<(Self::File, SystemTime), FsError>;
+    async fn write(&self, file: &mut Self::File, data: &[u8]) -> Result<(), FsError>;
+    async fn flush(&self, file: &mut Self::File) -> Result<(), FsError>;
+    /// Reads the file (called `name`) back from the start.
+    async fn read(&self, file: &mut Self::File, name: &str, len: usize)
+    -> Result<Vec<u8>, FsError>;
+    /// Renames the open file from `from` to `to`, never replacing a file.
+    async fn rename(&self, file: &mut Self::File, from: &str, to: &str) -> Result<(), FsError>;
+    /// Deletes the file (now called `name`) the way a backup removes an old one.
+    async fn delete(&self, file: Self::File, name: &str) -> Result<(), FsError>;
+    /// Probe files in the destination (any run's).
+    async fn probe_files(&self) -> Result<Vec<Listed>, FsError>;
+    /// Removes `name` if it exists, reconnecting if need be: cleanup.
+    async fn remove(&self, name: &str) -> Result<bool, FsError>;
+    /// Starts removing `names` without waiting, when the probe is abandoned.
+    fn remove_in_background(&self, names: Vec<String>);
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepFailure {
+    pub step: Step,
+    pub error: FsError,
+}
+
+/// What happened to the probe file after a failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Cleanup {
+    /// The steps themselves deleted the file (or never created one).
+    NotNeeded,
+    Removed {
+        names: Vec<String>,
+    },
+    /// Cleanup could not remove the file: the report says where it is.
+    Failed {
+        names: Vec<String>,
+        error: FsError,
+    },
+}
+
+/// Everything one probe run observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeReport {
+    /// The probe file's name (and, after the rename step, its second name).
+    pub file: String,
+    pub renamed: String,
+    /// The steps that succeeded, with how long each took.
+    pub completed: Vec<(Step, u64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<StepFailure>,
+    pub cleanup: Cleanup,
+    /// Probe files of earlier, killed runs that this run removed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale_removed: Vec<String>,
+    /// Stale probe files that could not be removed, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale_left: Vec<(String, String)>,
+}
+
+impl ProbeReport {
+    pub fn succeeded(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// Removals started in the background for abandoned probes. A program
+/// should wait for them ([`settle_cleanups`]) before it exits.
+pub fn pending_cleanups() -> &'static TaskTracker {
+    static TRACKER: LazyLock<TaskTracker> = LazyLock::new(TaskTracker::new);
+    &TRACKER
+}
+
+/// Waits up to `limit` for background removals to finish.
+pub async fn settle_cleanups(limit: Duration) {
+    let tracker = pending_cleanups();
+    tracker.close();
+    let _ = tokio::time::timeout(limit, tracker.wait()).await;
+    tracker.reopen();
+}
+
+/// Runs the probe on `store`. `cancel` interrupts it (the cleanup still runs).
+pub async fn run<S: Store>(store: &S, cancel: &CancellationToken) -> ProbeReport {
+    let id = uuid::Uuid::new_v4().simple();
+    let file = format!("{PROBE_PREFIX}{id}{PROBE_SUFFIX}");
+    let renamed = format!("{PROBE_PREFIX}{id}-renamed{PROBE_SUFFIX}");
+    let progress = Progress::default();
+    let mut guard = AbandonGuard {
+        store,
+        names: vec![file.clone(), renamed.clone()],
+        disarmed: false,
+        progress: &progress,
+    };
+
+    let outcome = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(StepFailure {
+            step: progress.current(),
+            error: FsError::interrupted(),
+        }),
+        outcome = steps(store, &file, &renamed, &progress) => outcome,
+    };
+
+    let created = progress.created_at();
+    let cleanup = match (&outcome, created) {
+        (Err(_), Some(_)) => clean_up(store, &[file.clone(), renamed.clone()]).await,
+        _ => Cleanup::NotNeeded,
+    };
+    guard.disarmed = true;
+
+    let (stale_removed, stale_left) = match created {
+        Some(now) if !cancel.is_cancelled() => sweep_stale(store, now, &file, &renamed).await,
+        _ => (Vec::new(), Vec::new()),
+    };
+    ProbeReport {
+        file,
+        renamed,
+        completed: progress.completed(),
+        failure: outcome.err(),
+        cleanup,
+        stale_removed,
+        stale_left,
+    }
+}
+
+/// The steps, recording progress as they go so that an interruption can
+/// tell where it struck and whether there is a file to remove.
+async fn steps<S: Store>(
+    store: &S,
+    file_name: &str,
+    renamed: &str,
+    progress: &Progress,
+) -> Result<(), StepFailure> {
+    let data = probe_data(file_name);
+    progress.run(Step::OpenFolder, store.open_folder()).await?;
+    let (mut file, created) = progress
+        .run(Step::Create, store.create_new(file_name))
+        .await?;
+    progress.set_created(created);
+    progress
+        .run(Step::Write, store.write(&mut file, &data))
+        .await?;
+    progress.run(Step::Flush, store.flush(&mut file)).await?;
+    let read = progress
+        .run(Step::ReadBack, store.read(&mut file, file_name, data.len()))
+        .await?;
+    progress
+        .run(Step::Compare, async { compare(&data, &read) })
+        .await?;
+    progress
+        .run(Step::Rename, store.rename(&mut file, file_name, renamed))
+        .await?;
+    progress
+        .run(Step::Delete, store.delete(file, renamed))
+        .await?;
+    progress
+        .run(Step::ConfirmGone, async {
+            let files = store.probe_files().await?;
+            match files.iter().find(|f| f.name == renamed || f.name == file_name) {
+                Some(left) => Err(FsError::new(
+                    FsProblem::Other,
+                    format!(
+                        "`{}` is still there after it was deleted (a recycle bin or a retention policy on the destination?)",
+                        left.name
+                    ),
+                )),
+                None => Ok(()),
+            }
+        })
+        .await?;
+    progress.set_gone();
+    Ok(())
+}
+
+async fn clean_up<S: Store>(store: &S, names: &[String]) -> Cleanup {
+    let removal = async {
+        let mut removed = Vec::new();
+        for name in names {
+            if store.remove(name).await? {
+                removed.push(name.clone());
+            }
+        }
+        Ok::<_, FsError>(removed)
+    };
+    match tokio::time::timeout(CLEANUP_TIMEOUT, removal).await {
+        Ok(Ok(names)) => Cleanup::Removed { names },
+        Ok(Err(error)) => Cleanup::Failed {
+            names: names.to_vec(),
+            error,
+        },
+        Err(_) => Cleanup::Failed {
+            names: names.to_vec(),
+            error: FsError::timed_out(CLEANUP_TIMEOUT),
+        },
+    }
+}
+
+/// Removes probe files an earlier run left behind, judging age on the
+/// destination's own clock (`now` is our file's write time there).
+async fn sweep_stale<S: Store>(
+    store: &S,
+    now: SystemTime,
+    ours: &str,
+    ours_renamed: &str,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let sweep = async {
+        let mut removed = Vec::new();
+        let mut left = Vec::new();
+        let files = match store.probe_files().await {
+            Ok(files) => files,
+            Err(e) => return (removed, vec![("(listing)".to_owned(), e.to_string())]),
+        };
+        for file in files {
+            let age = now.duration_since(file.modified).unwrap_or_default();
+            if file.name == ours || file.name == ours_renamed || age < STALE_AFTER {
+                continue;
+            }
+            match store.remove(&file.name).await {
+                Ok(true) => removed.push(file.name),
+                Ok(false) => {}
+                Err(e) => left.push((file.name, e.to_string())),
+            }
+        }
+        (removed, left)
+    };
+    tokio::time::timeout(CLEANUP_TIMEOUT, sweep)
+        .await
+        .unwrap_or_else(|_| {
+            (
+                Vec::new(),
+                vec![(
+                    "(sweep)".to_owned(),
+                    FsError::timed_out(CLEANUP_TIMEOUT).to_string(),
+                )],
+            )
+        })
+}
+
+/// Whether `name` is a probe file (of any run).
+pub fn is_probe_file(name: &str) -> bool {
+    name.starts_with(PROBE_PREFIX) && name.ends_with(PROBE_SUFFIX)
+}
+
+/// Bytes that differ from file to file and from position to position, so a
+/// short or misplaced read cannot compare equal.
+fn probe_data(seed: &str) -> Vec<u8> {
+    let mut state = seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (0..PROBE_BYTES)
+        .map(|_| {
+            // xorshift64: cheap and never stuck at zero for a non-zero seed.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+fn compare(written: &[u8], read: &[u8]) -> Result<(), FsError> {
+    if read.len() != written.len() {
+        return Err(FsError::new(
+            FsProblem::Other,
+            format!("read back {} bytes, wrote {}", read.len(), written.len()),
+        ));
+    }
+    match written.iter().zip(read).position(|(a, b)| a != b) {
+        Some(at) => Err(FsError::new(
+            FsProblem::Other,
+            format!("what was read back differs from what was written, from byte {at} on"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Where the steps are: shared between the steps and the code that runs
+/// after them, since an interrupted step leaves no result of its own.
+#[derive(Default)]
+struct Progress {
+    inner: Mutex<ProgressState>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    current: Option<Step>,
+    completed: Vec<(Step, u64)>,
+    created_at: Option<SystemTime>,
+    gone: bool,
+}
+
+impl Progress {
+    fn state(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn run<T>(
+        &self,
+        step: Step,
+        operation: impl std::future::Future<Output = Result<T, FsError>>,
+    ) -> Result<T, StepFailure> {
+        self.state().current = Some(step);
+        let started = Instant::now();
+        let result = operation.await;
+        match result {
+            Ok(value) => {
+                let millis = started.elapsed().as_millis() as u64;
+                self.state().completed.push((step, millis));
+                Ok(value)
+            }
+            Err(error) => Err(StepFailure { step, error }),
+        }
+    }
+
+    fn current(&self) -> Step {
+        self.state().current.unwrap_or(Step::OpenFolder)
+    }
+
+    fn completed(&self) -> Vec<(Step, u64)> {
+        self.state().completed.clone()
+    }
+
+    fn set_created(&self, at: SystemTime) {
+        self.state().created_at = Some(at);
+    }
+
+    fn created_at(&self) -> Option<SystemTime> {
+        self.state().created_at
+    }
+
+    fn set_gone(&self) {
+        self.state().gone = true;
+    }
+
+    /// A file may exist: created and not yet confirmed gone.
+    fn file_may_exist(&self) -> bool {
+        let state = self.state();
+        state.created_at.is_some() && !state.gone
+    }
+}
+
+/// Removes the probe file in the background if `run` is dropped before it
+/// cleaned up after itself (its check abandoned at the run's deadline).
+struct AbandonGuard<'a, S: Store> {
+    store: &'a S,
+    names: Vec<String>,
+    disarmed: bool,
+    progress: &'a Progress,
+}
+
+impl<S: Store> Drop for AbandonGuard<'_, S> {
+    fn drop(&mut self) {
+        if !self.disarmed && self.progress.file_may_exist() {
+            self.store
+                .remove_in_background(std::mem::take(&mut self.names));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_data_differs_by_name_and_position() {
+        let a = probe_data("a");
+        let b = probe_data("b");
+        assert_eq!(a.len(), PROBE_BYTES);
+        assert_ne!(a, b);
+        assert_ne!(a[..16], a[16..32]);
+    }
+
+    #[test]
+    fn comparison_names_the_first_difference() {
+        let mut read = probe_data("x");
+        let written = read.clone();
+        assert!(compare(&written, &read).is_ok());
+        read[100] ^= 1;
+        assert!(
+            compare(&written, &read)
+                .unwrap_err()
+                .detail
+                .contains("from byte 100")
+        );
+        assert!(compare(&written, &read[..10]).is_err());
+    }
+
+    #[test]
+    fn probe_names_are_recognised() {
+        assert!(is_probe_file(".mssql-preflight-probe-abc.tmp"));
+        assert!(is_probe_file(".mssql-preflight-probe-abc-renamed.tmp"));
+        assert!(!is_probe_file("backup.zip"));
+    }
+}
