@@ -84,11 +84,28 @@ pub struct Listed {
 /// An authenticated connection to one share.
 pub struct ShareConnection {
     login: ShareLogin,
+    /// Always `Some` until dropped; see `Drop`.
+    live: Option<Live>,
+    /// The negotiated dialect, e.g. `SMB 3.1.1`.
+    pub dialect: String,
+}
+
+/// The `smb` crate's objects. Their `Drop` spawns tokio tasks (logoff,
+/// tree disconnect), which panics once the runtime is gone.
+struct Live {
     connection: Connection,
     session: Session,
     tree: Tree,
-    /// The negotiated dialect, e.g. `SMB 3.1.1`.
-    pub dialect: String,
+}
+
+impl Drop for ShareConnection {
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // No runtime left to say goodbye with (the program is ending):
+            // let the operating system close the socket instead.
+            std::mem::forget(self.live.take());
+        }
+    }
 }
 
 impl ShareConnection {
@@ -128,9 +145,11 @@ impl ShareConnection {
             .map_err(fail(ConnectStep::OpenShare))?;
         Ok(ShareConnection {
             login,
-            connection,
-            session,
-            tree,
+            live: Some(Live {
+                connection,
+                session,
+                tree,
+            }),
             dialect,
         })
     }
@@ -141,6 +160,14 @@ impl ShareConnection {
 
     fn timeout(&self) -> Duration {
         self.login.timeout
+    }
+
+    fn live(&self) -> &Live {
+        self.live.as_ref().expect("only Drop takes it")
+    }
+
+    fn tree(&self) -> &Tree {
+        &self.live().tree
     }
 
     /// Opens the destination folder (relative to the share; empty for its
@@ -156,7 +183,7 @@ impl ShareConnection {
                 .with_file_read_attributes(true)
                 .with_synchronize(true),
         };
-        match within(self.timeout(), self.tree.create(folder, &args)).await? {
+        match within(self.timeout(), self.tree().create(folder, &args)).await? {
             Resource::Directory(dir) => Ok(Arc::new(dir)),
             other => {
                 close_quietly(other, self.timeout()).await;
@@ -225,7 +252,7 @@ impl ShareConnection {
                 .with_delete_on_close(delete_on_close),
             desired_access: probe_access(),
         };
-        match within(self.timeout(), self.tree.create(path, &args)).await? {
+        match within(self.timeout(), self.tree().create(path, &args)).await? {
             Resource::File(file) => {
                 let created = file.modified().assume_utc().into();
                 Ok(ProbeFile {
@@ -252,7 +279,7 @@ impl ShareConnection {
             .with_file_read_data(true)
             .with_file_read_attributes(true)
             .with_synchronize(true);
-        let file = match within(self.timeout(), self.tree.open_existing(path, access)).await? {
+        let file = match within(self.timeout(), self.tree().open_existing(path, access)).await? {
             Resource::File(file) => file,
             other => {
                 close_quietly(other, self.timeout()).await;
@@ -297,7 +324,7 @@ impl ShareConnection {
                 .with_file_read_attributes(true)
                 .with_synchronize(true),
         };
-        match within(self.timeout(), self.tree.create(path, &args)).await {
+        match within(self.timeout(), self.tree().create(path, &args)).await {
             Ok(resource) => {
                 let closed = match &resource {
                     Resource::File(f) => within(self.timeout(), f.close()).await,
@@ -313,10 +340,11 @@ impl ShareConnection {
 
     /// Logs off and closes the connection, giving up after the timeout.
     pub async fn close(&self) {
+        let live = self.live();
         let goodbye = async {
-            let _ = self.tree.disconnect().await;
-            let _ = self.session.logoff().await;
-            let _ = self.connection.close().await;
+            let _ = live.tree.disconnect().await;
+            let _ = live.session.logoff().await;
+            let _ = live.connection.close().await;
         };
         let _ = tokio::time::timeout(self.timeout(), goodbye).await;
     }

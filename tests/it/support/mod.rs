@@ -3,6 +3,7 @@
 
 pub mod dns;
 pub mod net;
+pub mod proxy;
 pub mod samba;
 
 use std::path::PathBuf;
