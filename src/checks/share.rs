@@ -257,7 +257,9 @@ fn judge(access: &Access, report: &ProbeReport, destination: &str) -> Outcome {
         Access::Smb { user, .. } => Advice::for_smb(error.problem, user, destination),
         Access::Local { path } => Advice::for_local(error.problem, &path.display().to_string()),
     };
-    let advice = if step == Step::Compare || step == Step::ConfirmGone {
+    let kept_or_changed =
+        step == Step::Compare || (step == Step::ConfirmGone && error.problem == FsProblem::Other);
+    let advice = if kept_or_changed {
         Advice {
             meaning: "the destination does not keep data the way it was written".to_owned(),
             fix: format!(

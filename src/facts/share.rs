@@ -13,7 +13,7 @@ use crate::facts::net::DnsResolver;
 use crate::finding::Stop;
 use crate::probe::destination::{Destination, UncPath};
 use crate::probe::dns::LookupFailure;
-use crate::probe::fs_error::FsError;
+use crate::probe::fs_error::{FsError, FsProblem};
 use crate::probe::smb::{ConnectError, ShareConnection, ShareLogin, Space};
 use crate::probe::tcp::{self, ConnectAttempt};
 use crate::probe::write_probe::{self, LocalStore, ProbeReport, SmbStore};
@@ -262,6 +262,47 @@ impl Fact for DatabaseSize {
                     "the database's size is unknown: set `database_size` under [backup] (e.g. \"12 GiB\"; in SQL Server: EXEC sp_spaceused)",
                 )
             })
+    }
+}
+
+/// Removes the file `name` from the destination folder, if it is there: for
+/// checks that had something else write to the destination (SQL Server's
+/// test backup in `share.sql-can-write`). Over SMB it logs on as the backup
+/// account (reusing the run's session when there is one); a local or mounted
+/// directory goes through the operating system. `Ok(false)`: nothing to remove.
+pub async fn remove_from_destination(ctx: &RunContext, name: &str) -> Result<bool, Stop> {
+    if name.contains(['\\', '/']) || name == ".." || name == "." || name.is_empty() {
+        return Err(Stop::error(format!(
+            "`{name}` is not a plain file name (a bug in the calling check)"
+        )));
+    }
+    let destination = ctx.fact::<BackupDestination>().await?;
+    let failed =
+        |e: FsError| Stop::error(format!("could not remove {name} from {destination}: {e}"));
+    if let Some(path) = os_path(ctx, &destination) {
+        return match tokio::time::timeout(ctx.timeout(), tokio::fs::remove_file(path.join(name)))
+            .await
+        {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Ok(Err(e)) => Err(failed(FsError::from_io(&e))),
+            Err(_) => Err(failed(FsError::timed_out(ctx.timeout()))),
+        };
+    }
+    match &*ctx.fact::<ShareSession>().await? {
+        Ok(share) => match share.remove_if_present(&share.login().unc.file(name)).await {
+            Err(e) if matches!(e.problem, FsProblem::ConnectionLost | FsProblem::TimedOut) => {
+                crate::probe::smb::remove_file(share.login().clone(), name)
+                    .await
+                    .map_err(failed)
+            }
+            other => other.map_err(failed),
+        },
+        Err(e) => Err(Stop::error(format!(
+            "could not remove {name} from {destination}: could not {} as the backup account ({})",
+            e.step.describe(),
+            e.error
+        ))),
     }
 }
 

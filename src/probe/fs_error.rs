@@ -48,6 +48,7 @@ pub struct FsError {
     /// The NTSTATUS name and code, e.g. `STATUS_ACCESS_DENIED (0xC0000022)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
 }
 
@@ -94,6 +95,7 @@ impl FsError {
 impl fmt::Display for FsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.status {
+            Some(status) if self.detail.is_empty() => f.write_str(status),
             Some(status) => write!(f, "{status}: {}", self.detail),
             None => f.write_str(&self.detail),
         }

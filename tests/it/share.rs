@@ -316,10 +316,8 @@ async fn ctrl_c_cleans_up_reports_and_exits_130() {
     assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
     assert!(stderr.contains("removing probe files"), "{stderr}");
     assert!(stdout.contains("interrupted"), "{stdout}");
-    assert!(
-        probe_files(&samba.share_dir("backups")).is_empty(),
-        "{stdout}"
-    );
+    assert!(stdout.contains("The probe file was removed"), "{stdout}");
+    assert_no_probe_file_remains(&samba.share_dir("backups")).await;
 }
 
 #[tokio::test]
@@ -550,5 +548,75 @@ async fn winrm_is_skipped_when_it_is_not_needed_saying_why() {
         let report = run(&winrm_target(1, 2, flag, kind), &["net.winrm.reachable"]).await;
         let r = assert_status(&report, "net.winrm.reachable", Status::Skip);
         assert!(r.message.contains(why), "{kind} {flag:?}: {}", r.message);
+    }
+}
+
+/// The fixture itself, checked with Samba's own client, so the verdicts above
+/// rest on a server that really behaves as described.
+#[test]
+fn the_fixture_grants_what_it_claims_by_sambas_own_client() {
+    let samba = Samba::start();
+    let upload = tempfile::NamedTempFile::new().unwrap();
+    let smbclient = |user: &str, password: &str, command: &str| {
+        let output = std::process::Command::new("smbclient")
+            .arg("//127.0.0.1/backups")
+            .args(["-p", &samba.port.to_string(), "-U", user, "-c", command])
+            .env("PASSWD", password)
+            .output()
+            .expect("smbclient runs (Debian package smbclient)");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+    let put = format!("put {} fixture-check.txt", upload.path().display());
+    let writer = smbclient(
+        WRITER,
+        WRITER_PASSWORD,
+        &format!("{put}; rm fixture-check.txt"),
+    );
+    assert!(!writer.contains("NT_STATUS_"), "{writer}");
+    let reader = smbclient(READER, READER_PASSWORD, &put);
+    assert!(reader.contains("NT_STATUS_ACCESS_DENIED"), "{reader}");
+    let wrong = smbclient(WRITER, "wrong", "ls");
+    assert!(wrong.contains("NT_STATUS_LOGON_FAILURE"), "{wrong}");
+}
+
+/// What `share.sql-can-write` needs after SQL Server wrote its test backup.
+#[tokio::test]
+async fn a_file_someone_else_wrote_can_be_removed_from_the_destination() {
+    use mssql_preflight::context::{RunContext, RunSettings};
+    use mssql_preflight::facts::share::remove_from_destination;
+    use mssql_preflight::params::Params;
+
+    let samba = Samba::start();
+    let local = tempfile::tempdir().unwrap();
+    let destinations = [
+        (
+            samba.target(&samba.unc("backups", ""), WRITER, WRITER_PASSWORD),
+            samba.share_dir("backups"),
+        ),
+        (local_target(local.path(), None), local.path().to_path_buf()),
+    ];
+    for (toml, dir) in destinations {
+        let file = crate::support::TargetFile::new(&toml);
+        let ctx = RunContext::new(
+            std::sync::Arc::new(file.load()),
+            RunSettings::default(),
+            Params::default(),
+        );
+        let written = dir.join("preflight-copy-only.bak");
+        std::fs::write(&written, b"a test backup").unwrap();
+        assert_eq!(
+            remove_from_destination(&ctx, "preflight-copy-only.bak").await,
+            Ok(true)
+        );
+        assert!(!written.exists(), "{}", written.display());
+        assert_eq!(
+            remove_from_destination(&ctx, "preflight-copy-only.bak").await,
+            Ok(false)
+        );
+        assert!(remove_from_destination(&ctx, "..").await.is_err());
     }
 }

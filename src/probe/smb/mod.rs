@@ -115,7 +115,9 @@ impl ShareConnection {
         let fail = |step| move |error| ConnectError { step, error };
         let config = ConnectionConfig {
             port: Some(login.address.port()),
-            timeout: Some(timeout),
+            // Every operation has `timeout` around it; the crate's own limit
+            // is a backstop that should not win the race.
+            timeout: Some(timeout.saturating_mul(2)),
             ..ConnectionConfig::default()
         };
         let connection = Connection::build(
@@ -336,6 +338,13 @@ impl ShareConnection {
             Err(e) if e.problem == FsProblem::PathNotFound => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Drops the connection without a goodbye: for one that broke or hangs.
+    /// The server then closes the files it held open, which is what lets a
+    /// delete-on-close file go.
+    pub async fn abort(&self) {
+        let _ = tokio::time::timeout(self.timeout(), self.live().connection.close()).await;
     }
 
     /// Logs off and closes the connection, giving up after the timeout.

@@ -49,16 +49,22 @@ pub fn name(code: u32) -> Option<&'static str> {
     KNOWN.iter().find(|(c, ..)| *c == code).map(|(_, n, _)| *n)
 }
 
-/// The error a server status stands for; `detail` says what was being done.
+/// The error a server status stands for. `detail` (what the client library
+/// said) is kept only for codes this table does not know: for the others
+/// the status name says it all.
 pub fn error_for(code: u32, detail: impl Into<String>) -> FsError {
-    let (label, problem) = match KNOWN.iter().find(|(c, ..)| *c == code) {
-        Some((_, name, problem)) => (format!("{name} (0x{code:08X})"), *problem),
-        None => (format!("NTSTATUS 0x{code:08X}"), FsProblem::Other),
+    let (label, problem, detail) = match KNOWN.iter().find(|(c, ..)| *c == code) {
+        Some((_, name, problem)) => (format!("{name} (0x{code:08X})"), *problem, String::new()),
+        None => (
+            format!("NTSTATUS 0x{code:08X}"),
+            FsProblem::Other,
+            detail.into(),
+        ),
     };
     FsError {
         problem,
         status: Some(label),
-        detail: detail.into(),
+        detail,
     }
 }
 
@@ -73,6 +79,9 @@ pub fn classify(error: &smb::Error) -> FsError {
             FsError::new(FsProblem::ConnectionLost, detail)
         }
         smb::Error::OperationTimeout(..) => FsError::new(FsProblem::TimedOut, detail),
+        smb::Error::MessageProcessingError(_) if detail.contains("worker") => {
+            FsError::new(FsProblem::ConnectionLost, detail)
+        }
         smb::Error::SspiError(_) => FsError::new(FsProblem::LogonFailure, detail),
         smb::Error::IoError(io) => classify_io(io),
         _ => match code_in_text(&detail) {
@@ -89,9 +98,15 @@ pub fn classify_io(error: &std::io::Error) -> FsError {
     if let Some(code) = code_in_text(&detail) {
         return error_for(code, detail);
     }
-    let stopped = detail.contains("connection is stopped") || detail.contains("Transport error");
+    // The crate's own messages for a dead connection and for its timeout.
+    let stopped = ["connection is stopped", "Transport error", "to worker"]
+        .iter()
+        .any(|m| detail.contains(m));
     if stopped {
         return FsError::new(FsProblem::ConnectionLost, detail);
+    }
+    if detail.contains("Operation timed out") {
+        return FsError::new(FsProblem::TimedOut, detail);
     }
     FsError::from_io(error)
 }
@@ -132,5 +147,7 @@ mod tests {
         );
         assert_eq!(classify_io(&io).problem, FsProblem::AccessDenied);
         assert_eq!(code_in_text("offset 0x10 written"), None);
+        let io = std::io::Error::other("Operation timed out: ReceiveNextMessage, took >2s");
+        assert_eq!(classify_io(&io).problem, FsProblem::TimedOut);
     }
 }

@@ -139,7 +139,7 @@ impl Store for LocalStore {
         .await
     }
 
-    async fn remove(&self, name: &str) -> Result<bool, FsError> {
+    async fn remove(&self, name: &str, _afresh: bool) -> Result<bool, FsError> {
         match self.within(fs::remove_file(self.path(name))).await {
             Ok(()) => Ok(true),
             Err(e) if e.problem == FsProblem::PathNotFound => Ok(false),

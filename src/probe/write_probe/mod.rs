@@ -40,7 +40,7 @@ pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
 pub const PROBE_BYTES: usize = 64 * 1024;
 
 /// The steps, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
     OpenFolder,
@@ -98,8 +98,10 @@ pub trait Store: Send + Sync {
     async fn delete(&self, file: Self::File, name: &str) -> Result<(), FsError>;
     /// Probe files in the destination (any run's).
     async fn probe_files(&self) -> Result<Vec<Listed>, FsError>;
-    /// Removes `name` if it exists, reconnecting if need be: cleanup.
-    async fn remove(&self, name: &str) -> Result<bool, FsError>;
+    /// Removes `name` if it exists: cleanup. With `afresh`, the probe's own
+    /// connection is not trusted any more (its step broke, hung or was
+    /// interrupted midway), so a new one is used.
+    async fn remove(&self, name: &str, afresh: bool) -> Result<bool, FsError>;
     /// Starts removing `names` without waiting, when the probe is abandoned.
     fn remove_in_background(&self, names: Vec<String>);
 }
@@ -189,14 +191,31 @@ pub async fn run<S: Store>(store: &S, cancel: &CancellationToken) -> ProbeReport
     };
 
     let created = progress.created_at();
+    // A step that broke, hung or was cut short may leave its connection
+    // unusable: clean up over a new one.
+    let unusable = outcome.as_ref().is_err_and(|f| {
+        matches!(
+            f.error.problem,
+            FsProblem::ConnectionLost | FsProblem::TimedOut | FsProblem::Interrupted
+        )
+    });
     let cleanup = match (&outcome, created) {
-        (Err(_), Some(_)) => clean_up(store, &[file.clone(), renamed.clone()]).await,
+        (Err(failure), Some(_)) => {
+            // The second name exists only once the rename was attempted.
+            let mut names = vec![file.clone()];
+            if failure.step >= Step::Rename {
+                names.push(renamed.clone());
+            }
+            clean_up(store, &names, unusable).await
+        }
         _ => Cleanup::NotNeeded,
     };
     guard.disarmed = true;
 
     let (stale_removed, stale_left) = match created {
-        Some(now) if !cancel.is_cancelled() => sweep_stale(store, now, &file, &renamed).await,
+        Some(now) if !unusable && !cancel.is_cancelled() => {
+            sweep_stale(store, now, &file, &renamed).await
+        }
         _ => (Vec::new(), Vec::new()),
     };
     ProbeReport {
@@ -259,11 +278,11 @@ async fn steps<S: Store>(
     Ok(())
 }
 
-async fn clean_up<S: Store>(store: &S, names: &[String]) -> Cleanup {
+async fn clean_up<S: Store>(store: &S, names: &[String], afresh: bool) -> Cleanup {
     let removal = async {
         let mut removed = Vec::new();
         for name in names {
-            if store.remove(name).await? {
+            if store.remove(name, afresh).await? {
                 removed.push(name.clone());
             }
         }
@@ -295,14 +314,17 @@ async fn sweep_stale<S: Store>(
         let mut left = Vec::new();
         let files = match store.probe_files().await {
             Ok(files) => files,
-            Err(e) => return (removed, vec![("(listing)".to_owned(), e.to_string())]),
+            Err(e) => {
+                let what = "(the folder could not be listed)".to_owned();
+                return (removed, vec![(what, e.to_string())]);
+            }
         };
         for file in files {
             let age = now.duration_since(file.modified).unwrap_or_default();
             if file.name == ours || file.name == ours_renamed || age < STALE_AFTER {
                 continue;
             }
-            match store.remove(&file.name).await {
+            match store.remove(&file.name, false).await {
                 Ok(true) => removed.push(file.name),
                 Ok(false) => {}
                 Err(e) => left.push((file.name, e.to_string())),

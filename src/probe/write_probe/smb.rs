@@ -1,21 +1,30 @@
 //! The probe on an SMB share, as the backup account.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
 
 use super::{Listed, PROBE_PREFIX, PROBE_SUFFIX, Store, pending_cleanups};
 use crate::probe::fs_error::{FsError, FsProblem};
-use crate::probe::smb::{self, ProbeFile, ShareConnection};
+use crate::probe::smb::{ProbeFile, ShareConnection};
 
 pub struct SmbStore {
     share: Arc<ShareConnection>,
+    /// A second session for cleanup, opened when the first one failed.
+    fresh: tokio::sync::OnceCell<ShareConnection>,
+    /// The first session failed: do not wait on it again.
+    broken: AtomicBool,
 }
 
 impl SmbStore {
     pub fn new(share: Arc<ShareConnection>) -> Self {
-        SmbStore { share }
+        SmbStore {
+            share,
+            fresh: tokio::sync::OnceCell::new(),
+            broken: AtomicBool::new(false),
+        }
     }
 
     fn path(&self, name: &str) -> String {
@@ -86,14 +95,29 @@ impl Store for SmbStore {
             .collect())
     }
 
-    async fn remove(&self, name: &str) -> Result<bool, FsError> {
-        match self.share.remove_if_present(&self.path(name)).await {
-            Err(e) if matches!(e.problem, FsProblem::ConnectionLost | FsProblem::TimedOut) => {
-                // The connection the probe used is gone: log on afresh.
-                smb::remove_file(self.share.login().clone(), name).await
+    async fn remove(&self, name: &str, afresh: bool) -> Result<bool, FsError> {
+        let path = self.path(name);
+        if !afresh && !self.broken.load(Ordering::SeqCst) {
+            match self.share.remove_if_present(&path).await {
+                Err(e) if matches!(e.problem, FsProblem::ConnectionLost | FsProblem::TimedOut) => {
+                    self.broken.store(true, Ordering::SeqCst);
+                }
+                other => return other,
             }
-            other => other,
         }
+        // Log on afresh, once, for all the names still to remove, and let go
+        // of the old connection so the server closes what it held open.
+        let fresh = self
+            .fresh
+            .get_or_try_init(|| async {
+                self.broken.store(true, Ordering::SeqCst);
+                self.share.abort().await;
+                ShareConnection::open(self.share.login().clone())
+                    .await
+                    .map_err(|e| e.error)
+            })
+            .await?;
+        fresh.remove_if_present(&path).await
     }
 
     fn remove_in_background(&self, names: Vec<String>) {
