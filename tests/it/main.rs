@@ -2,6 +2,7 @@
 
 mod support;
 
+mod cancel;
 mod cli;
 mod host;
 mod net;

@@ -199,8 +199,12 @@ pub async fn run<S: Store>(store: &S, cancel: &CancellationToken) -> ProbeReport
             FsProblem::ConnectionLost | FsProblem::TimedOut | FsProblem::Interrupted
         )
     });
-    let cleanup = match (&outcome, created) {
-        (Err(failure), Some(_)) => {
+    let cleanup = match &outcome {
+        // A create the server refused made nothing; one that was cut short
+        // may have gone through all the same.
+        Err(failure)
+            if failure.step > Step::Create || (failure.step == Step::Create && unusable) =>
+        {
             // The second name exists only once the rename was attempted.
             let mut names = vec![file.clone()];
             if failure.step >= Step::Rename {
@@ -441,10 +445,10 @@ impl Progress {
         self.state().gone = true;
     }
 
-    /// A file may exist: created and not yet confirmed gone.
+    /// A file may exist: its creation started and it is not confirmed gone.
     fn file_may_exist(&self) -> bool {
         let state = self.state();
-        state.created_at.is_some() && !state.gone
+        state.current >= Some(Step::Create) && !state.gone
     }
 }
 
@@ -468,7 +472,231 @@ impl<S: Store> Drop for AbandonGuard<'_, S> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+
+    /// An in-memory destination whose steps can fail or hang on demand.
+    #[derive(Default)]
+    struct FakeStore {
+        fail: Option<(Step, FsProblem)>,
+        hang: Option<Step>,
+        files: Mutex<BTreeMap<String, SystemTime>>,
+        removals: Mutex<Vec<(String, bool)>>,
+        background: Mutex<Vec<String>>,
+    }
+
+    impl FakeStore {
+        async fn at(&self, step: Step) -> Result<(), FsError> {
+            if self.hang == Some(step) {
+                std::future::pending::<()>().await;
+            }
+            match self.fail {
+                Some((s, problem)) if s == step => Err(FsError::new(problem, "injected")),
+                _ => Ok(()),
+            }
+        }
+
+        fn names(&self) -> Vec<String> {
+            self.files.lock().unwrap().keys().cloned().collect()
+        }
+    }
+
+    #[async_trait]
+    impl Store for FakeStore {
+        type File = ();
+
+        async fn open_folder(&self) -> Result<(), FsError> {
+            self.at(Step::OpenFolder).await
+        }
+        async fn create_new(&self, name: &str) -> Result<((), SystemTime), FsError> {
+            if !matches!(self.fail, Some((Step::Create, _))) {
+                // The file exists before the answer comes back.
+                self.files
+                    .lock()
+                    .unwrap()
+                    .insert(name.to_owned(), SystemTime::now());
+            }
+            self.at(Step::Create).await.map(|_| ((), SystemTime::now()))
+        }
+        async fn write(&self, _: &mut (), _: &[u8]) -> Result<(), FsError> {
+            self.at(Step::Write).await
+        }
+        async fn flush(&self, _: &mut ()) -> Result<(), FsError> {
+            self.at(Step::Flush).await
+        }
+        async fn read(&self, _: &mut (), name: &str, _: usize) -> Result<Vec<u8>, FsError> {
+            self.at(Step::ReadBack).await?;
+            Ok(probe_data(name))
+        }
+        async fn rename(&self, _: &mut (), from: &str, to: &str) -> Result<(), FsError> {
+            self.at(Step::Rename).await?;
+            let mut files = self.files.lock().unwrap();
+            let time = files.remove(from).unwrap_or_else(SystemTime::now);
+            files.insert(to.to_owned(), time);
+            Ok(())
+        }
+        async fn delete(&self, _: (), name: &str) -> Result<(), FsError> {
+            self.at(Step::Delete).await?;
+            self.files.lock().unwrap().remove(name);
+            Ok(())
+        }
+        async fn probe_files(&self) -> Result<Vec<Listed>, FsError> {
+            let files = self.files.lock().unwrap();
+            Ok(files
+                .iter()
+                .map(|(name, modified)| Listed {
+                    name: name.clone(),
+                    modified: *modified,
+                })
+                .collect())
+        }
+        async fn remove(&self, name: &str, afresh: bool) -> Result<bool, FsError> {
+            self.removals
+                .lock()
+                .unwrap()
+                .push((name.to_owned(), afresh));
+            Ok(self.files.lock().unwrap().remove(name).is_some())
+        }
+        fn remove_in_background(&self, names: Vec<String>) {
+            for name in &names {
+                self.files.lock().unwrap().remove(name);
+            }
+            self.background.lock().unwrap().extend(names);
+        }
+    }
+
+    fn failing(step: Step, problem: FsProblem) -> FakeStore {
+        FakeStore {
+            fail: Some((step, problem)),
+            ..FakeStore::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_successful_probe_leaves_nothing_and_needs_no_cleanup() {
+        let store = FakeStore::default();
+        let report = run(&store, &CancellationToken::new()).await;
+        assert!(report.succeeded(), "{report:?}");
+        assert_eq!(report.cleanup, Cleanup::NotNeeded);
+        assert_eq!(report.completed.len(), 9);
+        assert!(store.names().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_create_made_nothing_to_remove() {
+        let store = failing(Step::Create, FsProblem::AccessDenied);
+        let report = run(&store, &CancellationToken::new()).await;
+        assert_eq!(report.failure.unwrap().step, Step::Create);
+        assert_eq!(report.cleanup, Cleanup::NotNeeded);
+        assert!(store.removals.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_removes_the_file_over_the_same_connection() {
+        let store = failing(Step::Write, FsProblem::DiskFull);
+        let report = run(&store, &CancellationToken::new()).await;
+        assert_eq!(
+            report.cleanup,
+            Cleanup::Removed {
+                names: vec![report.file.clone()]
+            }
+        );
+        assert_eq!(
+            *store.removals.lock().unwrap(),
+            vec![(report.file.clone(), false)]
+        );
+        assert!(store.names().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_rename_removes_both_names() {
+        let store = failing(Step::Rename, FsProblem::AccessDenied);
+        let report = run(&store, &CancellationToken::new()).await;
+        let removed: Vec<String> = store
+            .removals
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        assert_eq!(removed, vec![report.file.clone(), report.renamed.clone()]);
+        assert!(store.names().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_interruption_mid_step_cleans_up_afresh() {
+        for hang in [Step::Create, Step::Write, Step::Delete] {
+            let store = FakeStore {
+                hang: Some(hang),
+                ..FakeStore::default()
+            };
+            let cancel = CancellationToken::new();
+            let stop = cancel.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                stop.cancel();
+            });
+            let report = run(&store, &cancel).await;
+            let failure = report.failure.clone().unwrap();
+            assert_eq!(
+                (failure.step, failure.error.problem),
+                (hang, FsProblem::Interrupted)
+            );
+            assert!(
+                matches!(report.cleanup, Cleanup::Removed { .. }),
+                "{report:?}"
+            );
+            assert!(
+                store
+                    .removals
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .all(|(_, afresh)| *afresh)
+            );
+            assert!(store.names().is_empty(), "{hang:?}: {:?}", store.names());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_probe_hands_its_file_to_a_background_removal() {
+        let store = FakeStore {
+            hang: Some(Step::Flush),
+            ..FakeStore::default()
+        };
+        let cancel = CancellationToken::new();
+        let abandoned = tokio::time::timeout(Duration::from_millis(50), run(&store, &cancel)).await;
+        assert!(abandoned.is_err(), "the probe was still hanging");
+        assert_eq!(store.background.lock().unwrap().len(), 2);
+        assert!(store.names().is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_probe_files_older_than_the_limit_are_swept() {
+        let store = FakeStore::default();
+        let now = SystemTime::now();
+        {
+            let mut files = store.files.lock().unwrap();
+            files.insert(
+                ".mssql-preflight-probe-old.tmp".into(),
+                now - STALE_AFTER * 2,
+            );
+            files.insert(
+                ".mssql-preflight-probe-young.tmp".into(),
+                now - STALE_AFTER / 2,
+            );
+        }
+        let report = run(&store, &CancellationToken::new()).await;
+        assert_eq!(
+            report.stale_removed,
+            vec![".mssql-preflight-probe-old.tmp".to_owned()]
+        );
+        assert_eq!(
+            store.names(),
+            vec![".mssql-preflight-probe-young.tmp".to_owned()]
+        );
+    }
 
     #[test]
     fn probe_data_differs_by_name_and_position() {
