@@ -7,6 +7,7 @@
 //! folder) refuses.
 
 pub mod status;
+mod transport;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,6 +23,8 @@ use smb::{
     FileDispositionInformation, FileFsFullSizeInformation, FileRenameInformation, Resource,
     Session, Tree,
 };
+
+use tokio::net::TcpStream;
 
 use super::destination::UncPath;
 use super::fs_error::{FsError, FsProblem};
@@ -120,16 +123,24 @@ impl ShareConnection {
             timeout: Some(timeout.saturating_mul(2)),
             ..ConnectionConfig::default()
         };
-        let connection = Connection::build(
-            login.unc.server(),
-            login.address,
-            smb::Guid::generate(),
-            config,
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(login.address)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(fail(ConnectStep::Connect)(FsError::from_io(&e))),
+            Err(_) => return Err(fail(ConnectStep::Connect)(FsError::timed_out(timeout))),
+        };
+        let transport = transport::Tcp::new(stream)
+            .map_err(|e| fail(ConnectStep::Connect)(FsError::from_io(&e)))?;
+        let connection = within(
+            timeout,
+            Connection::from_transport(
+                Box::new(transport),
+                login.unc.server(),
+                smb::Guid::generate(),
+                config,
+            ),
         )
-        .map_err(|e| fail(ConnectStep::Connect)(status::classify(&e)))?;
-        within(timeout, connection.connect())
-            .await
-            .map_err(fail(ConnectStep::Connect))?;
+        .await
+        .map_err(fail(ConnectStep::Connect))?;
         let dialect = connection
             .conn_info()
             .map(|info| dialect_name(info.negotiation.dialect_rev))
