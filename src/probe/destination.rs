@@ -126,6 +126,12 @@ impl UncPath {
         self.folders.join("\\")
     }
 
+    /// The full UNC path of a file in the destination folder, as SQL Server's
+    /// `BACKUP … TO DISK` wants it.
+    pub fn unc_of(&self, name: &str) -> String {
+        format!("{self}\\{name}")
+    }
+
     /// A file's path relative to the share, inside the destination folder.
     pub fn file(&self, name: &str) -> String {
         if self.folders.is_empty() {
@@ -230,6 +236,10 @@ mod tests {
         assert_eq!(u.share(), "Backups");
         assert_eq!(u.folder(), r"Passwordstate\db");
         assert_eq!(u.file("x.tmp"), r"Passwordstate\db\x.tmp");
+        assert_eq!(
+            u.unc_of("t.bak"),
+            r"\\StorageServer01\Backups\Passwordstate\db\t.bak"
+        );
         assert_eq!(u.share_path(), r"\\StorageServer01\Backups");
         assert_eq!(u.to_string(), r"\\StorageServer01\Backups\Passwordstate\db");
     }

@@ -170,9 +170,8 @@ pub async fn settle_cleanups(limit: Duration) {
 
 /// Runs the probe on `store`. `cancel` interrupts it (the cleanup still runs).
 pub async fn run<S: Store>(store: &S, cancel: &CancellationToken) -> ProbeReport {
-    let id = uuid::Uuid::new_v4().simple();
-    let file = format!("{PROBE_PREFIX}{id}{PROBE_SUFFIX}");
-    let renamed = format!("{PROBE_PREFIX}{id}-renamed{PROBE_SUFFIX}");
+    let file = fresh_probe_name();
+    let renamed = renamed_probe_name(&file);
     let progress = Progress::default();
     let mut guard = AbandonGuard {
         store,
@@ -347,6 +346,22 @@ async fn sweep_stale<S: Store>(
                 )],
             )
         })
+}
+
+/// A new, unique probe file name. Anything this tool writes to a
+/// destination should be named so: should the run be killed, the next one
+/// finds and removes it.
+pub fn fresh_probe_name() -> String {
+    format!(
+        "{PROBE_PREFIX}{}{PROBE_SUFFIX}",
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// The name the probe renames `name` to: still a probe file name.
+fn renamed_probe_name(name: &str) -> String {
+    let stem = name.strip_suffix(PROBE_SUFFIX).unwrap_or(name);
+    format!("{stem}-renamed{PROBE_SUFFIX}")
 }
 
 /// Whether `name` is a probe file (of any run).
@@ -724,6 +739,9 @@ mod tests {
 
     #[test]
     fn probe_names_are_recognised() {
+        let name = fresh_probe_name();
+        assert!(is_probe_file(&name) && is_probe_file(&renamed_probe_name(&name)));
+        assert_ne!(name, fresh_probe_name());
         assert!(is_probe_file(".mssql-preflight-probe-abc.tmp"));
         assert!(is_probe_file(".mssql-preflight-probe-abc-renamed.tmp"));
         assert!(!is_probe_file("backup.zip"));
