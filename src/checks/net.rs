@@ -240,7 +240,7 @@ impl Check for TcpReachable {
     }
 }
 
-fn outcome_words(outcome: &ConnectOutcome) -> String {
+pub(crate) fn outcome_words(outcome: &ConnectOutcome) -> String {
     match outcome {
         ConnectOutcome::Connected { millis } => format!("connected in {millis} ms"),
         ConnectOutcome::Refused => "connection refused".to_owned(),

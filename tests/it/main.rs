@@ -2,7 +2,10 @@
 
 mod support;
 
+mod cancel;
 mod cli;
+mod host;
 mod net;
+mod share;
 mod sql;
 mod tls;
