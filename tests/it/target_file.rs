@@ -104,9 +104,11 @@ async fn retrying_waits_for_a_server_that_comes_up() {
 
 #[tokio::test]
 async fn retrying_gives_up_when_the_window_closes() {
-    let mut options = EngineOptions::default();
-    options.retry_timeout = Some(Duration::from_millis(900));
-    options.retry_interval = Duration::from_millis(200);
+    let options = EngineOptions {
+        retry_timeout: Some(Duration::from_millis(900)),
+        retry_interval: Duration::from_millis(200),
+        ..EngineOptions::default()
+    };
     let toml = format!("[server]\nhost = \"127.0.0.1\"\nport = {}\n", closed_port());
     let report = run_with(&toml, &["net.tcp.reachable"], options).await;
     assert_status(&report, "net.tcp.reachable", Status::Fail);
