@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod checks;
 pub mod cli;
 pub mod context;
+pub mod emulated;
 pub mod engine;
 pub mod exit;
 pub mod facts;
