@@ -360,6 +360,34 @@ async fn a_certificate_without_server_auth_fails_usage() {
     );
 }
 
+#[tokio::test]
+async fn a_server_that_speaks_only_tls_1_0_is_named_and_its_certificate_still_judged() {
+    let report = scenario("tls10-only", "P P F F S P P P P P P").await;
+    let protocol = result(&report, "tls.protocol");
+    assert!(
+        protocol.message.contains("offers only TLS 1.0"),
+        "{}",
+        protocol.message
+    );
+    assert_eq!(
+        protocol.evidence["cipher_suite"],
+        "TLS_RSA_WITH_AES_128_CBC_SHA"
+    );
+    let hs = result(&report, "tls.handshake");
+    assert!(hs.message.contains("speaks only TLS 1.0"), "{}", hs.message);
+    assert!(
+        hs.remediation
+            .as_deref()
+            .unwrap_or_default()
+            .contains("SCHANNEL"),
+        "{hs:#?}"
+    );
+    assert_eq!(
+        result(&report, "tls.cert.chain").evidence["chain_source"],
+        "legacy-handshake"
+    );
+}
+
 /// A context of its own, to read facts the checks leave behind.
 fn context(toml: &str) -> (TargetFile, RunContext) {
     let file = TargetFile::new(toml);
