@@ -4,4 +4,6 @@ mod support;
 
 mod cli;
 mod net;
+mod reporters;
+mod target_file;
 mod tls;
