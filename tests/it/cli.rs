@@ -18,7 +18,15 @@ fn exit_0_when_nothing_fails() {
     // A bare listener is a server only for the network checks: it never
     // answers PRELOGIN, so the TLS checks could not decide (exit 3).
     preflight()
-        .args(["run", "--host", "127.0.0.1", "--port", &port, "--check", "net.*"])
+        .args([
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--check",
+            "net.*",
+        ])
         .assert()
         .code(0)
         .stdout(predicate::str::contains("PASS"));
