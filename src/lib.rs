@@ -7,9 +7,11 @@
 //! JUnit or Markdown.
 
 pub mod catalog;
+pub mod certificate;
 pub mod checks;
 pub mod cli;
 pub mod context;
+pub mod emulated;
 pub mod engine;
 pub mod exit;
 pub mod facts;

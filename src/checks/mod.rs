@@ -4,6 +4,7 @@
 pub mod host;
 pub mod net;
 pub mod share;
+pub mod tls;
 
 use crate::registry::Registry;
 
@@ -11,6 +12,11 @@ use crate::registry::Registry;
 pub fn builtin() -> Registry {
     let mut registry = Registry::new();
     for check in net::checks() {
+        registry
+            .add(check)
+            .expect("built-in check ids are unique (tested)");
+    }
+    for check in tls::checks() {
         registry
             .add(check)
             .expect("built-in check ids are unique (tested)");

@@ -4,3 +4,4 @@
 pub mod host;
 pub mod net;
 pub mod share;
+pub mod tls;

@@ -7,4 +7,5 @@ pub mod fs_error;
 pub mod smb;
 pub mod ssrp;
 pub mod tcp;
+pub mod tds;
 pub mod write_probe;

@@ -6,4 +6,7 @@ mod cancel;
 mod cli;
 mod host;
 mod net;
+mod reporters;
 mod share;
+mod target_file;
+mod tls;

@@ -2,6 +2,7 @@
 //! network fixtures on loopback.
 
 pub mod dns;
+pub mod emulator;
 pub mod net;
 pub mod proxy;
 pub mod samba;
