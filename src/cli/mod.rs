@@ -2,7 +2,9 @@
 //! lives in its own module and returns an exit code from `crate::exit`.
 
 mod args;
+mod demo;
 mod describe;
+mod emulate;
 mod output;
 mod progress;
 mod run;
@@ -35,6 +37,18 @@ pub fn main() -> i32 {
         Command::List(args) => describe::list(args),
         Command::Explain { id } => describe::explain(&id),
         Command::Render { report, format } => describe::render(&report, format),
+        Command::Demo { timeout } => demo::demo(timeout),
+        Command::Emulate {
+            scenario,
+            port,
+            browser_port,
+            write_target,
+        } => emulate::emulate(emulate::EmulateRequest {
+            scenario,
+            port,
+            browser_port,
+            write_target,
+        }),
         Command::Schema => {
             print!("{}", crate::report::JSON_SCHEMA);
             exit::OK

@@ -6,6 +6,8 @@ mod cancel;
 mod cli;
 mod host;
 mod net;
+mod reporters;
 mod share;
 mod sql;
+mod target_file;
 mod tls;

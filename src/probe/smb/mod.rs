@@ -23,11 +23,11 @@ use smb::{
     FileDispositionInformation, FileFsFullSizeInformation, FileRenameInformation, Resource,
     Session, Tree,
 };
-
 use tokio::net::TcpStream;
 
 use super::destination::UncPath;
 use super::fs_error::{FsError, FsProblem};
+use super::write_probe::Listed;
 
 /// Who logs on where: everything needed to open (or reopen) the share.
 #[derive(Clone)]
@@ -75,13 +75,6 @@ pub struct ConnectError {
 pub struct Space {
     pub available_bytes: u64,
     pub total_bytes: u64,
-}
-
-/// A file in a listing, with its last write time on the server's clock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    pub name: String,
-    pub modified: SystemTime,
 }
 
 /// An authenticated connection to one share.

@@ -86,13 +86,7 @@ impl Store for SmbStore {
             .list(&folder, &format!("{PROBE_PREFIX}*{PROBE_SUFFIX}"))
             .await;
         let _ = folder.close().await;
-        Ok(listed?
-            .into_iter()
-            .map(|l| Listed {
-                name: l.name,
-                modified: l.modified,
-            })
-            .collect())
+        listed
     }
 
     async fn remove(&self, name: &str, afresh: bool) -> Result<bool, FsError> {
