@@ -416,6 +416,43 @@ pub fn refuses_database(error: &ServerError) -> bool {
     error.number == 4060 || (error.number == 18456 && matches!(error.state, 38 | 40 | 46))
 }
 
+/// The application database's data files, in bytes (allocated size, an
+/// upper bound of a full backup's size): for the free-space check at the
+/// backup destination.
+pub struct DatabaseDataSize;
+
+pub const DATA_FILES_QUERY: &str = "SELECT size FROM sys.database_files WHERE type = 0";
+
+impl Fact for DatabaseDataSize {
+    type Output = u64;
+
+    async fn gather(ctx: &RunContext) -> Result<u64, Stop> {
+        async {
+            let login = session_of(ctx, AccountKind::App).await?;
+            let session = login.session()?;
+            session.require_database()?;
+            let set = session.rows(DATA_FILES_QUERY).await.map_err(|e| {
+                Stop::skip(format!(
+                    "cannot read the size of the application database's files: {e}"
+                ))
+            })?;
+            data_bytes(&set)
+                .ok_or_else(|| Stop::error("sys.database_files listed no data file with a size"))
+        }
+        .boxed()
+        .await
+    }
+}
+
+/// Sums `size` (8 KiB pages) over the rows.
+fn data_bytes(set: &ResultSet) -> Option<u64> {
+    let pages: Option<Vec<i64>> = (0..set.rows.len())
+        .map(|row| set.get(row, "size").as_i64())
+        .collect();
+    let pages = pages.filter(|p| !p.is_empty())?;
+    Some(pages.iter().map(|p| (*p).max(0) as u64).sum::<u64>() * 8192)
+}
+
 /// Where SQL Server runs, as far as the checks can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -531,18 +568,38 @@ impl std::fmt::Display for Version {
 }
 
 /// A server-wide view that needs a permission the login may not have.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "visible", rename_all = "lowercase")]
+/// JSON: `{"visible": true, "value": …}` or `{"visible": false, "reason": …}`.
+#[derive(Debug, Clone)]
 pub enum Visibility<T> {
-    #[serde(rename = "true")]
-    Visible { value: T },
-    #[serde(rename = "false")]
+    Visible {
+        value: T,
+    },
     Hidden {
         reason: String,
         /// The permission that would make it visible, when that is why it is hidden.
-        #[serde(skip_serializing_if = "Option::is_none")]
         permission: Option<String>,
     },
+}
+
+impl<T: Serialize> Serialize for Visibility<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        match self {
+            Visibility::Visible { value } => {
+                let mut s = serializer.serialize_struct("Visibility", 2)?;
+                s.serialize_field("visible", &true)?;
+                s.serialize_field("value", value)?;
+                s.end()
+            }
+            Visibility::Hidden { reason, permission } => {
+                let mut s = serializer.serialize_struct("Visibility", 3)?;
+                s.serialize_field("visible", &false)?;
+                s.serialize_field("reason", reason)?;
+                s.serialize_field("permission", permission)?;
+                s.end()
+            }
+        }
+    }
 }
 
 impl<T> Visibility<T> {
@@ -868,6 +925,16 @@ mod tests {
         assert_eq!(settings.tcp_port.as_deref(), Some(""));
         assert_eq!(settings.tcp_dynamic_ports.as_deref(), Some("49733"));
         assert_eq!(settings.force_strict_encryption, None);
+    }
+
+    #[test]
+    fn data_file_pages_add_up_to_bytes() {
+        let set = ResultSet {
+            columns: vec!["size".into()],
+            rows: vec![vec![SqlValue::Int(1024)], vec![SqlValue::Int(8)]],
+        };
+        assert_eq!(data_bytes(&set), Some(1032 * 8192));
+        assert_eq!(data_bytes(&ResultSet::default()), None);
     }
 
     #[test]

@@ -16,7 +16,8 @@ use mssql_preflight::selection::{self, Selection};
 
 use crate::support::accounts::Passwords;
 use crate::support::dns::{TestDns, Zone};
-use crate::support::emulator::EmulatedServer;
+use crate::support::emulator::TestServer;
+use crate::support::samba::{Samba, WRITER, WRITER_PASSWORD, probe_files};
 use crate::support::{TargetFile, assert_status, run_with};
 
 const PMP: (&str, &str) = ("pmp", "Pmp-Test-Passw0rd!");
@@ -25,7 +26,7 @@ const PSTATE: (&str, &str) = ("pstate", "Pstate-Test-Passw0rd!");
 
 /// An emulated server and the target file that points at it, built up by a test.
 struct Case {
-    server: EmulatedServer,
+    server: TestServer,
     passwords: Passwords,
     /// Lines added under `[server]`.
     server_lines: Vec<String>,
@@ -38,20 +39,20 @@ struct Case {
 impl Case {
     /// A built-in scenario, the database PassTrix, and both accounts.
     async fn builtin(name: &str) -> Case {
-        Case::around(EmulatedServer::start(name).await)
+        Case::around(TestServer::start_emulated(name).await)
     }
 
     /// A scenario written for the test (usually `extends` a built-in one).
     async fn scenario(toml: &str) -> Case {
         let scenario = Scenario::from_toml_str(toml).expect("the test's scenario is valid");
-        Case::around(EmulatedServer::start_scenario(scenario, EmulatorOptions::default()).await)
+        Case::around(TestServer::start_scenario(scenario, EmulatorOptions::default()).await)
     }
 
     async fn with_options(name: &str, options: EmulatorOptions) -> Case {
-        Case::around(EmulatedServer::start_with(name, options).await)
+        Case::around(TestServer::start_with(name, options).await)
     }
 
-    fn around(server: EmulatedServer) -> Case {
+    fn around(server: TestServer) -> Case {
         let passwords = Passwords::new();
         let sections = vec![
             passwords.sql(PMP.0, PMP.1),
@@ -209,9 +210,9 @@ async fn no_login7_reaches_a_server_whose_certificate_fails_verification() {
         );
     }
     assert!(
-        case.server.emulator.logins().is_empty(),
+        case.server.emulator().logins().is_empty(),
         "a LOGIN7 was sent: {:?}",
-        case.server.emulator.logins()
+        case.server.emulator().logins()
     );
 }
 
@@ -225,7 +226,7 @@ async fn an_expired_certificate_stops_the_login_too() {
         Status::Skip,
         "no credentials were sent",
     );
-    assert!(case.server.emulator.logins().is_empty());
+    assert!(case.server.emulator().logins().is_empty());
 }
 
 #[tokio::test]
@@ -248,7 +249,7 @@ async fn an_accepted_unverified_certificate_logs_in_and_every_finding_says_so() 
             r.notes
         );
     }
-    assert_eq!(case.server.emulator.logins().len(), 2);
+    assert_eq!(case.server.emulator().logins().len(), 2);
 }
 
 #[tokio::test]
@@ -266,7 +267,7 @@ async fn each_account_logs_in_once_however_many_checks_use_it() {
     let (report, logins) = case.run_profile("passwordstate").await;
     assert_status(&report, "sql.login", Status::Pass);
     assert_eq!(logins, 2, "one login per account");
-    assert_eq!(case.server.emulator.logins().len(), 2);
+    assert_eq!(case.server.emulator().logins().len(), 2);
 }
 
 // --------------------------------------------------------------- sql.login
@@ -1536,19 +1537,79 @@ async fn a_destination_this_machine_cannot_see_is_not_written() {
 }
 
 #[tokio::test]
-async fn a_network_share_is_not_written_without_a_way_to_clean_up() {
-    let case = with_destination(
-        Case::builtin("sql2022-healthy").await,
-        r"\\nas01\Backups\pws",
-    )
-    .intrusive();
+async fn a_share_whose_server_is_not_reachable_is_not_written() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let backup = format!(
+        "{}smb_port = {}\n",
+        case.passwords
+            .backup(PBACK.0, PBACK.1, Some(r"\\127.0.0.1\Backups\pws")),
+        crate::support::net::closed_port()
+    );
+    let case = case.accounts(Some(PMP), None).section(&backup).intrusive();
     let report = case.run(&["share.sql-can-write"]).await;
-    check(
+    let r = check(
         &report,
         "share.sql-can-write",
         Status::Skip,
-        "no SMB client",
+        "could not remove it afterwards",
     );
+    assert!(
+        r.message.contains("does not accept connections"),
+        "{}",
+        r.message
+    );
+}
+
+#[tokio::test]
+async fn a_backup_on_a_network_share_is_removed_over_smb_as_the_backup_account() {
+    let samba = Samba::start();
+    let share_dir = samba.share_dir("backups");
+    // SQL Server writes into the share (the emulator maps it to the
+    // directory Samba serves); the backup account is the share's writer.
+    let case = Case::scenario(&format!(
+        r#"
+description = "SQL Server backing up to the Samba share"
+extends = "sql2022-healthy"
+
+[server]
+shares = {{ '\\127.0.0.1\backups' = {} }}
+
+[[accounts]]
+user = "pback"
+password = "{WRITER_PASSWORD}"
+default_database = "master"
+databases = {{ PassTrix = ["db_backupoperator"] }}
+"#,
+        toml::Value::String(share_dir.display().to_string())
+    ))
+    .await;
+    let before = files_in(&share_dir);
+    let backup = format!(
+        "{}smb_port = {}\n",
+        case.passwords
+            .backup(WRITER, WRITER_PASSWORD, Some(&samba.unc("backups", ""))),
+        samba.port
+    );
+    let case = case.accounts(Some(PMP), None).section(&backup).intrusive();
+    let report = case.run(&["share.sql-can-write"]).await;
+    let r = check(
+        &report,
+        "share.sql-can-write",
+        Status::Pass,
+        r"to \\127.0.0.1\backups",
+    );
+    assert_eq!(
+        r.evidence["removed"], true,
+        "the file SQL Server wrote was removed"
+    );
+    assert!(
+        r.evidence["file"]
+            .as_str()
+            .unwrap()
+            .starts_with(r"\\127.0.0.1\backups\")
+    );
+    assert_eq!(files_in(&share_dir), before, "left behind on the share");
+    assert!(probe_files(&share_dir).is_empty());
 }
 
 #[tokio::test]
@@ -1585,7 +1646,7 @@ fn browser_options() -> EmulatorOptions {
 /// Points the target at the emulator's browser and, unlike an
 /// administrator who gives a port, lets the browser tell it.
 fn through_browser(case: Case, instance: &str) -> Case {
-    let browser = case.server.emulator.browser_addr().expect("a browser");
+    let browser = case.server.emulator().browser_addr().expect("a browser");
     let lines = vec![
         "database = \"PassTrix\"".to_owned(),
         format!("instance = \"{instance}\""),
@@ -1645,7 +1706,7 @@ async fn a_static_port_of_a_named_instance_passes() {
     )
     .expect("valid scenario");
     let case = through_browser(
-        Case::around(EmulatedServer::start_scenario(scenario, browser_options()).await),
+        Case::around(TestServer::start_scenario(scenario, browser_options()).await),
         "PMP",
     );
     let report = run_without_port(&case, &["net.browser.instance"]).await;
@@ -1749,6 +1810,34 @@ async fn a_browser_that_answers_nonsense_is_an_error() {
     );
 }
 
+// ------------------------------------------------------ facts for others
+
+#[tokio::test]
+async fn the_database_size_and_server_facts_come_from_the_session() {
+    use mssql_preflight::context::{RunContext, RunSettings};
+    use mssql_preflight::facts::sql::{DatabaseDataSize, Platform, ServerFacts};
+    use mssql_preflight::params::Params;
+
+    let case = Case::builtin("sql2022-healthy").await;
+    let file = TargetFile::new(&case.toml());
+    let settings = RunSettings {
+        timeout: Duration::from_secs(2),
+        ..RunSettings::default()
+    };
+    let ctx = RunContext::new(Arc::new(file.load()), settings, Params::default());
+    assert_eq!(
+        *ctx.fact::<DatabaseDataSize>().await.unwrap(),
+        64 * 1024 * 1024
+    );
+    let facts = ctx.fact::<ServerFacts>().await.unwrap();
+    assert_eq!(facts.platform, Platform::SqlServer);
+    assert_eq!(facts.machine_name.as_deref(), Some("SQL01"));
+    let json = serde_json::to_value(&*facts).unwrap();
+    assert_eq!(json["product_version"], "16.0.4135.4");
+    assert_eq!(json["service_accounts"]["visible"], true);
+    assert_eq!(ctx.fact::<SqlLogins>().await.unwrap().count(), 1);
+}
+
 // ---------------------------------------------------------------- profiles
 
 /// The verdict table: one `id status` line per check.
@@ -1778,15 +1867,46 @@ async fn pmp_profile_against_a_server_that_does_not_force_encryption() {
     insta::assert_snapshot!("pmp_not_forced", table(&report));
 }
 
+/// A healthy SQL Server whose backups go to a healthy Samba share, where
+/// the backup account may write and SQL Server's writes land.
+async fn healthy_with_share(samba: &Samba) -> Case {
+    let share_dir = samba.share_dir("backups");
+    let case = Case::scenario(&format!(
+        r#"
+description = "SQL Server 2022 backing up to the Samba share"
+extends = "sql2022-healthy"
+
+[server]
+shares = {{ '\\127.0.0.1\backups' = {} }}
+
+[[accounts]]
+user = "pback"
+password = "{WRITER_PASSWORD}"
+default_database = "master"
+databases = {{ Passwordstate = ["db_backupoperator"] }}
+"#,
+        toml::Value::String(share_dir.display().to_string())
+    ))
+    .await;
+    let backup = format!(
+        "{}smb_port = {}\n",
+        case.passwords
+            .backup(WRITER, WRITER_PASSWORD, Some(&samba.unc("backups", ""))),
+        samba.port
+    );
+    case.database(Some("Passwordstate"))
+        .accounts(Some(PSTATE), None)
+        .section(&backup)
+}
+
 #[tokio::test]
 async fn passwordstate_profile_against_a_healthy_server() {
-    let case = Case::builtin("sql2022-healthy")
-        .await
-        .database(Some("Passwordstate"))
-        .accounts(Some(PSTATE), Some(PBACK));
+    let samba = Samba::start();
+    let case = healthy_with_share(&samba).await.intrusive();
     let (report, logins) = case.run_profile("passwordstate").await;
     insta::assert_snapshot!("passwordstate_healthy", table(&report));
     assert_eq!(logins, 2);
+    assert!(probe_files(&samba.share_dir("backups")).is_empty());
 }
 
 #[tokio::test]
