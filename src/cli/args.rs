@@ -119,7 +119,7 @@ pub struct RunArgs {
     /// Leave out checks matching this id or glob (repeatable).
     #[arg(long = "skip", value_name = "PATTERN")]
     pub skips: Vec<String>,
-    /// Also run intrusive checks (they write a probe file or a copy-only test backup, and remove it).
+    /// Also run intrusive checks (a COPY_ONLY test backup written by SQL Server to the backup destination, then removed).
     #[arg(long)]
     pub intrusive: bool,
 
