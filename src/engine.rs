@@ -75,6 +75,8 @@ pub async fn run(
     let started = Instant::now();
     let retry_until = options.retry_timeout.map(|t| started + t);
     let params = Params::layered([&plan.profile.params, &target.params]);
+    // Waivers expire by the calendar; one date for the whole run keeps them consistent.
+    let today = started_at.date();
 
     let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
     let mut contexts = Vec::new();
@@ -100,6 +102,7 @@ pub async fn run(
                     ctx.clone(),
                     deadline,
                     options.deadline,
+                    today,
                 ));
                 (i, check, task)
             })
@@ -112,6 +115,7 @@ pub async fn run(
                     &target,
                     Err(Stop::error(format!("the check crashed: {join}"))),
                     Duration::ZERO,
+                    today,
                 ),
             };
             progress.check_finished(&result.id, result.status);
@@ -158,6 +162,7 @@ async fn evaluate(
     ctx: Arc<RunContext>,
     deadline: TokioInstant,
     budget: Duration,
+    today: time::Date,
 ) -> CheckResult {
     let meta = check.meta();
     let started = Instant::now();
@@ -174,12 +179,18 @@ async fn evaluate(
             ))),
         }
     };
-    result_of(meta, &ctx.target, outcome, started.elapsed())
+    result_of(meta, &ctx.target, outcome, started.elapsed(), today)
 }
 
 /// Turns an outcome into a report line, applying the target's severity
-/// override: the one place policy meets verdicts.
-fn result_of(meta: &CheckMeta, target: &Target, outcome: Outcome, took: Duration) -> CheckResult {
+/// override and then its waiver: the one place policy meets verdicts.
+fn result_of(
+    meta: &CheckMeta,
+    target: &Target,
+    outcome: Outcome,
+    took: Duration,
+    today: time::Date,
+) -> CheckResult {
     let overridden = target.checks.get(meta.id.as_ref()).and_then(|c| c.severity);
     let severity = overridden.unwrap_or(meta.severity);
     let mut result = CheckResult {
@@ -194,6 +205,7 @@ fn result_of(meta: &CheckMeta, target: &Target, outcome: Outcome, took: Duration
         remediation: None,
         evidence: Default::default(),
         notes: Vec::new(),
+        waiver: None,
         duration_ms: took.as_millis() as u64,
     };
     match outcome {
@@ -211,6 +223,9 @@ fn result_of(meta: &CheckMeta, target: &Target, outcome: Outcome, took: Duration
                 result.remediation = finding
                     .remediation
                     .or_else(|| (!meta.fix.is_empty()).then(|| meta.fix.to_string()));
+            }
+            if let Some(waiver) = target.waivers.get(meta.id.as_ref()) {
+                (result.status, result.waiver) = waiver.apply(result.status, today);
             }
         }
         Err(stop) => {

@@ -24,3 +24,4 @@ pub mod selection;
 pub mod suggest;
 pub mod target;
 pub mod tomlfile;
+pub mod waiver;

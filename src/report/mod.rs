@@ -120,6 +120,8 @@ impl Summary {
             "Ready, with warnings".to_owned()
         } else if self.skip > 0 {
             "Ready as far as checked: some checks were skipped".to_owned()
+        } else if self.waived > 0 {
+            "Ready, with waived problems".to_owned()
         } else {
             "Ready: every check passed".to_owned()
         };
@@ -152,6 +154,10 @@ pub struct CheckResult {
     pub evidence: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The target file's waiver, when one met a warning or failure of this
+    /// check: applied (status `waived`) or expired (status unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<crate::waiver::WaiverNote>,
     pub duration_ms: u64,
 }
 
