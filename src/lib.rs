@@ -7,6 +7,7 @@
 //! JUnit or Markdown.
 
 pub mod catalog;
+pub mod certificate;
 pub mod checks;
 pub mod cli;
 pub mod context;

@@ -2,6 +2,7 @@
 //! what it contributes; `builtin()` is the whole registry.
 
 pub mod net;
+pub mod tls;
 
 use crate::registry::Registry;
 
@@ -9,6 +10,11 @@ use crate::registry::Registry;
 pub fn builtin() -> Registry {
     let mut registry = Registry::new();
     for check in net::checks() {
+        registry
+            .add(check)
+            .expect("built-in check ids are unique (tested)");
+    }
+    for check in tls::checks() {
         registry
             .add(check)
             .expect("built-in check ids are unique (tested)");

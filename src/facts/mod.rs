@@ -2,3 +2,4 @@
 //! every check that needs them. See `context::Fact`.
 
 pub mod net;
+pub mod tls;

@@ -4,3 +4,4 @@
 pub mod dns;
 pub mod ssrp;
 pub mod tcp;
+pub mod tds;

@@ -1,0 +1,484 @@
+//! tls.cert.*: the certificate SQL Server presents, judged apart from the
+//! handshake: name, chain of trust, validity, key, signature and usage.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{install_certificate_steps, rfc3339, with_certificate};
+use crate::certificate::hostname::{self, NameMatch};
+use crate::certificate::trust::{ChainProblem, ChainVerdict, problem_words};
+use crate::certificate::{CertificateInfo, KeyKind};
+use crate::context::RunContext;
+use crate::facts::tls::{JudgedChain, LeafName, PresentedChain, ServerChain};
+use crate::finding::{Finding, Outcome, Severity, Stop};
+use crate::registry::{Check, CheckMeta, Family};
+
+/// "the leaf" or "certificate 2 (CN=Issuing CA)".
+fn which(index: usize, cert: &CertificateInfo) -> String {
+    if index == 0 {
+        "the server's certificate".to_owned()
+    } else {
+        format!("chain certificate {} ({})", index + 1, cert.subject)
+    }
+}
+
+fn leaf_finding(finding: Finding, chain: &ServerChain) -> Finding {
+    with_certificate(finding, chain.leaf()).evidence("chain_source", chain.source)
+}
+
+pub struct Hostname {
+    meta: CheckMeta,
+}
+
+impl Hostname {
+    pub fn new() -> Self {
+        Hostname {
+            meta: CheckMeta::new("tls.cert.hostname", Family::Tls, Severity::Fail)
+                .title("The certificate is issued for the server's name")
+                .checks("Matches the name the application uses (the target host, or [tls] expected_name) against the certificate per RFC 6125: DNS subject alternative names first, the Common Name only when there are none, a wildcard only as the whole left-most label, an IP address only against an IP address entry.")
+                .why("The application refuses a certificate that does not name the server it connected to; the vendor guide requires the Common Name to be the server's FQDN.")
+                .fix("Issue the certificate with CN and a DNS subject alternative name equal to the server's FQDN, and configure the application with that same name.")
+                .guide("PMP guide step 1.A.2 (Common Name = FQDN of the SQL Server)"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for Hostname {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let chain = ctx.fact::<PresentedChain>().await?;
+        let name = ctx.fact::<LeafName>().await?;
+        let leaf = chain.leaf();
+        let expected = &name.expected;
+        let issued_for = hostname::fqdns(leaf);
+        let finding = match &name.result {
+            NameMatch::SubjectAltName { entry } => {
+                Finding::pass(format!("the certificate is issued for `{expected}` ({entry})"))
+            }
+            NameMatch::CommonNameOnly { common_name } => Finding::warn(format!(
+                "only the Common Name `{common_name}` matches `{expected}`: the certificate has no DNS subject alternative name, and current drivers ignore the Common Name"
+            ))
+            .expected(format!("a subject alternative name DNS:{expected}"))
+            .actual("no DNS subject alternative name")
+            .remediation(format!(
+                "Reissue the certificate with a subject alternative name DNS:{expected} (keep CN = {expected}). {}",
+                install_certificate_steps(ctx)
+            )),
+            NameMatch::Mismatch => {
+                let mut message = format!("the certificate is not issued for `{expected}`");
+                if leaf.is_sql_server_fallback() {
+                    message.push_str(": it is SQL Server's auto-generated certificate (CN=SSL_Self_Signed_Fallback), which names no host");
+                } else if hostname::is_short_or_ip(expected) && !issued_for.is_empty() {
+                    message.push_str(&format!(
+                        "; `{expected}` is a short name or an IP address, and the certificate expects {}",
+                        issued_for.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ")
+                    ));
+                }
+                let names = leaf.san_list();
+                let actual = if names.is_empty() {
+                    format!("subject {}", leaf.subject)
+                } else {
+                    names.join(", ")
+                };
+                let remediation = match issued_for.first() {
+                    Some(fqdn) if hostname::is_short_or_ip(expected) => format!(
+                        "Connect with the name the certificate carries: set `host = \"{fqdn}\"` under [server] (and in PMP's ChangeDB Host Name), or set [tls] expected_name if the application uses another name than this target file."
+                    ),
+                    _ => install_certificate_steps(ctx),
+                };
+                Finding::problem(self.meta.severity, message)
+                    .expected(expected.clone())
+                    .actual(actual)
+                    .remediation(remediation)
+            }
+        };
+        Ok(
+            leaf_finding(finding.evidence("expected_name", expected), &chain)
+                .evidence("issued_for", issued_for),
+        )
+    }
+}
+
+pub struct Chain {
+    meta: CheckMeta,
+}
+
+impl Chain {
+    pub fn new() -> Self {
+        Chain {
+            meta: CheckMeta::new("tls.cert.chain", Family::Tls, Severity::Fail)
+                .title("The certificate chain leads to a trusted CA")
+                .checks("Verifies the chain the server presents against [tls] ca_file (the CA root imported into the application) or, without one, this machine's trusted roots; names SQL Server's auto-generated certificate, self-signed certificates and incomplete chains.")
+                .why("The application trusts only certificates issued by a CA whose root was imported into it (PMP: importCert.bat); anything else makes the connection fail.")
+                .fix("Use a certificate issued by your CA, have the server send its intermediate certificates, and import the CA's root into the application (PMP: importCert.bat <root.cer>).")
+                .guide("PMP guide steps 1.A.4 and 2 (importCert.bat)"),
+        }
+    }
+
+    fn remediation(&self, ctx: &RunContext, problem: &ChainProblem) -> String {
+        let ca_file_hint = if ctx.target.tls.ca_file.is_some() {
+            " and add it to the file named by [tls] ca_file"
+        } else {
+            ""
+        };
+        match problem {
+            ChainProblem::SqlServerFallback => format!(
+                "No certificate is configured for the instance, so SQL Server generated one at start-up; no client can verify it and it changes at every restart. Install a real one. {}",
+                install_certificate_steps(ctx)
+            ),
+            ChainProblem::SelfSigned => format!(
+                "Replace it with a certificate issued by your CA (below), or, if you keep the self-signed one, copy it to <PMP folder>/bin and run `importCert.bat <server.cer>` there (PMP guide step 2){ca_file_hint}. {}",
+                install_certificate_steps(ctx)
+            ),
+            ChainProblem::Incomplete { missing_issuer } => format!(
+                "Import the intermediate CA certificate `{missing_issuer}` on the SQL Server machine into Local Computer → Intermediate Certification Authorities (certlm.msc) so that SQL Server sends it with its own, and restart SQL Server; or import it into the application as well (PMP: `importCert.bat <intermediate.cer>`){ca_file_hint}."
+            ),
+            ChainProblem::UntrustedRoot { root } => format!(
+                "Import the root certificate `{root}` into the application: copy it to <PMP folder>/bin and run `importCert.bat <root.cer>` there (PMP guide step 1.A.4){ca_file_hint}."
+            ),
+            ChainProblem::WrongIssuerKey { issuer } => format!(
+                "The trusted `{issuer}` is another certificate than the one that signed the server's chain (it was probably renewed with a new key): export the CA certificate that issued the server's certificate and import that one (PMP: `importCert.bat <root.cer>`){ca_file_hint}."
+            ),
+            ChainProblem::Invalid { .. } => install_certificate_steps(ctx),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for Chain {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let chain = ctx.fact::<PresentedChain>().await?;
+        let judged = ctx.fact::<JudgedChain>().await?;
+        let presented: Vec<&str> = chain
+            .certificates
+            .iter()
+            .map(|c| c.subject.as_str())
+            .collect();
+        let finding = match &judged.judgement.trust {
+            ChainVerdict::Trusted { anchor } => Finding::pass(format!(
+                "the chain leads to `{anchor}`, trusted in {}",
+                judged.anchors
+            )),
+            ChainVerdict::Untrusted(problem) => {
+                Finding::problem(self.meta.severity, problem_words(problem))
+                    .expected(format!("a chain leading to {}", judged.anchors))
+                    .actual(format!("presented: {}", presented.join(" ← ")))
+                    .remediation(self.remediation(ctx, problem))
+                    .evidence("problem", problem)
+            }
+        };
+        Ok(leaf_finding(finding, &chain)
+            .evidence("trusted_certificates", &judged.anchors)
+            .evidence("presented_chain", presented))
+    }
+}
+
+pub struct Validity {
+    meta: CheckMeta,
+}
+
+impl Validity {
+    pub fn new() -> Self {
+        Validity {
+            meta: CheckMeta::new("tls.cert.validity", Family::Tls, Severity::Fail)
+                .title("The certificates are within their validity period")
+                .checks("Compares each presented certificate's notBefore and notAfter with the current time; warns when one expires within `warn_days` days.")
+                .why("An expired certificate (or one not valid yet) makes every TLS connection fail; renewing before expiry avoids an outage.")
+                .fix("Renew the certificate with your CA, install the new one on the SQL Server machine and select it in SQL Server Configuration Manager, then restart SQL Server.")
+                .guide("PMP guide steps 1 and 3 (certificate, SSL encryption)")
+                .param("warn_days", 30, "warn when a certificate expires within this many days"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for Validity {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let warn_days: i64 = ctx.param(&self.meta, "warn_days")?;
+        let chain = ctx.fact::<PresentedChain>().await?;
+        let now = OffsetDateTime::now_utc();
+        let mut problems = Vec::new();
+        let mut soon = Vec::new();
+        for (index, cert) in chain.certificates.iter().enumerate() {
+            let who = which(index, cert);
+            if now < cert.not_before {
+                problems.push(format!(
+                    "{who} is not valid until {}",
+                    rfc3339(cert.not_before)
+                ));
+            } else if now > cert.not_after {
+                let days = (now - cert.not_after).whole_days();
+                problems.push(format!(
+                    "{who} expired on {} ({days} days ago)",
+                    rfc3339(cert.not_after)
+                ));
+            } else {
+                let left = (cert.not_after - now).whole_days();
+                if left < warn_days {
+                    soon.push(format!(
+                        "{who} expires on {} (in {left} days)",
+                        rfc3339(cert.not_after)
+                    ));
+                }
+            }
+        }
+        let leaf = chain.leaf();
+        let finding = if !problems.is_empty() {
+            Finding::problem(self.meta.severity, problems.join("; "))
+                .expected(format!("valid at {}", rfc3339(now)))
+                .actual(format!(
+                    "valid {} to {}",
+                    rfc3339(leaf.not_before),
+                    rfc3339(leaf.not_after)
+                ))
+                .remediation(self.meta.fix.to_string())
+        } else if !soon.is_empty() {
+            Finding::warn(soon.join("; "))
+                .expected(format!("more than {warn_days} days of validity left"))
+                .remediation(format!("Renew it now: {}", self.meta.fix))
+        } else {
+            let left = (leaf.not_after - now).whole_days();
+            Finding::pass(format!(
+                "valid until {} ({left} days left)",
+                rfc3339(leaf.not_after)
+            ))
+        };
+        Ok(leaf_finding(finding, &chain))
+    }
+}
+
+pub struct Key {
+    meta: CheckMeta,
+}
+
+impl Key {
+    pub fn new() -> Self {
+        Key {
+            meta: CheckMeta::new("tls.cert.key", Family::Tls, Severity::Fail)
+                .title("The certificates' keys are strong enough")
+                .checks("Reads the public key of each presented certificate: RSA keys need at least 2048 bits, elliptic-curve keys at least P-256.")
+                .why("Short keys can be broken, and current TLS libraries refuse RSA keys below 2048 bits, so the connection fails.")
+                .fix("Generate a new key of at least 2048 bits (`openssl genrsa -out server.key 2048`), have the certificate reissued for it, and install it.")
+                .guide("PMP guide step 1.A.1 (openssl genrsa … 2048)"),
+        }
+    }
+}
+
+/// Why a key is too weak, if it is.
+fn weak_key(key: &KeyKind) -> Option<String> {
+    match key {
+        KeyKind::Rsa { bits } if *bits < 2048 => {
+            Some(format!("RSA with {bits} bits (at least 2048 needed)"))
+        }
+        KeyKind::Ec { curve, bits } if *bits < 256 => Some(format!(
+            "EC on {curve} ({bits} bits; at least P-256 needed)"
+        )),
+        KeyKind::Dsa { bits } => Some(format!(
+            "DSA ({bits} bits), which TLS clients no longer accept"
+        )),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Check for Key {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let chain = ctx.fact::<PresentedChain>().await?;
+        let mut weak = Vec::new();
+        for (index, cert) in chain.certificates.iter().enumerate() {
+            if let KeyKind::Other { oid } = &cert.key {
+                return Err(Stop::error(format!(
+                    "cannot judge the key of {}: unknown algorithm {oid}",
+                    which(index, cert)
+                )));
+            }
+            if let Some(why) = weak_key(&cert.key) {
+                weak.push(format!("{}: {why}", which(index, cert)));
+            }
+        }
+        let leaf = chain.leaf();
+        let finding = if weak.is_empty() {
+            Finding::pass(format!("the server's key is {}", leaf.key))
+        } else {
+            Finding::problem(self.meta.severity, format!("weak key: {}", weak.join("; ")))
+                .expected("RSA ≥ 2048 bits or EC ≥ P-256")
+                .actual(leaf.key.to_string())
+                .remediation(format!(
+                    "{} {}",
+                    self.meta.fix,
+                    install_certificate_steps(ctx)
+                ))
+        };
+        Ok(leaf_finding(
+            finding.evidence("key", leaf.key.to_string()),
+            &chain,
+        ))
+    }
+}
+
+pub struct Signature {
+    meta: CheckMeta,
+}
+
+impl Signature {
+    pub fn new() -> Self {
+        Signature {
+            meta: CheckMeta::new("tls.cert.signature", Family::Tls, Severity::Fail)
+                .title("The certificates are not signed with MD5 or SHA-1")
+                .checks("Reads the signature algorithm of the server's certificate and of every intermediate it sends (a root's signature on itself is not relied on).")
+                .why("MD5 and SHA-1 signatures can be forged, and current clients reject certificates signed with them.")
+                .fix("Have the certificate reissued with a SHA-256 (or stronger) signature, e.g. `openssl req … -sha256` or a CA template that uses SHA-256, and install it.")
+                .guide("PMP guide step 1.A (getting the certificate signed)"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for Signature {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let chain = ctx.fact::<PresentedChain>().await?;
+        let mut broken = Vec::new();
+        for (index, cert) in chain.certificates.iter().enumerate() {
+            if index > 0 && cert.self_issued {
+                continue;
+            }
+            if cert.signature.hash == crate::certificate::SignatureHash::Unknown {
+                return Err(Stop::error(format!(
+                    "cannot judge the signature of {}: unknown algorithm {}",
+                    which(index, cert),
+                    cert.signature.oid
+                )));
+            }
+            if cert.signature.hash.is_broken() {
+                broken.push(format!(
+                    "{} is signed with {}",
+                    which(index, cert),
+                    cert.signature.name
+                ));
+            }
+        }
+        let leaf = chain.leaf();
+        let finding = if broken.is_empty() {
+            Finding::pass(format!("signed with {}", leaf.signature.name))
+        } else {
+            Finding::problem(self.meta.severity, broken.join("; "))
+                .expected("a SHA-256 or stronger signature")
+                .actual(leaf.signature.name.clone())
+                .remediation(format!(
+                    "{} {}",
+                    self.meta.fix,
+                    install_certificate_steps(ctx)
+                ))
+        };
+        Ok(leaf_finding(
+            finding.evidence("signature_algorithm", &leaf.signature.name),
+            &chain,
+        ))
+    }
+}
+
+pub struct Usage {
+    meta: CheckMeta,
+}
+
+impl Usage {
+    pub fn new() -> Self {
+        Usage {
+            meta: CheckMeta::new("tls.cert.usage", Family::Tls, Severity::Fail)
+                .title("The certificate may be used for a TLS server")
+                .checks("When the server's certificate has an extended key usage, it must include serverAuth (1.3.6.1.5.5.7.3.1); when it has a key usage, it must allow the TLS key exchange (digitalSignature, or keyEncipherment for RSA).")
+                .why("Clients refuse a certificate whose usages exclude TLS server authentication, and SQL Server Configuration Manager does not even list it.")
+                .fix("Reissue the certificate from a template for servers (Server Authentication in its Enhanced Key Usage, Digital Signature and Key Encipherment in its Key Usage).")
+                .guide("PMP guide step 1 (create the SSL certificate)"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for Usage {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let chain = ctx.fact::<PresentedChain>().await?;
+        let leaf = chain.leaf();
+        let mut problems = Vec::new();
+        if let Some(eku) = &leaf.extended_key_usage
+            && !eku
+                .iter()
+                .any(|u| u == "serverAuth" || u == "anyExtendedKeyUsage")
+        {
+            problems.push(format!(
+                "its extended key usage ({}) lacks serverAuth",
+                eku.join(", ")
+            ));
+        }
+        if let Some(usage) = &leaf.key_usage {
+            let has = |name: &str| usage.iter().any(|u| u == name);
+            let allowed = match leaf.key {
+                KeyKind::Rsa { .. } => has("digitalSignature") || has("keyEncipherment"),
+                KeyKind::Ec { .. } => has("digitalSignature") || has("keyAgreement"),
+                _ => has("digitalSignature"),
+            };
+            if !allowed {
+                problems.push(format!(
+                    "its key usage ({}) allows no TLS key exchange",
+                    usage.join(", ")
+                ));
+            }
+        }
+        let finding = if problems.is_empty() {
+            let described = match &leaf.extended_key_usage {
+                Some(eku) => format!("extended key usage {}", eku.join(", ")),
+                None => "no usage restriction".to_owned(),
+            };
+            Finding::pass(format!(
+                "the certificate may authenticate a TLS server ({described})"
+            ))
+        } else {
+            Finding::problem(
+                self.meta.severity,
+                format!(
+                    "the certificate may not authenticate a TLS server: {}",
+                    problems.join("; ")
+                ),
+            )
+            .expected(
+                "extended key usage serverAuth; key usage digitalSignature or keyEncipherment",
+            )
+            .actual(problems.join("; "))
+            .remediation(format!(
+                "{} {}",
+                self.meta.fix,
+                install_certificate_steps(ctx)
+            ))
+        };
+        Ok(leaf_finding(
+            finding
+                .evidence("extended_key_usage", &leaf.extended_key_usage)
+                .evidence("key_usage", &leaf.key_usage),
+            &chain,
+        ))
+    }
+}

@@ -1,0 +1,285 @@
+//! PRELOGIN ([MS-TDS] §2.2.6.5): the client's request and the server's
+//! answer, which carries the server's version and its encryption setting.
+
+use serde::Serialize;
+
+/// The ENCRYPTION option, as sent or answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encryption {
+    /// Encryption available but off (only LOGIN7 is encrypted).
+    Off,
+    On,
+    NotSupported,
+    Required,
+}
+
+impl Encryption {
+    const CLIENT_CERT: u8 = 0x80;
+
+    pub fn code(self) -> u8 {
+        match self {
+            Encryption::Off => 0x00,
+            Encryption::On => 0x01,
+            Encryption::NotSupported => 0x02,
+            Encryption::Required => 0x03,
+        }
+    }
+
+    /// The value without the CLIENT_CERT bit, and whether that bit was set.
+    pub fn from_code(code: u8) -> Option<(Encryption, bool)> {
+        let value = match code & !Self::CLIENT_CERT {
+            0x00 => Encryption::Off,
+            0x01 => Encryption::On,
+            0x02 => Encryption::NotSupported,
+            0x03 => Encryption::Required,
+            _ => return None,
+        };
+        Some((value, code & Self::CLIENT_CERT != 0))
+    }
+
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            Encryption::Off => "ENCRYPT_OFF",
+            Encryption::On => "ENCRYPT_ON",
+            Encryption::NotSupported => "ENCRYPT_NOT_SUP",
+            Encryption::Required => "ENCRYPT_REQ",
+        }
+    }
+}
+
+/// The version the server states in PRELOGIN: major.minor.build.sub-build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ServerVersion {
+    pub major: u8,
+    pub minor: u8,
+    pub build: u16,
+    pub sub_build: u16,
+}
+
+impl ServerVersion {
+    /// The product name for the major version, as administrators know it.
+    pub fn product(&self) -> Option<&'static str> {
+        Some(match self.major {
+            8 => "SQL Server 2000",
+            9 => "SQL Server 2005",
+            10 if self.minor >= 50 => "SQL Server 2008 R2",
+            10 => "SQL Server 2008",
+            11 => "SQL Server 2012",
+            12 => "SQL Server 2014",
+            13 => "SQL Server 2016",
+            14 => "SQL Server 2017",
+            15 => "SQL Server 2019",
+            16 => "SQL Server 2022",
+            17 => "SQL Server 2025",
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for ServerVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}.{}.{}.{}",
+            self.major, self.minor, self.build, self.sub_build
+        )
+    }
+}
+
+const VERSION: u8 = 0x00;
+const ENCRYPTION: u8 = 0x01;
+const INSTOPT: u8 = 0x02;
+const THREADID: u8 = 0x03;
+const MARS: u8 = 0x04;
+const FEDAUTHREQUIRED: u8 = 0x06;
+const TERMINATOR: u8 = 0xFF;
+
+/// A client PRELOGIN asking for `encryption`, with the options every
+/// client sends (version, encryption, instance, thread id, MARS off).
+pub fn request(encryption: Encryption) -> Vec<u8> {
+    // Client version: this tool's, as drivers state theirs; servers ignore it.
+    let options: [(u8, Vec<u8>); 5] = [
+        (VERSION, vec![0, 1, 0, 0, 0, 0]),
+        (ENCRYPTION, vec![encryption.code()]),
+        (INSTOPT, vec![0]),
+        (THREADID, std::process::id().to_be_bytes().to_vec()),
+        (MARS, vec![0]),
+    ];
+    let table_len = options.len() * 5 + 1;
+    let mut table = Vec::with_capacity(table_len);
+    let mut data = Vec::new();
+    for (token, value) in &options {
+        let offset = (table_len + data.len()) as u16;
+        table.push(*token);
+        table.extend_from_slice(&offset.to_be_bytes());
+        table.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        data.extend_from_slice(value);
+    }
+    table.push(TERMINATOR);
+    table.extend_from_slice(&data);
+    table
+}
+
+/// What the server answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PreloginResponse {
+    pub version: Option<ServerVersion>,
+    /// Absent when the server omitted the option (no server does).
+    pub encryption: Option<Encryption>,
+    /// The server asked for a client certificate (the 0x80 bit).
+    pub client_cert_requested: bool,
+    pub mars: Option<bool>,
+    pub fed_auth_required: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PreloginError {
+    #[error("the PRELOGIN answer's option table is not terminated")]
+    Unterminated,
+    #[error(
+        "PRELOGIN option 0x{token:02X} points at bytes {offset}..{end}, beyond the {len}-byte answer"
+    )]
+    OutOfBounds {
+        token: u8,
+        offset: usize,
+        end: usize,
+        len: usize,
+    },
+    #[error("PRELOGIN option 0x{token:02X} is {len} bytes long, expected at least {expected}")]
+    TooShort {
+        token: u8,
+        len: usize,
+        expected: usize,
+    },
+    #[error("the ENCRYPTION value 0x{0:02X} in the PRELOGIN answer is not defined")]
+    UnknownEncryption(u8),
+}
+
+/// Parses the data of the server's PRELOGIN answer.
+pub fn parse_response(data: &[u8]) -> Result<PreloginResponse, PreloginError> {
+    let mut response = PreloginResponse {
+        version: None,
+        encryption: None,
+        client_cert_requested: false,
+        mars: None,
+        fed_auth_required: None,
+    };
+    let mut position = 0;
+    loop {
+        let token = *data.get(position).ok_or(PreloginError::Unterminated)?;
+        if token == TERMINATOR {
+            return Ok(response);
+        }
+        let entry = data
+            .get(position..position + 5)
+            .ok_or(PreloginError::Unterminated)?;
+        let offset = usize::from(u16::from_be_bytes([entry[1], entry[2]]));
+        let len = usize::from(u16::from_be_bytes([entry[3], entry[4]]));
+        let value = data
+            .get(offset..offset + len)
+            .ok_or(PreloginError::OutOfBounds {
+                token,
+                offset,
+                end: offset + len,
+                len: data.len(),
+            })?;
+        let at_least = |expected: usize| {
+            if value.len() >= expected {
+                Ok(())
+            } else {
+                Err(PreloginError::TooShort {
+                    token,
+                    len: value.len(),
+                    expected,
+                })
+            }
+        };
+        match token {
+            VERSION => {
+                at_least(6)?;
+                response.version = Some(ServerVersion {
+                    major: value[0],
+                    minor: value[1],
+                    build: u16::from_be_bytes([value[2], value[3]]),
+                    sub_build: u16::from_be_bytes([value[4], value[5]]),
+                });
+            }
+            ENCRYPTION => {
+                at_least(1)?;
+                let (encryption, client_cert) = Encryption::from_code(value[0])
+                    .ok_or(PreloginError::UnknownEncryption(value[0]))?;
+                response.encryption = Some(encryption);
+                response.client_cert_requested = client_cert;
+            }
+            MARS => {
+                at_least(1)?;
+                response.mars = Some(value[0] != 0);
+            }
+            FEDAUTHREQUIRED => {
+                at_least(1)?;
+                response.fed_auth_required = Some(value[0] != 0);
+            }
+            _ => {}
+        }
+        position += 5;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_has_the_layout_of_the_specification_example() {
+        let request = request(Encryption::Off);
+        // Five 5-byte entries and the terminator, then the data.
+        assert_eq!(&request[..5], &[0x00, 0x00, 0x1A, 0x00, 0x06]);
+        assert_eq!(&request[5..10], &[0x01, 0x00, 0x20, 0x00, 0x01]);
+        assert_eq!(&request[10..15], &[0x02, 0x00, 0x21, 0x00, 0x01]);
+        assert_eq!(&request[15..20], &[0x03, 0x00, 0x22, 0x00, 0x04]);
+        assert_eq!(&request[20..25], &[0x04, 0x00, 0x26, 0x00, 0x01]);
+        assert_eq!(request[25], 0xFF);
+        assert_eq!(request[0x20], 0x00);
+        assert_eq!(request.len(), 0x27);
+        // Our own request parses as an answer would.
+        let parsed = parse_response(&request).unwrap();
+        assert_eq!(parsed.encryption, Some(Encryption::Off));
+    }
+
+    #[test]
+    fn a_server_answer_yields_version_and_encryption() {
+        // [MS-TDS] §4.1 shape, as a SQL Server 2022 answer with ENCRYPT_REQ.
+        let answer = [
+            0x00, 0x00, 0x10, 0x00, 0x06, 0x01, 0x00, 0x16, 0x00, 0x01, 0x04, 0x00, 0x17, 0x00,
+            0x01, 0xFF, 16, 0, 0x0F, 0xA0, 0, 0, 0x83, 0,
+        ];
+        let parsed = parse_response(&answer).unwrap();
+        assert_eq!(parsed.version.unwrap().to_string(), "16.0.4000.0");
+        assert_eq!(parsed.version.unwrap().product(), Some("SQL Server 2022"));
+        assert_eq!(parsed.encryption, Some(Encryption::Required));
+        assert!(parsed.client_cert_requested);
+        assert_eq!(parsed.mars, Some(false));
+    }
+
+    #[test]
+    fn lengths_from_the_wire_are_bounded() {
+        assert_eq!(parse_response(&[]), Err(PreloginError::Unterminated));
+        assert_eq!(
+            parse_response(&[0x00, 0x00]),
+            Err(PreloginError::Unterminated)
+        );
+        assert!(matches!(
+            parse_response(&[0x01, 0xFF, 0xF0, 0x00, 0x01, 0xFF]),
+            Err(PreloginError::OutOfBounds { .. })
+        ));
+        assert!(matches!(
+            parse_response(&[0x00, 0x00, 0x06, 0x00, 0x01, 0xFF, 9]),
+            Err(PreloginError::TooShort { .. })
+        ));
+        assert_eq!(
+            parse_response(&[0x01, 0x00, 0x06, 0x00, 0x01, 0xFF, 0x09]),
+            Err(PreloginError::UnknownEncryption(9))
+        );
+    }
+}
