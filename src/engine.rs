@@ -63,6 +63,12 @@ impl Run {
     pub fn gathered<F: Fact>(&self) -> Option<Arc<F::Output>> {
         self.contexts.iter().rev().find_map(|c| c.gathered::<F>())
     }
+
+    /// What became of fact `F` in the newest attempt that asked for it: its
+    /// value, or why it could not be gathered; `None` when nothing asked.
+    pub fn outcome<F: Fact>(&self) -> Option<Result<Arc<F::Output>, Stop>> {
+        self.contexts.iter().rev().find_map(|c| c.outcome::<F>())
+    }
 }
 
 pub async fn run(
@@ -85,6 +91,11 @@ pub async fn run(
     loop {
         attempts += 1;
         progress.attempt_started(attempts, pending.len());
+        tracing::debug!(
+            attempt = attempts,
+            checks = pending.len(),
+            "attempt started"
+        );
         let ctx = Arc::new(RunContext::new(
             target.clone(),
             options.settings.clone(),
@@ -118,6 +129,13 @@ pub async fn run(
                     today,
                 ),
             };
+            tracing::debug!(
+                check = %result.id,
+                status = %result.status,
+                took_ms = result.duration_ms,
+                message = %result.message,
+                "check finished"
+            );
             progress.check_finished(&result.id, result.status);
             results[i] = Some(result);
         }

@@ -240,7 +240,8 @@ impl Check for TcpReachable {
     }
 }
 
-fn outcome_words(outcome: &ConnectOutcome) -> String {
+/// A connection outcome in a few plain words (pack checks use it too).
+pub(crate) fn outcome_words(outcome: &ConnectOutcome) -> String {
     match outcome {
         ConnectOutcome::Connected { millis } => format!("connected in {millis} ms"),
         ConnectOutcome::Refused => "connection refused".to_owned(),

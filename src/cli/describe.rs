@@ -4,7 +4,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use serde::Serialize;
 
-use super::args::{ListArgs, ListFormat};
+use super::args::{ListArgs, ListFormat, PackArgs};
 use super::usage_error;
 use crate::catalog::Catalog;
 use crate::exit;
@@ -20,7 +20,7 @@ struct ListedCheck<'a> {
 }
 
 pub fn list(args: ListArgs) -> i32 {
-    let catalog = match Catalog::builtin() {
+    let catalog = match Catalog::load(&args.packs.checks_dirs) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
@@ -84,8 +84,8 @@ pub fn list(args: ListArgs) -> i32 {
     exit::OK
 }
 
-pub fn explain(id: &str) -> i32 {
-    let catalog = match Catalog::builtin() {
+pub fn explain(id: &str, packs: &PackArgs) -> i32 {
+    let catalog = match Catalog::load(&packs.checks_dirs) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };

@@ -31,7 +31,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
     for (_, path) in &args.reports {
         check_writable(path)?;
     }
-    let catalog = Catalog::builtin()?;
+    let catalog = Catalog::load(&args.packs.checks_dirs)?;
     let inputs = SecretInputs::from_stdin(args.password_stdin, args.backup_password_stdin)
         .map_err(|e| format!("cannot read passwords from standard input: {e}"))?;
     let overrides = TargetOverrides {
@@ -76,6 +76,15 @@ pub fn run(args: RunArgs) -> i32 {
         Ok(p) => p,
         Err(message) => return usage_error(message),
     };
+    let run = execute(&prepared);
+    if let Err(message) = report(&run, &args) {
+        return usage_error(message);
+    }
+    exit::for_summary(&run.report.summary, args.fail_on)
+}
+
+/// Runs the prepared checks, showing progress on a terminal.
+pub fn execute(prepared: &Prepared) -> engine::Run {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let run = runtime.block_on(engine::run(
         prepared.target.clone(),
@@ -85,7 +94,11 @@ pub fn run(args: RunArgs) -> i32 {
     ));
     // Probes may leave sockets closing in the background; do not wait for them.
     runtime.shutdown_background();
+    run
+}
 
+/// Prints the report on standard output and writes the `--report` files.
+pub fn report(run: &engine::Run, args: &RunArgs) -> Result<(), String> {
     let report = &run.report;
     let style = match args.format {
         Format::Table => stdout_style(args.color),
@@ -93,9 +106,7 @@ pub fn run(args: RunArgs) -> i32 {
     };
     print!("{}", report.render(args.format, style));
     for (format, path) in &args.reports {
-        if let Err(e) = write_file(path, &report.render(*format, Style::PLAIN)) {
-            return usage_error(e);
-        }
+        write_file(path, &report.render(*format, Style::PLAIN))?;
     }
-    exit::for_summary(&report.summary, args.fail_on)
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The report of a finished run, and the formats it is written in.
 //! Reporters read a `Report`; they never run checks.
 
+mod html;
 mod junit;
 mod markdown;
 mod table;
@@ -198,6 +199,7 @@ impl Report {
             Format::Json => self.to_json(),
             Format::Junit => junit::render(self),
             Format::Markdown => markdown::render(self),
+            Format::Html => html::render(self),
         };
         crate::redact::scrub(&text).into_owned()
     }
@@ -224,6 +226,8 @@ pub enum Format {
     Json,
     Junit,
     Markdown,
+    /// One self-contained page (inline CSS, no scripts) to open in a browser.
+    Html,
 }
 
 impl FromStr for Format {
@@ -231,7 +235,7 @@ impl FromStr for Format {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         <Format as clap::ValueEnum>::from_str(s, true)
-            .map_err(|_| format!("unknown format `{s}`: use table, json, junit or markdown"))
+            .map_err(|_| format!("unknown format `{s}`: use table, json, junit, markdown or html"))
     }
 }
 
