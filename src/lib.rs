@@ -12,6 +12,7 @@ pub mod certificate;
 pub mod checks;
 pub mod cli;
 pub mod context;
+pub mod emulated;
 pub mod engine;
 pub mod exit;
 pub mod facts;

@@ -55,6 +55,27 @@ pub enum Command {
     },
     /// Print the JSON Schema of the JSON report.
     Schema,
+    /// Run every check against two built-in emulated SQL Servers (one healthy, one with classic mistakes).
+    Demo {
+        /// Limit for each network operation.
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        timeout: Duration,
+    },
+    /// Run one emulated SQL Server in the foreground until Ctrl-C.
+    Emulate {
+        /// A built-in scenario name (e.g. sql2022-healthy, cn-mismatch) or a scenario file.
+        #[arg(long)]
+        scenario: String,
+        /// TCP port to listen on (0 picks a free one).
+        #[arg(long, default_value = "0")]
+        port: u16,
+        /// UDP port for the SQL Server Browser (default: a free one when the scenario has a named instance).
+        #[arg(long)]
+        browser_port: Option<u16>,
+        /// Write a target file pointing at the emulated server (CA file and 0600 password files beside it).
+        #[arg(long, value_name = "FILE")]
+        write_target: Option<PathBuf>,
+    },
 }
 
 /// Where check packs beyond the built-in ones come from.
@@ -157,6 +178,25 @@ pub struct RunArgs {
     /// Read the [backup] account's password from standard input (the line after the SQL one, if both).
     #[arg(long)]
     pub backup_password_stdin: bool,
+}
+
+impl RunArgs {
+    /// The defaults of `run --target PATH`, as the command line would give them.
+    pub fn for_target(path: &std::path::Path, timeout: Duration) -> RunArgs {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            args: RunArgs,
+        }
+        let mut args = Only::parse_from([
+            std::ffi::OsStr::new("run"),
+            "--target".as_ref(),
+            path.as_os_str(),
+        ])
+        .args;
+        args.timeout = timeout;
+        args
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

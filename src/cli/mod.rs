@@ -3,7 +3,9 @@
 
 mod args;
 mod bundle;
+mod demo;
 mod describe;
+mod emulate;
 mod output;
 mod progress;
 mod run;
@@ -39,6 +41,18 @@ pub fn main() -> i32 {
         Command::List(args) => describe::list(args),
         Command::Explain { id, packs } => describe::explain(&id, &packs),
         Command::Render { report, format } => describe::render(&report, format),
+        Command::Demo { timeout } => demo::demo(timeout),
+        Command::Emulate {
+            scenario,
+            port,
+            browser_port,
+            write_target,
+        } => emulate::emulate(emulate::EmulateRequest {
+            scenario,
+            port,
+            browser_port,
+            write_target,
+        }),
         Command::Schema => {
             print!("{}", crate::report::JSON_SCHEMA);
             exit::OK

@@ -111,12 +111,12 @@ impl Summary {
             .join(", ");
         let headline = if self.total == 0 {
             "Nothing was checked: no check matched the selection".to_owned()
-        } else if self.evaluated() == 0 {
-            "Not run: no check reached a verdict".to_owned()
         } else if self.fail > 0 {
             "Not ready".to_owned()
         } else if self.error > 0 {
             "Incomplete: some checks could not run".to_owned()
+        } else if self.evaluated() == 0 {
+            "Not run: every check was skipped".to_owned()
         } else if self.warn > 0 {
             "Ready, with warnings".to_owned()
         } else if self.skip > 0 {

@@ -181,3 +181,85 @@ fn set_mode(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+#[test]
+fn fail_on_warn_turns_warnings_into_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("t.toml");
+    let port = closed_port();
+    std::fs::write(
+        &target,
+        format!("[server]\nhost = \"127.0.0.1\"\nport = {port}\n[checks.\"net.tcp.reachable\"]\nseverity = \"warn\"\n"),
+    )
+    .unwrap();
+    preflight()
+        .args(["run", "--target"])
+        .arg(&target)
+        .assert()
+        .code(0);
+    preflight()
+        .args(["run", "--fail-on", "warn", "--target"])
+        .arg(&target)
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn exit_3_when_a_check_could_not_run() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("t.toml");
+    std::fs::write(
+        &target,
+        format!(
+            "[server]\nhost = \"sql01.preflight.test\"\n[dns]\nnameservers = [\"{}\"]\n",
+            silent.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
+    preflight()
+        .args([
+            "run",
+            "--timeout",
+            "500ms",
+            "--check",
+            "net.dns.resolve",
+            "--target",
+        ])
+        .arg(&target)
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("Incomplete"));
+}
+
+#[test]
+fn no_color_wins_over_color_always() {
+    let port = closed_port().to_string();
+    let coloured = preflight()
+        .args([
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--color",
+            "always",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&coloured.stdout).contains('\u{1b}'));
+    let plain = preflight()
+        .env("NO_COLOR", "1")
+        .args([
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--color",
+            "always",
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains('\u{1b}'));
+}

@@ -4,3 +4,5 @@ mod support;
 
 mod cli;
 mod net;
+mod reporters;
+mod target_file;

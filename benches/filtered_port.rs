@@ -1,0 +1,65 @@
+//! Runs every check against a port that drops connections (a firewall) and
+//! prints the ratio of the whole run's wall time to the per-operation
+//! timeout. Prerequisites are shared facts, so a dead port should cost one
+//! timeout, not one per check: the ratio must stay at or below 1.2.
+//!
+//!     cargo bench --bench filtered_port
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mssql_preflight::catalog::Catalog;
+use mssql_preflight::engine::{self, EngineOptions, Silent};
+use mssql_preflight::selection::{self, Selection};
+use mssql_preflight::target::{SecretInputs, Target, TargetOverrides};
+use socket2::{Domain, Socket, Type};
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+const LIMIT: f64 = 1.2;
+
+fn main() {
+    // A listener with a full accept queue drops further SYNs.
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let bind: SocketAddr = "127.0.0.1:0".parse().expect("literal");
+    listener.bind(&bind.into()).expect("bind");
+    listener.listen(0).expect("listen");
+    let addr = listener
+        .local_addr()
+        .expect("addr")
+        .as_socket()
+        .expect("inet");
+    let queued: Vec<TcpStream> = (0..4)
+        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok())
+        .collect();
+    assert!(!queued.is_empty(), "could not fill the accept queue");
+
+    let overrides = TargetOverrides {
+        host: Some("127.0.0.1".to_owned()),
+        port: Some(addr.port()),
+        ..TargetOverrides::default()
+    };
+    let target = Arc::new(Target::load(None, &overrides, SecretInputs::default()).expect("target"));
+    let catalog = Catalog::builtin().expect("catalog");
+    let plan =
+        selection::plan(&catalog.registry, &catalog.profiles, &Selection::default()).expect("plan");
+    let mut options = EngineOptions::default();
+    options.settings.timeout = TIMEOUT;
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let started = Instant::now();
+    let run = runtime.block_on(engine::run(target, &plan, &options, &Silent));
+    let wall = started.elapsed();
+    let ratio = wall.as_secs_f64() / TIMEOUT.as_secs_f64();
+
+    println!("checks run:        {}", run.report.summary.total);
+    println!("verdicts:          {}", run.report.summary.verdict());
+    println!("timeout:           {:?}", TIMEOUT);
+    println!("wall time:         {:.3} s", wall.as_secs_f64());
+    println!("wall / timeout:    {ratio:.3} (limit {LIMIT})");
+    drop(queued);
+    if ratio > LIMIT {
+        eprintln!("FAILED: a filtered port cost more than {LIMIT} timeouts");
+        std::process::exit(1);
+    }
+}
