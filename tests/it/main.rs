@@ -2,7 +2,10 @@
 
 mod support;
 
+mod bundle;
 mod cli;
 mod net;
+mod packs;
 mod reporters;
 mod target_file;
+mod waivers;
