@@ -140,18 +140,20 @@ pub async fn run(
             results[i] = Some(result);
         }
 
-        pending.retain(|&i| {
-            let status = results[i].as_ref().map(|r| r.status);
-            matches!(status, Some(Status::Fail | Status::Error))
-        });
+        let status = |i: usize| results[i].as_ref().map(|r| r.status);
+        let failing: Vec<String> = (0..plan.checks.len())
+            .filter(|&i| matches!(status(i), Some(Status::Fail | Status::Error)))
+            .filter_map(|i| results[i].as_ref().map(|r| r.id.clone()))
+            .collect();
         let Some(until) = retry_until else { break };
         let now = Instant::now();
-        if pending.is_empty() || now + options.retry_interval >= until {
+        if failing.is_empty() || now + options.retry_interval >= until {
             break;
         }
-        let failing: Vec<String> = pending
-            .iter()
-            .filter_map(|&i| results[i].as_ref().map(|r| r.id.clone()))
+        // Checks that skipped run again too: most skip because a prerequisite
+        // (the port, the handshake) failed, and must be judged once it works.
+        pending = (0..plan.checks.len())
+            .filter(|&i| matches!(status(i), Some(Status::Fail | Status::Error | Status::Skip)))
             .collect();
         progress.waiting_to_retry(&failing, until - now);
         tokio::time::sleep(options.retry_interval).await;

@@ -4,6 +4,7 @@ mod support;
 
 mod bundle;
 mod cli;
+mod gating;
 mod net;
 mod packs;
 mod reporters;
