@@ -245,11 +245,20 @@ pub fn judge(
             strict_error,
         };
     }
-    let at = if leaf.not_before <= now && now <= leaf.not_after {
-        now
-    } else {
-        leaf.not_before + (leaf.not_after - leaf.not_before) / 2
-    };
+    // A moment at which every presented certificate is valid: now when
+    // possible, else the nearest one.
+    let latest_start = infos.iter().map(|i| i.not_before).max().unwrap_or(now);
+    let earliest_end = infos.iter().map(|i| i.not_after).min().unwrap_or(now);
+    if latest_start > earliest_end {
+        let detail = "the validity periods of the presented certificates do not overlap, so the chain is valid at no moment (see tls.cert.validity)";
+        return ChainJudgement {
+            trust: ChainVerdict::Untrusted(ChainProblem::Invalid {
+                detail: detail.to_owned(),
+            }),
+            strict_error,
+        };
+    }
+    let at = now.clamp(latest_start, earliest_end);
     let trust = match verify(chain, store, at, AnyUsage, true) {
         Ok(()) => ChainVerdict::Trusted {
             anchor: anchor_name(chain, infos, store),

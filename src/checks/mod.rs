@@ -1,7 +1,9 @@
 //! Built-in checks, one module per family. Each module's `checks()` lists
 //! what it contributes; `builtin()` is the whole registry.
 
+pub mod browser;
 pub mod net;
+pub mod sql;
 pub mod tls;
 
 use crate::registry::Registry;
@@ -15,6 +17,16 @@ pub fn builtin() -> Registry {
             .expect("built-in check ids are unique (tested)");
     }
     for check in tls::checks() {
+        registry
+            .add(check)
+            .expect("built-in check ids are unique (tested)");
+    }
+    for check in browser::checks() {
+        registry
+            .add(check)
+            .expect("built-in check ids are unique (tested)");
+    }
+    for check in sql::checks() {
         registry
             .add(check)
             .expect("built-in check ids are unique (tested)");

@@ -2,4 +2,5 @@
 //! every check that needs them. See `context::Fact`.
 
 pub mod net;
+pub mod sql;
 pub mod tls;

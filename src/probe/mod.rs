@@ -2,6 +2,7 @@
 //! verdicts. Every operation takes a timeout.
 
 pub mod dns;
+pub mod sql;
 pub mod ssrp;
 pub mod tcp;
 pub mod tds;

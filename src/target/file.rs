@@ -106,4 +106,8 @@ pub enum AppKind {
 pub struct AppSection {
     pub kind: AppKind,
     pub install_dir: Option<PathBuf>,
+    /// PMP with a custom encryption key: the certificate protecting it.
+    pub certificate_name: Option<String>,
+    /// PMP with a custom encryption key: the symmetric key's name.
+    pub symmetric_key_name: Option<String>,
 }

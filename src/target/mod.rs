@@ -90,6 +90,10 @@ pub struct Backup {
 pub struct App {
     pub kind: AppKind,
     pub install_dir: Option<PathBuf>,
+    /// PMP's custom encryption key: its certificate and symmetric key names
+    /// (both absent with PMP's default key).
+    pub certificate_name: Option<String>,
+    pub symmetric_key_name: Option<String>,
 }
 
 /// Per-check settings from the target file.
@@ -210,6 +214,8 @@ impl Target {
         let app = file.app.map(|a| App {
             kind: a.kind,
             install_dir: a.install_dir.map(|p| tomlfile::relative_to(origin, &p)),
+            certificate_name: a.certificate_name.filter(|n| !n.trim().is_empty()),
+            symmetric_key_name: a.symmetric_key_name.filter(|n| !n.trim().is_empty()),
         });
         let mut checks = BTreeMap::new();
         let mut params = ParamTables::new();

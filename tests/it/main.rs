@@ -10,3 +10,5 @@ mod packs;
 mod reporters;
 mod target_file;
 mod waivers;
+mod sql;
+mod tls;

@@ -1,7 +1,9 @@
 //! Shared test helpers: write a target file, run checks in process, and
 //! network fixtures on loopback.
 
+pub mod accounts;
 pub mod dns;
+pub mod emulator;
 pub mod net;
 
 use std::path::PathBuf;

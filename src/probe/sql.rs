@@ -1,0 +1,727 @@
+//! SQL Server sessions over tiberius: a login on a TCP connection we opened
+//! ourselves (so port and instance resolution stay ours), and queries whose
+//! answers come back as plain values. Observations only: a refused login is a
+//! typed [`LoginFailure`], never a verdict. Every exchange has a deadline,
+//! since tiberius's own handshake bound is not enough to stop a stalled
+//! server from holding a check.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+use serde::{Serialize, Serializer};
+use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, QueryItem};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
+
+use futures::TryStreamExt;
+
+use crate::probe::tcp::{self, ConnectOutcome};
+use crate::target::secrets;
+
+/// How the login proves who it is.
+pub enum Credentials {
+    /// SQL Server authentication: a login and password the server checks itself.
+    Sql {
+        user: String,
+        password: SecretString,
+    },
+    /// Windows authentication by NTLM (through sspi): `DOMAIN\user` and its password.
+    Windows {
+        user: String,
+        password: SecretString,
+    },
+}
+
+impl Credentials {
+    pub fn user(&self) -> &str {
+        match self {
+            Credentials::Sql { user, .. } | Credentials::Windows { user, .. } => user,
+        }
+    }
+
+    fn auth_method(&self) -> AuthMethod {
+        match self {
+            Credentials::Sql { user, password } => {
+                AuthMethod::sql_server(user, secrets::expose(password))
+            }
+            Credentials::Windows { user, password } => {
+                AuthMethod::windows(user, secrets::expose(password))
+            }
+        }
+    }
+}
+
+/// How the server's certificate is judged during the session's handshake.
+#[derive(Debug, Clone)]
+pub enum CertificateTrust {
+    /// Verify chain and name, with this CA file added to the system's roots.
+    Verify { ca_file: Option<PathBuf> },
+    /// Accept any certificate: only when the user explicitly asked for it.
+    AcceptAny,
+}
+
+/// Everything one login needs.
+pub struct LoginRequest {
+    /// The address that accepted TCP (see `facts::net::SqlEndpoint`).
+    pub endpoint: SocketAddr,
+    /// The name the certificate must carry, also sent as the server name.
+    pub tls_name: String,
+    pub trust: CertificateTrust,
+    /// TDS 8.0 (TLS before PRELOGIN) instead of TDS 7.x with encryption required.
+    pub strict: bool,
+    pub credentials: Credentials,
+    /// The database to open at login, as the application does; `None` for the login's default.
+    pub database: Option<String>,
+    pub timeout: Duration,
+}
+
+/// An error the server reported (an ERROR token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerError {
+    pub number: u32,
+    pub state: u8,
+    pub class: u8,
+    pub message: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub server: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub procedure: String,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "error {}, state {}: {}",
+            self.number, self.state, self.message
+        )
+    }
+}
+
+/// Why a login did not produce a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum LoginFailure {
+    /// The TCP connection itself failed (the endpoint accepted earlier).
+    Connect {
+        detail: String,
+    },
+    /// The server refused the login with an error (18456, 4060, 18452…).
+    Server(ServerError),
+    /// The TLS handshake failed: certificate rejected, no common protocol, or no TLS offered.
+    Tls {
+        detail: String,
+    },
+    /// NTLM through sspi failed on this side.
+    Authentication {
+        detail: String,
+    },
+    /// Nothing came back in time.
+    Timeout {
+        after_millis: u64,
+    },
+    /// The connection broke or the server answered something unexpected.
+    Io {
+        detail: String,
+    },
+    Protocol {
+        detail: String,
+    },
+    /// The server sent the client elsewhere (Azure gateway redirection).
+    Routing {
+        host: String,
+        port: u16,
+    },
+}
+
+impl std::fmt::Display for LoginFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoginFailure::Connect { detail } => write!(f, "cannot connect: {detail}"),
+            LoginFailure::Server(e) => write!(f, "the server refused the login ({e})"),
+            LoginFailure::Tls { detail } => write!(f, "the TLS handshake failed: {detail}"),
+            LoginFailure::Authentication { detail } => {
+                write!(f, "Windows authentication (NTLM) failed: {detail}")
+            }
+            LoginFailure::Timeout { after_millis } => {
+                write!(f, "the login did not complete within {after_millis} ms")
+            }
+            LoginFailure::Io { detail } => write!(f, "the connection broke: {detail}"),
+            LoginFailure::Protocol { detail } => {
+                write!(f, "the server's answer was not understood: {detail}")
+            }
+            LoginFailure::Routing { host, port } => {
+                write!(f, "the server redirected the login to {host}:{port}")
+            }
+        }
+    }
+}
+
+/// Why a query gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum QueryFailure {
+    /// The server rejected the statement (permission denied, unknown object…).
+    Server(ServerError),
+    /// No answer in time; the session cannot be used again.
+    Timeout { after_millis: u64 },
+    /// The connection broke or the answer was not understood; the session cannot be used again.
+    Connection { detail: String },
+}
+
+impl QueryFailure {
+    /// The server's error number, when the server answered with an error.
+    pub fn number(&self) -> Option<u32> {
+        match self {
+            QueryFailure::Server(e) => Some(e.number),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for QueryFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryFailure::Server(e) => write!(f, "the server answered {e}"),
+            QueryFailure::Timeout { after_millis } => {
+                write!(f, "no answer within {after_millis} ms")
+            }
+            QueryFailure::Connection { detail } => write!(f, "the session broke: {detail}"),
+        }
+    }
+}
+
+/// One value of a result set, in a form checks and JSON both understand.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// Exact decimals keep their digits.
+    Decimal(String),
+    Text(String),
+    Binary(Vec<u8>),
+    /// A date and time without offset, as SQL Server stores `datetime`/`datetime2`.
+    DateTime(time::PrimitiveDateTime),
+    DateTimeOffset(time::OffsetDateTime),
+    Date(time::Date),
+    Time(time::Time),
+}
+
+impl SqlValue {
+    pub fn is_null(&self) -> bool {
+        matches!(self, SqlValue::Null)
+    }
+
+    /// Integers, bits, and text or decimals holding an integer (SERVERPROPERTY
+    /// answers are often text).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            SqlValue::Int(i) => Some(*i),
+            SqlValue::Bool(b) => Some(i64::from(*b)),
+            SqlValue::Text(t) | SqlValue::Decimal(t) => t.trim().parse().ok(),
+            SqlValue::Float(f) if f.fract() == 0.0 => Some(*f as i64),
+            _ => None,
+        }
+    }
+
+    /// True/false from a bit, an integer 0/1, or text such as `TRUE`/`1`.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            SqlValue::Bool(b) => Some(*b),
+            SqlValue::Int(i) => Some(*i != 0),
+            SqlValue::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Some(true),
+                "0" | "false" | "no" | "off" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Text as is; other non-null values as their display form.
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            SqlValue::Null => None,
+            SqlValue::Text(t) => Some(t.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// The value as an instant in UTC, for values that are dates and times
+    /// (a `datetime` without offset is read as UTC).
+    pub fn as_utc(&self) -> Option<time::OffsetDateTime> {
+        match self {
+            SqlValue::DateTime(dt) => Some(dt.assume_utc()),
+            SqlValue::DateTimeOffset(dt) => Some(*dt),
+            SqlValue::Text(t) => parse_datetime_text(t),
+            _ => None,
+        }
+    }
+
+    /// The JSON form used in evidence, bundles and check packs.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            SqlValue::Null => Value::Null,
+            SqlValue::Bool(b) => Value::Bool(*b),
+            SqlValue::Int(i) => Value::from(*i),
+            SqlValue::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or_else(|| Value::String(f.to_string())),
+            other => Value::String(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for SqlValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use time::format_description::well_known::Rfc3339;
+        match self {
+            SqlValue::Null => f.write_str("NULL"),
+            SqlValue::Bool(b) => write!(f, "{}", u8::from(*b)),
+            SqlValue::Int(i) => write!(f, "{i}"),
+            SqlValue::Float(x) => write!(f, "{x}"),
+            SqlValue::Decimal(t) | SqlValue::Text(t) => f.write_str(t),
+            SqlValue::Binary(bytes) => {
+                f.write_str("0x")?;
+                bytes.iter().try_for_each(|b| write!(f, "{b:02X}"))
+            }
+            SqlValue::DateTime(dt) => match dt.assume_utc().format(&Rfc3339) {
+                // No offset is known: print it without one.
+                Ok(text) => f.write_str(text.trim_end_matches('Z')),
+                Err(_) => write!(f, "{dt}"),
+            },
+            SqlValue::DateTimeOffset(dt) => match dt.format(&Rfc3339) {
+                Ok(text) => f.write_str(&text),
+                Err(_) => write!(f, "{dt}"),
+            },
+            SqlValue::Date(d) => write!(f, "{d}"),
+            SqlValue::Time(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+impl Serialize for SqlValue {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(serializer)
+    }
+}
+
+fn parse_datetime_text(text: &str) -> Option<time::OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    let text = text.trim();
+    if let Ok(dt) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(dt);
+    }
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day][first [T][ ]][hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
+    time::PrimitiveDateTime::parse(text, &format)
+        .ok()
+        .map(|dt| dt.assume_utc())
+}
+
+/// One result set: its column names and rows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ResultSet {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<SqlValue>>,
+}
+
+impl ResultSet {
+    /// The index of a column, by case-insensitive name.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+    }
+
+    /// The value of column `name` in row `row`, NULL when either is missing.
+    pub fn get(&self, row: usize, name: &str) -> &SqlValue {
+        const NULL: &SqlValue = &SqlValue::Null;
+        self.column(name)
+            .and_then(|c| self.rows.get(row).and_then(|r| r.get(c)))
+            .unwrap_or(NULL)
+    }
+
+    /// The first column of the first row, if any row came back.
+    pub fn scalar(&self) -> Option<&SqlValue> {
+        self.rows.first().and_then(|r| r.first())
+    }
+
+    /// Rows as JSON objects keyed by column name.
+    pub fn to_json_rows(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        self.rows
+            .iter()
+            .map(|row| {
+                self.columns
+                    .iter()
+                    .zip(row)
+                    .map(|(name, value)| (name.clone(), value.to_json()))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+type TdsClient = Client<Compat<TcpStream>>;
+
+/// A logged-in connection. Queries run one at a time; after a timeout or a
+/// broken connection the session refuses further queries, since tiberius
+/// cannot resynchronise a connection abandoned mid-answer.
+pub struct Connection {
+    client: Option<TdsClient>,
+    timeout: Duration,
+    lost: Option<String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("open", &self.client.is_some())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Logs in. The caller has decided that the certificate may be trusted (or
+/// that the user accepted an unverified one): this sends LOGIN7.
+pub async fn login(request: LoginRequest) -> Result<Connection, LoginFailure> {
+    let started = Instant::now();
+    let stream = tcp::connect(request.endpoint, request.timeout)
+        .await
+        .map_err(|outcome| match outcome {
+            ConnectOutcome::TimedOut { after_millis } => LoginFailure::Timeout { after_millis },
+            other => LoginFailure::Connect {
+                detail: format!("{other:?}"),
+            },
+        })?;
+    let remaining = request.timeout.saturating_sub(started.elapsed());
+    let config = config_for(&request, remaining);
+    match tokio::time::timeout(remaining, Client::connect(config, stream.compat_write())).await {
+        Ok(Ok(client)) => Ok(Connection {
+            client: Some(client),
+            timeout: request.timeout,
+            lost: None,
+        }),
+        Ok(Err(error)) => Err(classify_login_error(error, started.elapsed())),
+        Err(_) => Err(LoginFailure::Timeout {
+            after_millis: started.elapsed().as_millis() as u64,
+        }),
+    }
+}
+
+fn config_for(request: &LoginRequest, handshake_limit: Duration) -> Config {
+    let mut config = Config::new();
+    config.host(&request.tls_name);
+    config.hostname_in_certificate(&request.tls_name);
+    config.port(request.endpoint.port());
+    config.application_name("mssql-preflight");
+    config.encryption(if request.strict {
+        EncryptionLevel::Strict
+    } else {
+        EncryptionLevel::Required
+    });
+    match &request.trust {
+        CertificateTrust::Verify {
+            ca_file: Some(path),
+        } => config.trust_cert_ca(path.display()),
+        CertificateTrust::Verify { ca_file: None } => {}
+        CertificateTrust::AcceptAny => config.trust_cert(),
+    }
+    if let Some(database) = &request.database {
+        config.database(database);
+    }
+    config.authentication(request.credentials.auth_method());
+    config.handshake_timeout(Some(handshake_limit));
+    config.command_timeout(Some(request.timeout));
+    config
+}
+
+/// Turns a tiberius error from a login into a typed failure.
+pub fn classify_login_error(error: tiberius::error::Error, elapsed: Duration) -> LoginFailure {
+    use tiberius::error::Error;
+    match error {
+        Error::Server(token) => LoginFailure::Server(server_error(&token)),
+        Error::Tls(detail) => LoginFailure::Tls { detail },
+        Error::Io {
+            kind: std::io::ErrorKind::TimedOut,
+            ..
+        } => LoginFailure::Timeout {
+            after_millis: elapsed.as_millis() as u64,
+        },
+        Error::Io { message, .. } => {
+            // tokio-rustls reports handshake failures as I/O errors carrying the TLS cause.
+            if looks_like_tls(&message) {
+                LoginFailure::Tls { detail: message }
+            } else {
+                LoginFailure::Io { detail: message }
+            }
+        }
+        Error::SspiRs(detail) => LoginFailure::Authentication { detail },
+        Error::Routing { host, port } => LoginFailure::Routing { host, port },
+        Error::Protocol(detail) if looks_like_tls(&detail) || mentions_encryption(&detail) => {
+            LoginFailure::Tls {
+                detail: detail.into_owned(),
+            }
+        }
+        other => LoginFailure::Protocol {
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn looks_like_tls(message: &str) -> bool {
+    let lower = message.to_ascii_lowercase();
+    ["certificate", "tls", "handshake", "alert", "peer sent"]
+        .iter()
+        .any(|word| lower.contains(word))
+}
+
+fn mentions_encryption(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("encrypt")
+}
+
+fn server_error(token: &tiberius::error::TokenError) -> ServerError {
+    ServerError {
+        number: token.code(),
+        state: token.state(),
+        class: token.class(),
+        message: token.message().to_owned(),
+        server: token.server().to_owned(),
+        procedure: token.procedure().to_owned(),
+    }
+}
+
+impl Connection {
+    /// Runs a batch and returns every result set it produced, each with its
+    /// column names (also when it has no rows).
+    pub async fn query(&mut self, sql: &str) -> Result<Vec<ResultSet>, QueryFailure> {
+        if let Some(why) = &self.lost {
+            return Err(QueryFailure::Connection {
+                detail: format!("the session was lost earlier ({why})"),
+            });
+        }
+        let Some(client) = self.client.as_mut() else {
+            return Err(QueryFailure::Connection {
+                detail: "the session is closed".to_owned(),
+            });
+        };
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(self.timeout, run_batch(client, sql)).await;
+        let failure = match outcome {
+            Ok(Ok(sets)) => return Ok(sets),
+            Ok(Err(tiberius::error::Error::Server(token))) => {
+                return Err(QueryFailure::Server(server_error(&token)));
+            }
+            Ok(Err(tiberius::error::Error::Io {
+                kind: std::io::ErrorKind::TimedOut,
+                ..
+            })) => QueryFailure::Timeout {
+                after_millis: started.elapsed().as_millis() as u64,
+            },
+            Ok(Err(other)) => QueryFailure::Connection {
+                detail: other.to_string(),
+            },
+            Err(_) => QueryFailure::Timeout {
+                after_millis: started.elapsed().as_millis() as u64,
+            },
+        };
+        self.lost = Some(failure.to_string());
+        self.client = None;
+        Err(failure)
+    }
+
+    /// Says goodbye politely; a session dropped without it is closed by the OS.
+    pub async fn close(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = tokio::time::timeout(self.timeout, client.close()).await;
+        }
+    }
+}
+
+async fn run_batch(client: &mut TdsClient, sql: &str) -> tiberius::Result<Vec<ResultSet>> {
+    let mut stream = client.simple_query(sql).await?;
+    let mut sets: Vec<ResultSet> = Vec::new();
+    while let Some(item) = stream.try_next().await? {
+        match item {
+            QueryItem::Metadata(meta) => sets.push(ResultSet {
+                columns: meta.columns().iter().map(|c| c.name().to_owned()).collect(),
+                rows: Vec::new(),
+            }),
+            QueryItem::Row(row) => {
+                let values = row.cells().map(|(_, data)| value_of(data)).collect();
+                match sets.last_mut() {
+                    Some(set) => set.rows.push(values),
+                    None => sets.push(ResultSet {
+                        columns: row.columns().iter().map(|c| c.name().to_owned()).collect(),
+                        rows: vec![values],
+                    }),
+                }
+            }
+        }
+    }
+    Ok(sets)
+}
+
+/// Converts one cell. Types checks never read (xml, exotic numerics) keep
+/// their text form, so nothing is lost for bundles.
+pub fn value_of(data: &ColumnData<'static>) -> SqlValue {
+    use tiberius::FromSql;
+    let or_null = |v: Option<SqlValue>| v.unwrap_or(SqlValue::Null);
+    match data {
+        ColumnData::U8(v) => or_null(v.map(|x| SqlValue::Int(x.into()))),
+        ColumnData::I16(v) => or_null(v.map(|x| SqlValue::Int(x.into()))),
+        ColumnData::I32(v) => or_null(v.map(|x| SqlValue::Int(x.into()))),
+        ColumnData::I64(v) => or_null(v.map(SqlValue::Int)),
+        ColumnData::F32(v) => or_null(v.map(|x| SqlValue::Float(x.into()))),
+        ColumnData::F64(v) => or_null(v.map(SqlValue::Float)),
+        ColumnData::Bit(v) => or_null(v.map(SqlValue::Bool)),
+        ColumnData::String(v) => or_null(v.as_ref().map(|s| SqlValue::Text(s.to_string()))),
+        ColumnData::Guid(v) => or_null(v.map(|g| SqlValue::Text(g.to_string()))),
+        ColumnData::Binary(v) => or_null(v.as_ref().map(|b| SqlValue::Binary(b.to_vec()))),
+        ColumnData::Numeric(v) => or_null(v.map(|n| SqlValue::Decimal(n.to_string()))),
+        ColumnData::Xml(v) => or_null(v.as_ref().map(|x| SqlValue::Text(x.to_string()))),
+        ColumnData::DateTime(_) | ColumnData::SmallDateTime(_) | ColumnData::DateTime2(_) => {
+            match time::PrimitiveDateTime::from_sql(data) {
+                Ok(v) => or_null(v.map(SqlValue::DateTime)),
+                Err(e) => SqlValue::Text(format!("<unreadable date: {e}>")),
+            }
+        }
+        ColumnData::DateTimeOffset(_) => match time::OffsetDateTime::from_sql(data) {
+            Ok(v) => or_null(v.map(SqlValue::DateTimeOffset)),
+            Err(e) => SqlValue::Text(format!("<unreadable date: {e}>")),
+        },
+        ColumnData::Date(_) => match time::Date::from_sql(data) {
+            Ok(v) => or_null(v.map(SqlValue::Date)),
+            Err(e) => SqlValue::Text(format!("<unreadable date: {e}>")),
+        },
+        ColumnData::Time(_) => match time::Time::from_sql(data) {
+            Ok(v) => or_null(v.map(SqlValue::Time)),
+            Err(e) => SqlValue::Text(format!("<unreadable time: {e}>")),
+        },
+    }
+}
+
+/// `text` as a Unicode string literal: `N'…'` with quotes doubled.
+pub fn literal(text: &str) -> String {
+    format!("N'{}'", text.replace('\'', "''"))
+}
+
+/// `name` as a bracketed identifier: `[…]` with closing brackets doubled.
+pub fn ident(name: &str) -> String {
+    format!("[{}]", name.replace(']', "]]"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_cannot_be_escaped() {
+        assert_eq!(literal("O'Brien"), "N'O''Brien'");
+        assert_eq!(ident("a]b"), "[a]]b]");
+        assert_eq!(ident(r"CORP\pback"), r"[CORP\pback]");
+    }
+
+    #[test]
+    fn values_convert_for_checks_and_json() {
+        assert_eq!(SqlValue::Text("5".into()).as_i64(), Some(5));
+        assert_eq!(SqlValue::Bool(true).as_i64(), Some(1));
+        assert_eq!(SqlValue::Text("TRUE".into()).as_bool(), Some(true));
+        assert_eq!(SqlValue::Null.as_bool(), None);
+        assert_eq!(SqlValue::Binary(vec![1, 0xab]).to_string(), "0x01AB");
+        assert_eq!(SqlValue::Int(3).to_json(), serde_json::json!(3));
+        assert_eq!(SqlValue::Null.to_json(), serde_json::Value::Null);
+        let when = SqlValue::DateTime(time::macros::datetime!(2024-05-01 10:20:30));
+        assert_eq!(when.to_string(), "2024-05-01T10:20:30");
+        assert_eq!(
+            when.as_utc(),
+            Some(time::macros::datetime!(2024-05-01 10:20:30 UTC))
+        );
+        assert_eq!(
+            SqlValue::Text("2024-05-01 10:20:30.123".into()).as_utc(),
+            Some(time::macros::datetime!(2024-05-01 10:20:30.123 UTC))
+        );
+    }
+
+    #[test]
+    fn cells_convert_from_tiberius() {
+        assert_eq!(value_of(&ColumnData::I32(Some(8))), SqlValue::Int(8));
+        assert_eq!(value_of(&ColumnData::I32(None)), SqlValue::Null);
+        assert_eq!(
+            value_of(&ColumnData::String(Some("x".into()))),
+            SqlValue::Text("x".into())
+        );
+        assert_eq!(value_of(&ColumnData::Bit(Some(true))), SqlValue::Bool(true));
+        let numeric = tiberius::numeric::Numeric::new_with_scale(12345, 2);
+        assert_eq!(
+            value_of(&ColumnData::Numeric(Some(numeric))),
+            SqlValue::Decimal("123.45".into())
+        );
+    }
+
+    #[test]
+    fn result_sets_look_up_columns_by_name() {
+        let set = ResultSet {
+            columns: vec!["Name".into(), "value".into()],
+            rows: vec![vec![SqlValue::Text("a".into()), SqlValue::Int(1)]],
+        };
+        assert_eq!(set.get(0, "VALUE"), &SqlValue::Int(1));
+        assert_eq!(set.get(1, "value"), &SqlValue::Null);
+        assert_eq!(set.get(0, "nope"), &SqlValue::Null);
+        assert_eq!(set.scalar(), Some(&SqlValue::Text("a".into())));
+        assert_eq!(
+            serde_json::to_value(set.to_json_rows()).unwrap(),
+            serde_json::json!([{"Name": "a", "value": 1}])
+        );
+    }
+
+    #[test]
+    fn login_errors_are_classified() {
+        let elapsed = Duration::from_millis(7);
+        assert!(matches!(
+            classify_login_error(tiberius::error::Error::Tls("bad".into()), elapsed),
+            LoginFailure::Tls { .. }
+        ));
+        let io = tiberius::error::Error::Io {
+            kind: std::io::ErrorKind::TimedOut,
+            message: "x".into(),
+        };
+        assert_eq!(
+            classify_login_error(io, elapsed),
+            LoginFailure::Timeout { after_millis: 7 }
+        );
+        let cert = tiberius::error::Error::Io {
+            kind: std::io::ErrorKind::InvalidData,
+            message: "invalid peer certificate: UnknownIssuer".into(),
+        };
+        assert!(matches!(
+            classify_login_error(cert, elapsed),
+            LoginFailure::Tls { .. }
+        ));
+        let reset = tiberius::error::Error::Io {
+            kind: std::io::ErrorKind::ConnectionReset,
+            message: "connection reset by peer".into(),
+        };
+        assert!(matches!(
+            classify_login_error(reset, elapsed),
+            LoginFailure::Io { .. }
+        ));
+        let routed = tiberius::error::Error::Routing {
+            host: "gw".into(),
+            port: 11000,
+        };
+        assert_eq!(
+            classify_login_error(routed, elapsed),
+            LoginFailure::Routing {
+                host: "gw".into(),
+                port: 11000
+            }
+        );
+    }
+}

@@ -1,0 +1,1810 @@
+//! sql.* checks, net.browser.instance and share.sql-can-write against the
+//! emulator: every verdict of every check, the refusal to send a LOGIN7 over
+//! an unverified connection, one login per account, and the pmp and
+//! passwordstate profiles end to end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mssql_emulator::{EmulatorOptions, Scenario};
+use mssql_preflight::catalog::Catalog;
+use mssql_preflight::engine::{self, EngineOptions, Silent};
+use mssql_preflight::facts::sql::{SqlLogins, UNVERIFIED_NOTE};
+use mssql_preflight::finding::Status;
+use mssql_preflight::report::{CheckResult, Report};
+use mssql_preflight::selection::{self, Selection};
+
+use crate::support::accounts::Passwords;
+use crate::support::dns::{TestDns, Zone};
+use crate::support::emulator::EmulatedServer;
+use crate::support::{TargetFile, assert_status, run_with};
+
+const PMP: (&str, &str) = ("pmp", "Pmp-Test-Passw0rd!");
+const PBACK: (&str, &str) = ("pback", "Pback-Test-Passw0rd!");
+const PSTATE: (&str, &str) = ("pstate", "Pstate-Test-Passw0rd!");
+
+/// An emulated server and the target file that points at it, built up by a test.
+struct Case {
+    server: EmulatedServer,
+    passwords: Passwords,
+    /// Lines added under `[server]`.
+    server_lines: Vec<String>,
+    sections: Vec<String>,
+    trust: bool,
+    without_ca: bool,
+    intrusive: bool,
+}
+
+impl Case {
+    /// A built-in scenario, the database PassTrix, and both accounts.
+    async fn builtin(name: &str) -> Case {
+        Case::around(EmulatedServer::start(name).await)
+    }
+
+    /// A scenario written for the test (usually `extends` a built-in one).
+    async fn scenario(toml: &str) -> Case {
+        let scenario = Scenario::from_toml_str(toml).expect("the test's scenario is valid");
+        Case::around(EmulatedServer::start_scenario(scenario, EmulatorOptions::default()).await)
+    }
+
+    async fn with_options(name: &str, options: EmulatorOptions) -> Case {
+        Case::around(EmulatedServer::start_with(name, options).await)
+    }
+
+    fn around(server: EmulatedServer) -> Case {
+        let passwords = Passwords::new();
+        let sections = vec![
+            passwords.sql(PMP.0, PMP.1),
+            passwords.backup(PBACK.0, PBACK.1, None),
+        ];
+        Case {
+            server,
+            passwords,
+            server_lines: vec!["database = \"PassTrix\"".to_owned()],
+            sections,
+            trust: false,
+            without_ca: false,
+            intrusive: false,
+        }
+    }
+
+    fn database(mut self, name: Option<&str>) -> Case {
+        self.server_lines.retain(|l| !l.starts_with("database"));
+        if let Some(name) = name {
+            self.server_lines.push(format!("database = \"{name}\""));
+        }
+        self
+    }
+
+    fn server_line(mut self, line: &str) -> Case {
+        self.server_lines.push(line.to_owned());
+        self
+    }
+
+    fn accounts(mut self, sql: Option<(&str, &str)>, backup: Option<(&str, &str)>) -> Case {
+        self.sections.clear();
+        if let Some((user, password)) = sql {
+            self.sections.push(self.passwords.sql(user, password));
+        }
+        if let Some((user, password)) = backup {
+            self.sections
+                .push(self.passwords.backup(user, password, None));
+        }
+        self
+    }
+
+    fn section(mut self, toml: &str) -> Case {
+        self.sections.push(toml.to_owned());
+        self
+    }
+
+    fn trusting(mut self) -> Case {
+        self.trust = true;
+        self
+    }
+
+    fn without_ca(mut self) -> Case {
+        self.without_ca = true;
+        self
+    }
+
+    fn intrusive(mut self) -> Case {
+        self.intrusive = true;
+        self
+    }
+
+    fn toml(&self) -> String {
+        let mut target = self.server.target();
+        if self.without_ca {
+            target = target.without_ca_file();
+        }
+        if self.trust {
+            target = target.trusting_server_certificate();
+        }
+        for section in &self.sections {
+            target = target.with(section);
+        }
+        let mut lines = String::from("[server]\n");
+        for line in &self.server_lines {
+            lines.push_str(line);
+            lines.push('\n');
+        }
+        target.render().replacen("[server]\n", &lines, 1)
+    }
+
+    fn options(&self) -> EngineOptions {
+        let mut options = EngineOptions::default();
+        options.settings.timeout = Duration::from_secs(2);
+        options.settings.intrusive = self.intrusive;
+        options
+    }
+
+    async fn run(&self, patterns: &[&str]) -> Report {
+        run_with(&self.toml(), patterns, self.options()).await
+    }
+
+    /// Runs a profile, and says how many logins the run sent.
+    async fn run_profile(&self, profile: &str) -> (Report, usize) {
+        let file = TargetFile::new(&self.toml());
+        let target = Arc::new(file.load());
+        let catalog = Catalog::builtin().expect("built-in catalog");
+        let plan = selection::plan(
+            &catalog.registry,
+            &catalog.profiles,
+            &Selection {
+                profile: Some(profile.to_owned()),
+                include: Vec::new(),
+                exclude: Vec::new(),
+            },
+        )
+        .expect("the profile exists");
+        let run = engine::run(target, &plan, &self.options(), &Silent).await;
+        let logins = run
+            .gathered::<SqlLogins>()
+            .map(|ledger| ledger.count())
+            .unwrap_or(0);
+        (run.report, logins)
+    }
+}
+
+#[track_caller]
+fn check<'a>(report: &'a Report, id: &str, status: Status, words: &str) -> &'a CheckResult {
+    let r = assert_status(report, id, status);
+    assert!(
+        r.message.contains(words),
+        "{id}: `{words}` not in the message: {}",
+        r.message
+    );
+    r
+}
+
+#[track_caller]
+fn remedy(result: &CheckResult, words: &str) {
+    let remediation = result.remediation.as_deref().unwrap_or_default();
+    assert!(
+        remediation.contains(words),
+        "{}: `{words}` not in the remediation: {remediation}",
+        result.id
+    );
+}
+
+// ---------------------------------------------------------------- security
+
+#[tokio::test]
+async fn no_login7_reaches_a_server_whose_certificate_fails_verification() {
+    // The CA file is not given: the emulator's chain does not verify.
+    let case = Case::builtin("sql2022-healthy").await.without_ca();
+    let report = case.run(&["sql.*"]).await;
+    for id in [
+        "sql.login",
+        "sql.version",
+        "sql.database",
+        "sql.perm.backup",
+    ] {
+        let r = assert_status(&report, id, Status::Skip);
+        assert!(
+            r.message.contains("no credentials were sent"),
+            "{id}: {}",
+            r.message
+        );
+    }
+    assert!(
+        case.server.emulator.logins().is_empty(),
+        "a LOGIN7 was sent: {:?}",
+        case.server.emulator.logins()
+    );
+}
+
+#[tokio::test]
+async fn an_expired_certificate_stops_the_login_too() {
+    let case = Case::builtin("expired").await;
+    let report = case.run(&["sql.login"]).await;
+    check(
+        &report,
+        "sql.login",
+        Status::Skip,
+        "no credentials were sent",
+    );
+    assert!(case.server.emulator.logins().is_empty());
+}
+
+#[tokio::test]
+async fn an_accepted_unverified_certificate_logs_in_and_every_finding_says_so() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .without_ca()
+        .trusting();
+    let report = case.run(&["sql.*"]).await;
+    check(&report, "sql.login", Status::Pass, "logs in");
+    for r in report
+        .results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Pass | Status::Warn | Status::Fail))
+    {
+        assert!(
+            r.notes.iter().any(|n| n == UNVERIFIED_NOTE),
+            "{} lacks the unverified note: {:?}",
+            r.id,
+            r.notes
+        );
+    }
+    assert_eq!(case.server.emulator.logins().len(), 2);
+}
+
+#[tokio::test]
+async fn a_verified_connection_carries_no_unverified_note() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["sql.login", "sql.version"]).await;
+    for id in ["sql.login", "sql.version"] {
+        assert!(assert_status(&report, id, Status::Pass).notes.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn each_account_logs_in_once_however_many_checks_use_it() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let (report, logins) = case.run_profile("passwordstate").await;
+    assert_status(&report, "sql.login", Status::Pass);
+    assert_eq!(logins, 2, "one login per account");
+    assert_eq!(case.server.emulator.logins().len(), 2);
+}
+
+// --------------------------------------------------------------- sql.login
+
+#[tokio::test]
+async fn both_accounts_logging_in_pass() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["sql.login"]).await;
+    let r = check(
+        &report,
+        "sql.login",
+        Status::Pass,
+        "application account `pmp` logs in to `PassTrix`",
+    );
+    assert!(r.message.contains("backup account `pback` logs in"));
+    assert_eq!(r.evidence["sql"]["user"], "pmp");
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_and_points_at_the_error_log() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .accounts(Some(("pmp", "not-the-password")), None);
+    let report = case.run(&["sql.login"]).await;
+    let r = check(&report, "sql.login", Status::Fail, "login failed");
+    assert_eq!(r.evidence["sql"]["failure"]["number"], 18456);
+    remedy(r, "error log");
+    remedy(r, "state 8: wrong password");
+    // The password never appears anywhere in the result.
+    let json = serde_json::to_string(r).unwrap();
+    assert!(!json.contains("not-the-password"));
+}
+
+#[tokio::test]
+async fn an_unknown_login_fails() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .accounts(Some(("nobody", "whatever-1")), None);
+    let report = case.run(&["sql.login"]).await;
+    let r = check(&report, "sql.login", Status::Fail, "`nobody`");
+    remedy(r, "CREATE LOGIN [nobody]");
+}
+
+#[tokio::test]
+async fn a_disabled_login_fails_with_the_statement_that_enables_it() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .accounts(Some(("pdisabled", "Pdisabled-Test-Passw0rd!")), None);
+    let report = case.run(&["sql.login"]).await;
+    let r = check(&report, "sql.login", Status::Fail, "login disabled");
+    remedy(r, "ALTER LOGIN [pdisabled] ENABLE;");
+}
+
+#[tokio::test]
+async fn an_expired_password_fails() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .accounts(Some(("pexpired", "Pexpired-Test-Passw0rd!")), None);
+    let report = case.run(&["sql.login"]).await;
+    let r = check(&report, "sql.login", Status::Fail, "password expired");
+    remedy(r, "ALTER LOGIN [pexpired] WITH PASSWORD");
+}
+
+#[tokio::test]
+async fn a_database_the_login_cannot_open_fails() {
+    // pmp has no user in Passwordstate.
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .database(Some("Passwordstate"))
+        .accounts(Some(PMP), None);
+    let report = case.run(&["sql.login"]).await;
+    let r = check(
+        &report,
+        "sql.login",
+        Status::Fail,
+        "database not accessible",
+    );
+    remedy(r, "USE [Passwordstate]; CREATE USER [pmp] FOR LOGIN [pmp];");
+    assert_eq!(r.evidence["sql"]["database_error"]["number"], 4060);
+}
+
+#[tokio::test]
+async fn a_database_that_does_not_exist_yet_is_left_to_sql_database() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .database(Some("NewVault"))
+        .accounts(Some(PMP), None);
+    let report = case.run(&["sql.login"]).await;
+    check(
+        &report,
+        "sql.login",
+        Status::Pass,
+        "`NewVault` does not exist yet",
+    );
+}
+
+#[tokio::test]
+async fn windows_authentication_from_an_untrusted_domain_fails() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let windows = format!(
+        "{}auth = \"windows\"\n",
+        case.passwords.sql(r"CORP\pmp-svc", "Win-Test-Passw0rd!")
+    );
+    let case = case.accounts(None, None).section(&windows);
+    let report = case.run(&["sql.login"]).await;
+    let r = check(&report, "sql.login", Status::Fail, "untrusted domain");
+    assert!(r.message.contains("Windows account"), "{}", r.message);
+}
+
+#[tokio::test]
+async fn no_account_skips_saying_which_setting_is_missing() {
+    let case = Case::builtin("sql2022-healthy").await.accounts(None, None);
+    let report = case.run(&["sql.login", "sql.version"]).await;
+    check(&report, "sql.login", Status::Skip, "add a [sql] section");
+    check(&report, "sql.version", Status::Skip, "add a [sql] section");
+}
+
+#[tokio::test]
+async fn a_password_that_was_not_given_skips_with_the_reason() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .accounts(None, None)
+        .section("[sql]\nuser = \"pmp\"\npassword_env = \"PREFLIGHT_TEST_SURELY_UNSET\"\n");
+    let report = case.run(&["sql.login"]).await;
+    check(
+        &report,
+        "sql.login",
+        Status::Skip,
+        "PREFLIGHT_TEST_SURELY_UNSET",
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_never_finishes_the_login_is_an_error_within_the_timeout() {
+    // The certificate cannot be examined (the server hangs after PRELOGIN),
+    // so only an accepted unverified certificate gets as far as a login.
+    let case = Case::builtin("hang-after-prelogin").await.trusting();
+    let started = std::time::Instant::now();
+    let report = case.run(&["sql.login"]).await;
+    check(
+        &report,
+        "sql.login",
+        Status::Error,
+        "did not finish the login",
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+// ------------------------------------------------------------- sql.version
+
+#[tokio::test]
+async fn a_current_release_passes_the_version_check() {
+    let case = Case::builtin("sql2019-healthy").await;
+    let report = case.run(&["sql.version"]).await;
+    let r = check(
+        &report,
+        "sql.version",
+        Status::Pass,
+        "SQL Server 2019 (15.0.4375.4)",
+    );
+    assert_eq!(r.evidence["edition"], "Enterprise Edition (64-bit)");
+}
+
+#[tokio::test]
+async fn a_release_below_the_minimum_fails() {
+    let case = Case::builtin("sql2019-healthy")
+        .await
+        .section("[checks.\"sql.version\"]\nminimum = \"16.0\"\n");
+    let report = case.run(&["sql.version"]).await;
+    let r = check(
+        &report,
+        "sql.version",
+        Status::Fail,
+        "older than the minimum 16.0",
+    );
+    assert_eq!(r.actual.as_deref(), Some("15.0.4375.4"));
+}
+
+#[tokio::test]
+async fn azure_sql_is_always_current() {
+    let case = Case::builtin("azure-sqldb").await;
+    let report = case.run(&["sql.version"]).await;
+    check(&report, "sql.version", Status::Pass, "Azure SQL Database");
+}
+
+/// A scenario answering `pattern` with one row of text columns.
+fn answering(pattern: &str, columns: &[&str], row: &str) -> String {
+    let columns: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{{ name = \"{c}\", type = \"nvarchar(256)\" }}"))
+        .collect();
+    format!(
+        "description = \"scripted answer\"\nextends = \"sql2022-healthy\"\n\n[[rules]]\npattern = '{pattern}'\ncolumns = [{}]\nrows = {row}\n",
+        columns.join(", ")
+    )
+}
+
+#[tokio::test]
+async fn a_version_that_is_not_a_number_is_an_error() {
+    let case = Case::scenario(&answering(
+        r"SERVERPROPERTY\(\x27ProductVersion\x27\)",
+        &["product_version", "engine_edition"],
+        r#"[["vNext", "3"]]"#,
+    ))
+    .await;
+    let report = case.run(&["sql.version"]).await;
+    check(
+        &report,
+        "sql.version",
+        Status::Error,
+        "not a version number: `vNext`",
+    );
+}
+
+// ------------------------------------------------------------ sql.platform
+
+#[tokio::test]
+async fn sql_server_supports_native_backups() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["sql.platform"]).await;
+    check(
+        &report,
+        "sql.platform",
+        Status::Pass,
+        "native backups to disk are available",
+    );
+}
+
+#[tokio::test]
+async fn azure_sql_database_warns_that_native_backups_do_not_work() {
+    let case = Case::builtin("azure-sqldb").await;
+    let report = case.run(&["sql.platform"]).await;
+    let r = check(
+        &report,
+        "sql.platform",
+        Status::Warn,
+        "Azure SQL Database does not allow native BACKUP",
+    );
+    remedy(r, "switch off its own database backup");
+    assert_eq!(r.evidence["engine_edition"], 5);
+}
+
+#[tokio::test]
+async fn azure_managed_instance_warns_too() {
+    let case = Case::builtin("azure-mi").await;
+    let report = case.run(&["sql.platform"]).await;
+    let r = check(
+        &report,
+        "sql.platform",
+        Status::Warn,
+        "Azure SQL Managed Instance",
+    );
+    remedy(r, "TO URL");
+}
+
+#[tokio::test]
+async fn amazon_rds_is_recognised_by_rdsadmin() {
+    let case = Case::builtin("aws-rds").await;
+    let report = case.run(&["sql.platform"]).await;
+    let r = check(&report, "sql.platform", Status::Warn, "Amazon RDS");
+    remedy(r, "rds_backup_database");
+    let markers = r.evidence["rds_markers"].to_string();
+    assert!(markers.contains("rdsadmin"), "{markers}");
+}
+
+#[tokio::test]
+async fn a_managed_platform_passes_when_the_application_does_not_back_up_itself() {
+    let case = Case::builtin("azure-sqldb")
+        .await
+        .section("[checks.\"sql.platform\"]\nnative_backup = false\n");
+    let report = case.run(&["sql.platform"]).await;
+    check(
+        &report,
+        "sql.platform",
+        Status::Pass,
+        "the platform backs up the database itself",
+    );
+}
+
+#[tokio::test]
+async fn a_cloud_host_name_is_recognised_without_a_login() {
+    // The name does not resolve, so nothing is logged into.
+    let dns = TestDns::start(Zone::default()).await;
+    let toml = format!(
+        "[server]\nhost = \"passtrix.c1a2b3c4d5e6.eu-west-1.rds.amazonaws.com\"\n[dns]\nnameservers = [\"{}\"]\n",
+        dns.addr
+    );
+    let mut options = EngineOptions::default();
+    options.settings.timeout = Duration::from_secs(2);
+    let report = run_with(&toml, &["sql.platform"], options).await;
+    let r = check(&report, "sql.platform", Status::Warn, "Amazon RDS");
+    assert_eq!(
+        r.evidence["detected_from"],
+        "the host name (no login was possible)"
+    );
+}
+
+#[tokio::test]
+async fn the_platform_of_an_unknown_host_without_a_login_is_not_guessed() {
+    let case = Case::builtin("sql2022-healthy").await.accounts(None, None);
+    let report = case.run(&["sql.platform"]).await;
+    check(&report, "sql.platform", Status::Skip, "add a [sql] section");
+}
+
+// --------------------------------------------------------------- sql.clock
+
+#[tokio::test]
+async fn clocks_in_agreement_pass() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["sql.clock"]).await;
+    check(&report, "sql.clock", Status::Pass, "the server's clock is");
+}
+
+const CLOCK_IN_2020: &str = r#"
+description = "a server whose clock is years behind"
+extends = "sql2022-healthy"
+
+[[rules]]
+pattern = '\bSYSUTCDATETIME\b'
+columns = [{ name = "utc_now", type = "datetime2" }]
+rows = [["2020-01-01 00:00:00"]]
+"#;
+
+#[tokio::test]
+async fn a_clock_far_off_fails() {
+    let case = Case::scenario(CLOCK_IN_2020).await;
+    let report = case.run(&["sql.clock"]).await;
+    check(&report, "sql.clock", Status::Fail, "behind this machine's");
+}
+
+#[tokio::test]
+async fn a_clock_between_the_thresholds_warns() {
+    let case = Case::scenario(CLOCK_IN_2020)
+        .await
+        .section("[checks.\"sql.clock\"]\nwarn_seconds = 60\nfail_seconds = 9999999999\n");
+    let report = case.run(&["sql.clock"]).await;
+    check(
+        &report,
+        "sql.clock",
+        Status::Warn,
+        "close to Kerberos's 5-minute limit",
+    );
+}
+
+#[tokio::test]
+async fn a_clock_that_is_not_a_time_is_an_error() {
+    let case = Case::scenario(&answering(
+        r"\bSYSUTCDATETIME\b",
+        &["utc_now"],
+        r#"[["soon"]]"#,
+    ))
+    .await;
+    let report = case.run(&["sql.clock"]).await;
+    check(&report, "sql.clock", Status::Error, "not a date and time");
+}
+
+// ------------------------------------------------- sql.connection.encrypted
+
+#[tokio::test]
+async fn an_encrypted_session_passes() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["sql.connection.encrypted"]).await;
+    let r = check(
+        &report,
+        "sql.connection.encrypted",
+        Status::Pass,
+        "session is encrypted",
+    );
+    assert_eq!(r.evidence["auth_scheme"], "SQL");
+}
+
+#[tokio::test]
+async fn a_session_the_server_reports_unencrypted_fails() {
+    let case = Case::scenario(
+        r#"
+description = "sys.dm_exec_connections says the session is not encrypted"
+extends = "sql2022-healthy"
+
+[[rules]]
+pattern = '\bsys\.dm_exec_connections\b'
+columns = [
+    { name = "encrypt_option", type = "nvarchar(40)" },
+    { name = "auth_scheme", type = "nvarchar(40)" },
+    { name = "net_transport", type = "nvarchar(40)" },
+    { name = "protocol_type", type = "nvarchar(40)" },
+]
+rows = [["FALSE", "SQL", "TCP", "TSQL"]]
+"#,
+    )
+    .await;
+    let report = case.run(&["sql.connection.encrypted"]).await;
+    check(
+        &report,
+        "sql.connection.encrypted",
+        Status::Fail,
+        "not encrypted",
+    );
+}
+
+#[tokio::test]
+async fn a_session_missing_from_the_connections_view_is_an_error() {
+    let case = Case::scenario(&answering(
+        r"\bsys\.dm_exec_connections\b",
+        &["encrypt_option", "auth_scheme"],
+        "[]",
+    ))
+    .await;
+    let report = case.run(&["sql.connection.encrypted"]).await;
+    check(
+        &report,
+        "sql.connection.encrypted",
+        Status::Error,
+        "no row for this session",
+    );
+}
+
+// ---------------------------------------------- sql.config.force-encryption
+
+#[tokio::test]
+async fn force_encryption_on_passes() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["sql.config.force-encryption"]).await;
+    let r = check(
+        &report,
+        "sql.config.force-encryption",
+        Status::Pass,
+        "ForceEncryption is on",
+    );
+    assert_eq!(r.evidence["prelogin_forces_encryption"], true);
+}
+
+#[tokio::test]
+async fn force_encryption_off_warns() {
+    let case = Case::builtin("not-forced").await;
+    let report = case.run(&["sql.config.force-encryption"]).await;
+    check(
+        &report,
+        "sql.config.force-encryption",
+        Status::Warn,
+        "ForceEncryption is off",
+    );
+}
+
+#[tokio::test]
+async fn a_setting_that_disagrees_with_prelogin_warns_of_a_pending_restart() {
+    let case = Case::scenario(
+        r#"
+description = "ForceEncryption set but the service not restarted"
+extends = "not-forced"
+
+[[rules]]
+pattern = '\bsys\.dm_server_registry\b'
+columns = [
+    { name = "registry_key", type = "nvarchar(256)" },
+    { name = "value_name", type = "nvarchar(256)" },
+    { name = "value_data", type = "nvarchar(256)" },
+]
+rows = [['HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL16.MSSQLSERVER\MSSQLServer\SuperSocketNetLib', "ForceEncryption", "1"]]
+"#,
+    )
+    .await;
+    let report = case.run(&["sql.config.force-encryption"]).await;
+    let r = check(
+        &report,
+        "sql.config.force-encryption",
+        Status::Warn,
+        "waits for a restart",
+    );
+    remedy(r, "Restart the SQL Server service");
+}
+
+const REGISTRY_DENIED: &str = r#"
+description = "the application account lacks VIEW SERVER STATE"
+extends = "sql2022-healthy"
+
+[[rules]]
+pattern = '\bsys\.dm_server_(registry|services)\b'
+when_user = ["pmp"]
+errors = [{ number = 300, class = 14, state = 1, text = "VIEW SERVER PERFORMANCE STATE permission was denied on object 'server', database 'master'." }]
+"#;
+
+#[tokio::test]
+async fn force_encryption_skips_naming_the_permission_it_lacks() {
+    let case = Case::scenario(REGISTRY_DENIED).await;
+    let report = case.run(&["sql.config.force-encryption"]).await;
+    let r = check(
+        &report,
+        "sql.config.force-encryption",
+        Status::Skip,
+        "VIEW SERVER PERFORMANCE STATE",
+    );
+    assert!(
+        r.message
+            .contains("GRANT VIEW SERVER PERFORMANCE STATE TO [pmp];"),
+        "{}",
+        r.message
+    );
+}
+
+#[tokio::test]
+async fn force_encryption_does_not_apply_to_azure_sql_database() {
+    let case = Case::builtin("azure-sqldb").await;
+    let report = case.run(&["sql.config.force-encryption"]).await;
+    check(
+        &report,
+        "sql.config.force-encryption",
+        Status::Skip,
+        "always requires encryption",
+    );
+}
+
+#[tokio::test]
+async fn a_registry_without_force_encryption_is_an_error() {
+    let case = Case::scenario(&answering(
+        r"\bsys\.dm_server_registry\b",
+        &["registry_key", "value_name", "value_data"],
+        r#"[['HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL16.MSSQLSERVER\MSSQLServer\SuperSocketNetLib\Tcp\IPAll', "TcpPort", "1433"]]"#,
+    ))
+    .await;
+    let report = case.run(&["sql.config.force-encryption"]).await;
+    check(
+        &report,
+        "sql.config.force-encryption",
+        Status::Error,
+        "did not list ForceEncryption",
+    );
+}
+
+// --------------------------------------------------- sql.service.account
+
+#[tokio::test]
+async fn a_virtual_service_account_passes_naming_the_computer_account() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["sql.service.account"]).await;
+    check(
+        &report,
+        "sql.service.account",
+        Status::Pass,
+        "computer account SQL01$",
+    );
+}
+
+#[tokio::test]
+async fn a_custom_service_account_warns_that_it_needs_share_access() {
+    let case = Case::scenario(
+        r#"
+description = "SQL Server runs as a domain account"
+extends = "sql2022-healthy"
+
+[[tables]]
+name = "sys.dm_server_services"
+columns = [
+    { name = "servicename", type = "nvarchar(256)" },
+    { name = "startup_type_desc", type = "nvarchar(256)" },
+    { name = "status_desc", type = "nvarchar(256)" },
+    { name = "service_account", type = "nvarchar(256)" },
+]
+rows = [["SQL Server (MSSQLSERVER)", "Automatic", "Running", 'CORP\svc-sql']]
+"#,
+    )
+    .await;
+    let report = case.run(&["sql.service.account"]).await;
+    let r = check(
+        &report,
+        "sql.service.account",
+        Status::Warn,
+        r"custom account CORP\svc-sql",
+    );
+    remedy(r, "Grant-SmbShareAccess");
+}
+
+#[tokio::test]
+async fn the_service_account_skips_naming_the_permission_it_lacks() {
+    let case = Case::scenario(REGISTRY_DENIED).await;
+    let report = case.run(&["sql.service.account"]).await;
+    check(
+        &report,
+        "sql.service.account",
+        Status::Skip,
+        "VIEW SERVER PERFORMANCE STATE",
+    );
+}
+
+#[tokio::test]
+async fn the_service_account_does_not_apply_to_managed_platforms() {
+    let case = Case::builtin("azure-mi").await;
+    let report = case.run(&["sql.service.account"]).await;
+    check(
+        &report,
+        "sql.service.account",
+        Status::Skip,
+        "Azure SQL Managed Instance",
+    );
+}
+
+#[tokio::test]
+async fn services_without_a_database_engine_are_an_error() {
+    let case = Case::scenario(&answering(
+        r"\bsys\.dm_server_services\b",
+        &["servicename", "service_account"],
+        r#"[["SQL Server Agent (MSSQLSERVER)", 'NT Service\SQLSERVERAGENT']]"#,
+    ))
+    .await;
+    let report = case.run(&["sql.service.account"]).await;
+    check(
+        &report,
+        "sql.service.account",
+        Status::Error,
+        "no SQL Server database engine service",
+    );
+}
+
+// ------------------------------------------------------------ sql.database
+
+#[tokio::test]
+async fn a_usable_database_passes() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["sql.database"]).await;
+    check(
+        &report,
+        "sql.database",
+        Status::Pass,
+        "`PassTrix` exists and `pmp` can use it",
+    );
+}
+
+#[tokio::test]
+async fn a_database_without_a_user_for_the_login_fails() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .database(Some("Passwordstate"));
+    let report = case.run(&["sql.database"]).await;
+    let r = check(&report, "sql.database", Status::Fail, "cannot open it");
+    remedy(r, "USE [Passwordstate]; CREATE USER [pmp] FOR LOGIN [pmp];");
+}
+
+#[tokio::test]
+async fn a_missing_database_fails_where_the_application_does_not_create_it() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .database(Some("NewVault"));
+    let report = case.run(&["sql.database"]).await;
+    let r = check(&report, "sql.database", Status::Fail, "does not exist");
+    remedy(r, "CREATE DATABASE [NewVault]");
+}
+
+#[tokio::test]
+async fn a_missing_database_passes_when_the_login_may_create_it() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .database(Some("NewVault"))
+        .accounts(Some(("sa", "Sa-Test-Passw0rd!")), None)
+        .section("[checks.\"sql.database\"]\nmay_create = true\n");
+    let report = case.run(&["sql.database"]).await;
+    check(
+        &report,
+        "sql.database",
+        Status::Pass,
+        "may create it (sysadmin)",
+    );
+}
+
+#[tokio::test]
+async fn a_dbcreator_may_create_the_database() {
+    let case = Case::scenario(
+        r#"
+description = "pmp is dbcreator"
+extends = "sql2022-healthy"
+
+[[accounts]]
+user = "pmp"
+password = "Pmp-Test-Passw0rd!"
+default_database = "master"
+server_roles = ["dbcreator"]
+"#,
+    )
+    .await
+    .database(Some("NewVault"))
+    .section("[checks.\"sql.database\"]\nmay_create = true\n");
+    let report = case.run(&["sql.database"]).await;
+    check(
+        &report,
+        "sql.database",
+        Status::Pass,
+        "may create it (dbcreator)",
+    );
+}
+
+#[tokio::test]
+async fn a_missing_database_fails_when_the_login_may_not_create_it() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .database(Some("NewVault"))
+        .section("[checks.\"sql.database\"]\nmay_create = true\n");
+    let report = case.run(&["sql.database"]).await;
+    let r = check(&report, "sql.database", Status::Fail, "may not create it");
+    remedy(r, "ALTER SERVER ROLE dbcreator ADD MEMBER [pmp];");
+}
+
+#[tokio::test]
+async fn no_database_named_skips() {
+    let case = Case::builtin("sql2022-healthy").await.database(None);
+    let report = case
+        .run(&["sql.database", "sql.role.backup-operator"])
+        .await;
+    check(
+        &report,
+        "sql.database",
+        Status::Skip,
+        "set `database` under [server]",
+    );
+    check(
+        &report,
+        "sql.role.backup-operator",
+        Status::Skip,
+        "set `database` under [server]",
+    );
+}
+
+// ------------------------------------------------------------ sql.pmp.keys
+
+const PMP_KEYS: &str =
+    "[app]\nkind = \"pmp\"\ncertificate_name = \"PMPCert\"\nsymmetric_key_name = \"PMPKey\"\n";
+
+fn keys_scenario(certificate: &str, extra: &str) -> String {
+    format!(
+        r###"
+description = "PassTrix with PMP's custom key"
+extends = "sql2022-healthy"
+
+[[tables]]
+name = "sys.symmetric_keys"
+columns = [{{ name = "name", type = "sysname" }}]
+rows = [["##MS_DatabaseMasterKey##"], ["PMPKey"]]
+
+[[tables]]
+name = "sys.certificates"
+columns = [{{ name = "name", type = "sysname" }}]
+rows = [["{certificate}"]]
+{extra}
+"###
+    )
+}
+
+#[tokio::test]
+async fn the_default_key_skips() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["sql.pmp.keys"]).await;
+    check(
+        &report,
+        "sql.pmp.keys",
+        Status::Skip,
+        "default encryption key",
+    );
+}
+
+#[tokio::test]
+async fn a_custom_key_in_place_passes() {
+    let case = Case::scenario(&keys_scenario("PMPCert", ""))
+        .await
+        .section(PMP_KEYS);
+    let report = case.run(&["sql.pmp.keys"]).await;
+    check(
+        &report,
+        "sql.pmp.keys",
+        Status::Pass,
+        "certificate `PMPCert` and symmetric key `PMPKey` exist",
+    );
+}
+
+#[tokio::test]
+async fn a_missing_certificate_fails_with_the_statements_that_create_it() {
+    let case = Case::scenario(&keys_scenario("OtherCert", ""))
+        .await
+        .section(PMP_KEYS);
+    let report = case.run(&["sql.pmp.keys"]).await;
+    let r = check(
+        &report,
+        "sql.pmp.keys",
+        Status::Fail,
+        "the certificate `PMPCert`",
+    );
+    remedy(r, "CREATE CERTIFICATE [PMPCert]");
+}
+
+const PMP_READER: &str = r#"
+[[accounts]]
+user = "pmp"
+password = "Pmp-Test-Passw0rd!"
+default_database = "PassTrix"
+databases = { PassTrix = ["db_datareader"] }
+"#;
+
+#[tokio::test]
+async fn keys_the_login_may_not_use_fail() {
+    let extra = format!(
+        "{PMP_READER}\n[[rules]]\npattern = '(?s)IS_ROLEMEMBER.*N\\x27CERTIFICATE\\x27'\ncolumns = [{{ name = \"db_owner\", type = \"int\" }}, {{ name = \"certificate_control\", type = \"int\" }}, {{ name = \"key_view_definition\", type = \"int\" }}]\nrows = [[0, 0, 1]]\n"
+    );
+    let case = Case::scenario(&keys_scenario("PMPCert", &extra))
+        .await
+        .section(PMP_KEYS);
+    let report = case.run(&["sql.pmp.keys"]).await;
+    let r = check(&report, "sql.pmp.keys", Status::Fail, "may not use them");
+    remedy(r, "GRANT CONTROL ON CERTIFICATE::[PMPCert] TO [pmp];");
+}
+
+#[tokio::test]
+async fn key_permissions_the_server_will_not_tell_are_an_error() {
+    // The emulator answers HAS_PERMS_BY_NAME for certificates with NULL.
+    let case = Case::scenario(&keys_scenario("PMPCert", PMP_READER))
+        .await
+        .section(PMP_KEYS);
+    let report = case.run(&["sql.pmp.keys"]).await;
+    check(&report, "sql.pmp.keys", Status::Error, "would not say");
+}
+
+#[tokio::test]
+async fn half_a_custom_key_is_an_error() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .section("[app]\nkind = \"pmp\"\ncertificate_name = \"PMPCert\"\n");
+    let report = case.run(&["sql.pmp.keys"]).await;
+    check(&report, "sql.pmp.keys", Status::Error, "needs both");
+}
+
+// ------------------------------------------------ sql.role.backup-operator
+
+#[tokio::test]
+async fn a_backup_account_in_the_role_passes() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["sql.role.backup-operator"]).await;
+    check(
+        &report,
+        "sql.role.backup-operator",
+        Status::Pass,
+        "`pback` is in db_backupoperator of `PassTrix`",
+    );
+}
+
+#[tokio::test]
+async fn a_backup_account_without_the_role_fails_with_the_exact_fix() {
+    let case = Case::builtin("backup-account-without-role")
+        .await
+        .database(Some("Passwordstate"));
+    let report = case.run(&["sql.role.backup-operator"]).await;
+    let r = check(
+        &report,
+        "sql.role.backup-operator",
+        Status::Fail,
+        "not in db_backupoperator",
+    );
+    assert_eq!(
+        r.remediation.as_deref(),
+        Some("USE [Passwordstate]; ALTER ROLE [db_backupoperator] ADD MEMBER [pback];")
+    );
+}
+
+#[tokio::test]
+async fn a_backup_account_without_a_database_user_fails_with_create_user() {
+    let case = Case::scenario(
+        r#"
+description = "pback is not mapped into any database"
+extends = "sql2022-healthy"
+
+[[accounts]]
+user = "pback"
+password = "Pback-Test-Passw0rd!"
+default_database = "master"
+"#,
+    )
+    .await;
+    let report = case.run(&["sql.role.backup-operator"]).await;
+    let r = check(
+        &report,
+        "sql.role.backup-operator",
+        Status::Fail,
+        "has no user in `PassTrix`",
+    );
+    assert_eq!(
+        r.remediation.as_deref(),
+        Some(
+            "USE [PassTrix]; CREATE USER [pback] FOR LOGIN [pback]; ALTER ROLE [db_backupoperator] ADD MEMBER [pback];"
+        )
+    );
+}
+
+fn role_members_scenario(rows: &str) -> String {
+    format!(
+        r#"
+description = "role members as an administrator sees them"
+extends = "sql2022-healthy"
+
+[[rules]]
+pattern = '\bsys\.database_role_members\b'
+columns = [{{ name = "user_name", type = "sysname" }}, {{ name = "role_name", type = "sysname" }}]
+rows = {rows}
+"#
+    )
+}
+
+/// The backup account's password is not available here, so the
+/// application account (db_owner) checks on its behalf.
+fn without_backup_password(case: Case) -> Case {
+    case.accounts(Some(PMP), None)
+        .section("[backup]\nuser = \"pback\"\npassword_env = \"PREFLIGHT_TEST_SURELY_UNSET\"\n")
+}
+
+#[tokio::test]
+async fn the_role_is_checked_on_the_backup_accounts_behalf() {
+    let case = without_backup_password(
+        Case::scenario(&role_members_scenario(
+            r#"[["pback", "db_backupoperator"]]"#,
+        ))
+        .await,
+    );
+    let report = case.run(&["sql.role.backup-operator"]).await;
+    let r = check(
+        &report,
+        "sql.role.backup-operator",
+        Status::Pass,
+        "is in db_backupoperator",
+    );
+    assert!(
+        r.notes.iter().any(|n| n.contains("checked through `pmp`")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[tokio::test]
+async fn a_missing_user_is_found_on_the_backup_accounts_behalf() {
+    let case = without_backup_password(Case::scenario(&role_members_scenario("[]")).await);
+    let report = case.run(&["sql.role.backup-operator"]).await;
+    let r = check(
+        &report,
+        "sql.role.backup-operator",
+        Status::Fail,
+        "has no user",
+    );
+    remedy(r, "CREATE USER [pback] FOR LOGIN [pback]");
+}
+
+#[tokio::test]
+async fn without_view_definition_the_role_cannot_be_checked_on_behalf() {
+    let case = without_backup_password(
+        Case::scenario(&format!(
+            "{}\n{PMP_READER}",
+            role_members_scenario(r#"[["pback", "db_backupoperator"]]"#)
+        ))
+        .await,
+    );
+    let report = case.run(&["sql.role.backup-operator"]).await;
+    check(
+        &report,
+        "sql.role.backup-operator",
+        Status::Skip,
+        "lacks VIEW DEFINITION",
+    );
+}
+
+#[tokio::test]
+async fn no_backup_account_skips_the_backup_checks() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .accounts(Some(PMP), None);
+    let report = case
+        .run(&["sql.role.backup-operator", "sql.perm.backup"])
+        .await;
+    check(
+        &report,
+        "sql.role.backup-operator",
+        Status::Skip,
+        "add `user` under [backup]",
+    );
+    check(
+        &report,
+        "sql.perm.backup",
+        Status::Skip,
+        "add `user` under [backup]",
+    );
+}
+
+// --------------------------------------------------------- sql.perm.backup
+
+#[tokio::test]
+async fn the_backup_permission_passes() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["sql.perm.backup"]).await;
+    check(
+        &report,
+        "sql.perm.backup",
+        Status::Pass,
+        "may run BACKUP DATABASE on `PassTrix`",
+    );
+}
+
+#[tokio::test]
+async fn a_missing_backup_permission_fails() {
+    let case = Case::builtin("backup-account-without-role").await;
+    let report = case.run(&["sql.perm.backup"]).await;
+    let r = check(
+        &report,
+        "sql.perm.backup",
+        Status::Fail,
+        "may not run BACKUP DATABASE",
+    );
+    remedy(r, "ALTER ROLE [db_backupoperator] ADD MEMBER [pback];");
+}
+
+#[tokio::test]
+async fn the_backup_permission_on_a_database_that_does_not_exist_skips() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .database(Some("NewVault"));
+    let report = case.run(&["sql.perm.backup"]).await;
+    check(
+        &report,
+        "sql.perm.backup",
+        Status::Skip,
+        "does not know the database `NewVault`",
+    );
+}
+
+// ------------------------------------------------------- sql.backup.recent
+
+#[tokio::test]
+async fn a_recent_full_backup_passes() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["sql.backup.recent"]).await;
+    let r = check(
+        &report,
+        "sql.backup.recent",
+        Status::Pass,
+        "finished 0.0 hours ago",
+    );
+    assert_eq!(
+        r.evidence["destination"],
+        r"\\nas01\Backups\PassTrix\PassTrix_full.bak"
+    );
+}
+
+fn backup_history(rows: &str) -> String {
+    format!(
+        r#"
+description = "backup history"
+extends = "sql2022-healthy"
+
+[[rules]]
+pattern = '\bmsdb\.dbo\.backupset\b'
+columns = [
+    {{ name = "backup_finish_date", type = "datetime" }},
+    {{ name = "age_seconds", type = "int" }},
+    {{ name = "physical_device_name", type = "nvarchar(260)" }},
+]
+rows = {rows}
+"#
+    )
+}
+
+#[tokio::test]
+async fn an_old_backup_warns() {
+    let case = Case::scenario(&backup_history(
+        r#"[["2024-07-01 01:00:00", 259200, 'D:\Backups\PassTrix.bak']]"#,
+    ))
+    .await
+    .accounts(Some(PMP), None)
+    .section("[backup]\nuser = \"pback\"\npassword_env = \"PREFLIGHT_TEST_SURELY_UNSET\"\ndestination = '\\\\nas01\\Backups'\n");
+    let report = case.run(&["sql.backup.recent"]).await;
+    let r = check(
+        &report,
+        "sql.backup.recent",
+        Status::Warn,
+        "is 72.0 hours old",
+    );
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("not under the configured destination")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[tokio::test]
+async fn no_backup_on_record_warns() {
+    let case = Case::scenario(&backup_history("[]")).await;
+    let report = case.run(&["sql.backup.recent"]).await;
+    check(
+        &report,
+        "sql.backup.recent",
+        Status::Warn,
+        "no full backup of `PassTrix` on record",
+    );
+}
+
+#[tokio::test]
+async fn backup_history_the_login_may_not_read_skips() {
+    let case = Case::scenario(
+        r#"
+description = "msdb history not readable"
+extends = "sql2022-healthy"
+
+[[rules]]
+pattern = '\bmsdb\.dbo\.backupset\b'
+errors = [{ number = 229, class = 14, state = 5, text = "The SELECT permission was denied on the object 'backupset', database 'msdb', schema 'dbo'." }]
+"#,
+    )
+    .await;
+    let report = case.run(&["sql.backup.recent"]).await;
+    check(
+        &report,
+        "sql.backup.recent",
+        Status::Skip,
+        "SELECT on msdb.dbo.backupset",
+    );
+}
+
+#[tokio::test]
+async fn backup_history_does_not_apply_to_azure() {
+    let case = Case::builtin("azure-sqldb").await;
+    let report = case.run(&["sql.backup.recent"]).await;
+    check(
+        &report,
+        "sql.backup.recent",
+        Status::Skip,
+        "keeps its own backups",
+    );
+}
+
+#[tokio::test]
+async fn a_backup_record_without_an_age_is_an_error() {
+    let case = Case::scenario(&answering(
+        r"\bmsdb\.dbo\.backupset\b",
+        &["backup_finish_date", "physical_device_name"],
+        r#"[["2024-07-01 01:00:00", 'D:\Backups\PassTrix.bak']]"#,
+    ))
+    .await;
+    let report = case.run(&["sql.backup.recent"]).await;
+    check(&report, "sql.backup.recent", Status::Error, "no age");
+}
+
+// ----------------------------------------------------- share.sql-can-write
+
+fn with_destination(case: Case, destination: &str) -> Case {
+    let backup = case.passwords.backup(PBACK.0, PBACK.1, Some(destination));
+    let sql = case.passwords.sql(PMP.0, PMP.1);
+    case.accounts(None, None).section(&sql).section(&backup)
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_write_test_runs_only_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = with_destination(
+        Case::builtin("sql2022-healthy").await,
+        dir.path().to_str().unwrap(),
+    );
+    let report = case.run(&["share.sql-can-write"]).await;
+    check(&report, "share.sql-can-write", Status::Skip, "--intrusive");
+    assert!(files_in(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn sql_server_writing_a_copy_only_backup_passes_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = with_destination(
+        Case::builtin("sql2022-healthy").await,
+        dir.path().to_str().unwrap(),
+    )
+    .intrusive();
+    let report = case.run(&["share.sql-can-write"]).await;
+    let r = check(
+        &report,
+        "share.sql-can-write",
+        Status::Pass,
+        "wrote a COPY_ONLY backup of `PassTrix`",
+    );
+    let statement = r.evidence["statement"].as_str().unwrap();
+    assert!(statement.contains("WITH COPY_ONLY"), "{statement}");
+    assert!(statement.contains("preflight-"), "{statement}");
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "left behind: {:?}",
+        files_in(dir.path())
+    );
+}
+
+#[tokio::test]
+async fn a_destination_sql_server_cannot_write_to_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = with_destination(
+        Case::scenario(
+            r#"
+description = "the service account may not write to the share"
+extends = "sql2022-healthy"
+
+[[rules]]
+pattern = '(?s)^\s*BACKUP\s+DATABASE\b.*\bTO\s+DISK\s*=\s*N?\x27(?P<path>[^\x27]*)\x27'
+errors = [
+    { number = 3201, class = 16, state = 1, text = "Cannot open backup device '${path}'. Operating system error 5(Access is denied.)." },
+    { number = 3013, class = 16, state = 1, text = "BACKUP DATABASE is terminating abnormally." },
+]
+"#,
+        )
+        .await,
+        dir.path().to_str().unwrap(),
+    )
+    .intrusive();
+    let report = case.run(&["share.sql-can-write"]).await;
+    let r = check(
+        &report,
+        "share.sql-can-write",
+        Status::Fail,
+        r"service account (NT Service\MSSQLSERVER) may not write",
+    );
+    remedy(r, "SQL01$");
+    assert!(files_in(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_path_sql_server_cannot_find_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = with_destination(
+        Case::scenario(
+            r#"
+description = "the SQL Server machine does not see the destination"
+extends = "sql2022-healthy"
+
+[[rules]]
+pattern = '(?s)^\s*BACKUP\s+DATABASE\b.*\bTO\s+DISK\s*=\s*N?\x27(?P<path>[^\x27]*)\x27'
+errors = [
+    { number = 3201, class = 16, state = 1, text = "Cannot open backup device '${path}'. Operating system error 3(The system cannot find the path specified.)." },
+    { number = 3013, class = 16, state = 1, text = "BACKUP DATABASE is terminating abnormally." },
+]
+"#,
+        )
+        .await,
+        dir.path().to_str().unwrap(),
+    )
+    .intrusive();
+    let report = case.run(&["share.sql-can-write"]).await;
+    let r = check(
+        &report,
+        "share.sql-can-write",
+        Status::Fail,
+        "SQL Server cannot find",
+    );
+    remedy(r, "as the SQL Server machine sees it");
+}
+
+#[tokio::test]
+async fn a_destination_this_machine_cannot_see_is_not_written() {
+    let case = with_destination(Case::builtin("sql2022-healthy").await, r"D:\Backups").intrusive();
+    let report = case.run(&["share.sql-can-write"]).await;
+    check(
+        &report,
+        "share.sql-can-write",
+        Status::Skip,
+        "not a directory this machine can see",
+    );
+}
+
+#[tokio::test]
+async fn a_network_share_is_not_written_without_a_way_to_clean_up() {
+    let case = with_destination(
+        Case::builtin("sql2022-healthy").await,
+        r"\\nas01\Backups\pws",
+    )
+    .intrusive();
+    let report = case.run(&["share.sql-can-write"]).await;
+    check(
+        &report,
+        "share.sql-can-write",
+        Status::Skip,
+        "no SMB client",
+    );
+}
+
+#[tokio::test]
+async fn the_write_test_skips_when_the_login_may_not_back_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = with_destination(
+        Case::builtin("backup-account-without-role").await,
+        dir.path().to_str().unwrap(),
+    )
+    .intrusive();
+    let report = case.run(&["share.sql-can-write"]).await;
+    check(&report, "share.sql-can-write", Status::Skip, "error 262");
+    assert!(files_in(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn the_write_test_does_not_apply_to_managed_platforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let case =
+        with_destination(Case::builtin("aws-rds").await, dir.path().to_str().unwrap()).intrusive();
+    let report = case.run(&["share.sql-can-write"]).await;
+    check(&report, "share.sql-can-write", Status::Skip, "Amazon RDS");
+}
+
+// ---------------------------------------------------- net.browser.instance
+
+fn browser_options() -> EmulatorOptions {
+    EmulatorOptions {
+        browser_port: Some(0),
+        ..EmulatorOptions::default()
+    }
+}
+
+/// Points the target at the emulator's browser and, unlike an
+/// administrator who gives a port, lets the browser tell it.
+fn through_browser(case: Case, instance: &str) -> Case {
+    let browser = case.server.emulator.browser_addr().expect("a browser");
+    let lines = vec![
+        "database = \"PassTrix\"".to_owned(),
+        format!("instance = \"{instance}\""),
+        format!("browser_port = {}", browser.port()),
+    ];
+    let mut case = case;
+    case.server_lines = lines;
+    case
+}
+
+/// The target without `port`, so the port comes from the browser.
+async fn run_without_port(case: &Case, patterns: &[&str]) -> Report {
+    let port_line = format!("port = {}\n", case.server.addr().port());
+    let toml = case.toml().replacen(&port_line, "", 1);
+    run_with(&toml, patterns, case.options()).await
+}
+
+#[tokio::test]
+async fn a_default_instance_does_not_need_the_browser() {
+    let case = Case::builtin("sql2022-healthy").await;
+    let report = case.run(&["net.browser.instance"]).await;
+    check(
+        &report,
+        "net.browser.instance",
+        Status::Skip,
+        "no named instance",
+    );
+}
+
+#[tokio::test]
+async fn a_dynamic_port_from_the_registry_warns() {
+    let case = through_browser(
+        Case::with_options("express-dynamic-port", browser_options()).await,
+        "SQLEXPRESS",
+    );
+    let report = run_without_port(&case, &["net.browser.instance", "sql.login"]).await;
+    assert_status(&report, "sql.login", Status::Pass);
+    let r = check(
+        &report,
+        "net.browser.instance",
+        Status::Warn,
+        "dynamic port",
+    );
+    assert!(r.message.contains("TcpDynamicPorts"), "{}", r.message);
+    assert!(
+        r.remediation
+            .as_deref()
+            .unwrap()
+            .contains("New-NetFirewallRule")
+    );
+}
+
+#[tokio::test]
+async fn a_static_port_of_a_named_instance_passes() {
+    let scenario = Scenario::from_toml_str(
+        "description = \"named instance PMP on a static port\"\nextends = \"sql2022-healthy\"\n[server]\ninstance = \"PMP\"\n",
+    )
+    .expect("valid scenario");
+    let case = through_browser(
+        Case::around(EmulatedServer::start_scenario(scenario, browser_options()).await),
+        "PMP",
+    );
+    let report = run_without_port(&case, &["net.browser.instance"]).await;
+    let r = check(
+        &report,
+        "net.browser.instance",
+        Status::Pass,
+        "listens on TCP port",
+    );
+    assert_eq!(r.evidence["registry"]["tcp_dynamic_ports"], "");
+}
+
+#[tokio::test]
+async fn a_port_in_the_dynamic_range_warns_without_sql_access() {
+    // Listen on a port in 49152-65535; no account, so only the port tells.
+    let port = (0..400u16)
+        .map(|i| 49152 + (std::process::id() as u16 % 8000) + i * 37)
+        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free port in the dynamic range");
+    let options = EmulatorOptions {
+        tds_port: port,
+        browser_port: Some(0),
+        ..EmulatorOptions::default()
+    };
+    let case = through_browser(
+        Case::with_options("express-dynamic-port", options).await,
+        "SQLEXPRESS",
+    )
+    .accounts(None, None);
+    let report = run_without_port(&case, &["net.browser.instance"]).await;
+    let r = check(
+        &report,
+        "net.browser.instance",
+        Status::Warn,
+        "dynamic range",
+    );
+    assert_eq!(r.evidence["reported_port"], port);
+}
+
+#[tokio::test]
+async fn a_silent_browser_without_a_port_warns() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let case = Case::builtin("sql2022-healthy").await;
+    let toml = case.toml().replacen(
+        &format!("port = {}\n", case.server.addr().port()),
+        &format!(
+            "instance = \"PMP\"\nbrowser_port = {}\n",
+            silent.local_addr().unwrap().port()
+        ),
+        1,
+    );
+    let report = run_with(&toml, &["net.browser.instance"], case.options()).await;
+    let r = check(
+        &report,
+        "net.browser.instance",
+        Status::Warn,
+        "does not answer",
+    );
+    remedy(r, "static TCP port");
+}
+
+#[tokio::test]
+async fn a_silent_browser_with_a_configured_port_passes() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .server_line("instance = \"PMP\"")
+        .server_line(&format!(
+            "browser_port = {}",
+            silent.local_addr().unwrap().port()
+        ));
+    let report = case.run(&["net.browser.instance"]).await;
+    check(
+        &report,
+        "net.browser.instance",
+        Status::Pass,
+        "does not answer, but the port",
+    );
+}
+
+#[tokio::test]
+async fn a_browser_that_answers_nonsense_is_an_error() {
+    let garbage = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = garbage.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 512];
+        if let Ok((_, from)) = garbage.recv_from(&mut buffer) {
+            let _ = garbage.send_to(b"\x06not an SSRP answer", from);
+        }
+    });
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .server_line("instance = \"PMP\"")
+        .server_line(&format!("browser_port = {port}"));
+    let report = case.run(&["net.browser.instance"]).await;
+    check(
+        &report,
+        "net.browser.instance",
+        Status::Error,
+        "not an SSRP response",
+    );
+}
+
+// ---------------------------------------------------------------- profiles
+
+/// The verdict table: one `id status` line per check.
+fn table(report: &Report) -> String {
+    report
+        .results
+        .iter()
+        .map(|r| format!("{:<32} {}", r.id, r.status))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn pmp_profile_against_a_healthy_server() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .accounts(Some(PMP), None);
+    let (report, logins) = case.run_profile("pmp").await;
+    insta::assert_snapshot!("pmp_healthy", table(&report));
+    assert_eq!(logins, 1);
+}
+
+#[tokio::test]
+async fn pmp_profile_against_a_server_that_does_not_force_encryption() {
+    let case = Case::builtin("not-forced").await.accounts(Some(PMP), None);
+    let (report, _) = case.run_profile("pmp").await;
+    insta::assert_snapshot!("pmp_not_forced", table(&report));
+}
+
+#[tokio::test]
+async fn passwordstate_profile_against_a_healthy_server() {
+    let case = Case::builtin("sql2022-healthy")
+        .await
+        .database(Some("Passwordstate"))
+        .accounts(Some(PSTATE), Some(PBACK));
+    let (report, logins) = case.run_profile("passwordstate").await;
+    insta::assert_snapshot!("passwordstate_healthy", table(&report));
+    assert_eq!(logins, 2);
+}
+
+#[tokio::test]
+async fn passwordstate_profile_against_a_backup_account_without_its_role() {
+    let case = Case::builtin("backup-account-without-role")
+        .await
+        .database(Some("Passwordstate"))
+        .accounts(Some(PSTATE), Some(PBACK));
+    let (report, _) = case.run_profile("passwordstate").await;
+    insta::assert_snapshot!("passwordstate_without_role", table(&report));
+}
+
+#[tokio::test]
+async fn passwordstate_profile_against_amazon_rds() {
+    let case = Case::builtin("aws-rds")
+        .await
+        .database(Some("Passwordstate"))
+        .accounts(Some(PSTATE), Some(PBACK));
+    let (report, _) = case.run_profile("passwordstate").await;
+    insta::assert_snapshot!("passwordstate_rds", table(&report));
+}

@@ -1,0 +1,170 @@
+//! An emulated SQL Server for a test, and a target file pointing at it.
+//!
+//! `EmulatedServer::start("sql2022-healthy")` starts a built-in scenario on
+//! loopback and describes it as the target an administrator would write:
+//! host 127.0.0.1, its port, `[tls] ca_file` (the emulator's root CA, in a
+//! temporary file) and `expected_name` (the server's DNS name). Accounts and
+//! further sections are up to the test: `TargetToml` takes extra TOML.
+//!
+//! The tests always run against the in-process emulator; a mapping of
+//! `MSSQL_PREFLIGHT_TEST_BACKEND=compose` onto real servers is not documented
+//! by the emulator yet, so none is made here.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use mssql_emulator::{Emulator, EmulatorOptions, Scenario};
+
+pub struct EmulatedServer {
+    pub emulator: Emulator,
+    /// The emulator's root CA as a PEM file.
+    pub ca_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl EmulatedServer {
+    /// Starts the built-in scenario `name` on 127.0.0.1 and a free port.
+    pub async fn start(name: &str) -> EmulatedServer {
+        Self::start_with(name, EmulatorOptions::default()).await
+    }
+
+    pub async fn start_with(name: &str, options: EmulatorOptions) -> EmulatedServer {
+        let scenario =
+            Scenario::builtin(name).unwrap_or_else(|| panic!("no built-in scenario `{name}`"));
+        Self::start_scenario(scenario, options).await
+    }
+
+    pub async fn start_scenario(scenario: Scenario, options: EmulatorOptions) -> EmulatedServer {
+        let emulator = Emulator::start(scenario, options)
+            .await
+            .expect("the emulator starts");
+        Self::around(emulator)
+    }
+
+    fn around(emulator: Emulator) -> EmulatedServer {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let ca_file = dir.path().join("emulator-root-ca.pem");
+        std::fs::write(&ca_file, emulator.ca_pem()).expect("write the CA file");
+        EmulatedServer {
+            emulator,
+            ca_file,
+            _dir: dir,
+        }
+    }
+
+    /// Starts `name` on `port` of a loopback address of its own, trying a few
+    /// addresses in case another test holds one.
+    pub async fn start_on_port(name: &str, port: u16) -> EmulatedServer {
+        let mut last_error = String::new();
+        for attempt in 0..20u8 {
+            let bind = private_loopback(attempt);
+            let scenario =
+                Scenario::builtin(name).unwrap_or_else(|| panic!("no built-in scenario `{name}`"));
+            let options = EmulatorOptions {
+                bind,
+                tds_port: port,
+                ..EmulatorOptions::default()
+            };
+            match Emulator::start(scenario, options).await {
+                Ok(emulator) => return Self::around(emulator),
+                Err(error) => last_error = error.to_string(),
+            }
+        }
+        panic!("no loopback address with port {port} free: {last_error}");
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.emulator.tds_addr()
+    }
+
+    /// The DNS name applications use for the emulated server.
+    pub fn host_name(&self) -> String {
+        self.emulator.scenario().host_name().to_owned()
+    }
+
+    /// The target file for this server, as an administrator would write it.
+    pub fn target(&self) -> TargetToml {
+        TargetToml {
+            host: self.addr().ip().to_string(),
+            port: self.addr().port(),
+            ca_file: Some(self.ca_file.clone()),
+            expected_name: Some(self.host_name()),
+            trust_server_certificate: false,
+            extra: String::new(),
+        }
+    }
+
+    /// The target file as TOML, with the defaults of [`EmulatedServer::target`].
+    pub fn toml(&self) -> String {
+        self.target().render()
+    }
+}
+
+/// A target file being put together for an emulated server.
+#[derive(Debug, Clone)]
+pub struct TargetToml {
+    pub host: String,
+    pub port: u16,
+    pub ca_file: Option<PathBuf>,
+    pub expected_name: Option<String>,
+    pub trust_server_certificate: bool,
+    /// Further sections, appended as written (`[sql]`, `[checks."…"]`, …).
+    pub extra: String,
+}
+
+impl TargetToml {
+    pub fn without_ca_file(mut self) -> Self {
+        self.ca_file = None;
+        self
+    }
+
+    pub fn without_expected_name(mut self) -> Self {
+        self.expected_name = None;
+        self
+    }
+
+    pub fn trusting_server_certificate(mut self) -> Self {
+        self.trust_server_certificate = true;
+        self
+    }
+
+    pub fn with(mut self, section: &str) -> Self {
+        self.extra.push('\n');
+        self.extra.push_str(section);
+        self.extra.push('\n');
+        self
+    }
+
+    pub fn render(&self) -> String {
+        let mut toml = format!(
+            "[server]\nhost = \"{}\"\nport = {}\n\n[tls]\n",
+            self.host, self.port
+        );
+        if let Some(ca) = &self.ca_file {
+            toml.push_str(&format!(
+                "ca_file = {}\n",
+                toml::Value::String(ca.display().to_string())
+            ));
+        }
+        if let Some(name) = &self.expected_name {
+            toml.push_str(&format!("expected_name = \"{name}\"\n"));
+        }
+        if self.trust_server_certificate {
+            toml.push_str("trust_server_certificate = true\n");
+        }
+        toml.push_str(&self.extra);
+        toml
+    }
+}
+
+/// A loopback address of its own (127.x.y.z) for a server that must listen
+/// on a fixed port, such as 1433 for tools that recognise SQL Server by port.
+fn private_loopback(attempt: u8) -> IpAddr {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    let seed = std::process::id() ^ nanos;
+    let bytes = seed.to_be_bytes();
+    IpAddr::from([127, 77, bytes[2].wrapping_add(attempt), bytes[3].max(1)])
+}
