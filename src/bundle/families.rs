@@ -6,6 +6,7 @@
 
 use super::{Members, absence};
 use crate::engine::Run;
+use crate::facts::sql::ServerFacts;
 use crate::facts::tls::{ChainSource, PresentedChain};
 
 /// A family's share of the bundle.
@@ -13,7 +14,14 @@ pub type Contribution = fn(&Run, &mut Members);
 
 /// Every family's contribution, in the order their members are written.
 pub fn contributions() -> Vec<Contribution> {
-    vec![tls_certificates]
+    vec![tls_certificates, sql_server_facts]
+}
+
+/// server-facts.json: what SQL Server said about itself through a session.
+fn sql_server_facts(run: &Run, members: &mut Members) {
+    members.fact_json::<ServerFacts>(run, "server-facts.json", |info| {
+        serde_json::to_value(info).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+    });
 }
 
 /// certs/: the chain exactly as the server presented it, and each

@@ -4,7 +4,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::context::RunContext;
+use crate::facts::sql::{AccountKind, session_of};
 use crate::finding::{Finding, Outcome, Stop};
+use crate::probe::sql::SqlValue;
 use crate::registry::CheckMeta;
 
 /// At most this many rows go into a finding's evidence.
@@ -136,13 +139,39 @@ impl SqlProbe {
         )
     }
 
-    pub(super) async fn evaluate(
-        &self,
-        meta: &CheckMeta,
-        ctx: &crate::context::RunContext,
-    ) -> Outcome {
-        let _ = (meta, ctx);
-        Err(Stop::skip("SQL sessions are not part of this build yet"))
+    /// Runs the query on the account's shared session (logged in once per
+    /// run, only over verified TLS unless the user accepted otherwise) and
+    /// judges its first result set.
+    pub(super) async fn evaluate(&self, meta: &CheckMeta, ctx: &RunContext) -> Outcome {
+        let kind = match self.account {
+            AccountRole::Sql => AccountKind::App,
+            AccountRole::Backup => AccountKind::Backup,
+        };
+        let login = session_of(ctx, kind).await?;
+        let session = login.session()?;
+        if ctx.target.server.database.is_some() {
+            session.require_database()?;
+        }
+        let sets = session
+            .results(&self.query)
+            .await
+            .map_err(|e| Stop::error(format!("the query failed: {e}")))?;
+        let result = sets
+            .into_iter()
+            .find(|set| !set.columns.is_empty())
+            .map(|set| QueryResult {
+                rows: set
+                    .rows
+                    .iter()
+                    .map(|row| row.iter().map(SqlValue::to_json).collect())
+                    .collect(),
+                columns: set.columns,
+            })
+            .unwrap_or_default();
+        Ok(session.mark(
+            self.judge(meta, &result)?
+                .evidence("account", &session.user),
+        ))
     }
 
     /// The verdict on a query's result.

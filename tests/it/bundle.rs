@@ -128,6 +128,10 @@ struct Sources {
     sql: &'static str,
     backup: &'static str,
     stdin_flag: &'static str,
+    /// The passwords the emulated server expects, so both logins succeed
+    /// and the canaries really travel through LOGIN7 and the sessions.
+    sql_password: &'static str,
+    backup_password: &'static str,
 }
 
 const RUNS: [Sources; 2] = [
@@ -135,26 +139,41 @@ const RUNS: [Sources; 2] = [
         sql: "password_env = \"PREFLIGHT_BUNDLE_CANARY\"",
         backup: "password_file = \"backup.password\"",
         stdin_flag: "--password-stdin",
+        sql_password: ENV_CANARY,
+        backup_password: FILE_CANARY,
     },
     Sources {
         sql: "password_file = \"sql.password\"",
         backup: "",
         stdin_flag: "--backup-password-stdin",
+        sql_password: FILE_CANARY,
+        backup_password: STDIN_CANARY,
     },
 ];
 
+/// sql2022-healthy, with the accounts' passwords set to canaries.
+fn scenario(sources: &Sources) -> Scenario {
+    let quoted = |text: &str| toml::Value::String(text.to_owned()).to_string();
+    Scenario::from_toml_str(&format!(
+        "description = \"healthy, canary passwords\"\nextends = \"sql2022-healthy\"\n\n\
+         [[accounts]]\nuser = \"pmp\"\npassword = {}\ndefault_database = \"PassTrix\"\n\
+         databases = {{ PassTrix = [\"db_owner\"] }}\n\n\
+         [[accounts]]\nuser = \"pback\"\npassword = {}\n\
+         databases = {{ PassTrix = [\"db_backupoperator\"] }}\n",
+        quoted(sources.sql_password),
+        quoted(sources.backup_password)
+    ))
+    .expect("the canary scenario is valid")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn no_canary_reaches_any_member_of_the_bundle_or_the_terminal() {
-    let emulator = Emulator::start(
-        Scenario::builtin("sql2022-healthy").expect("built-in scenario"),
-        EmulatorOptions::default(),
-    )
-    .await
-    .expect("the emulator starts");
-    let addr = emulator.tds_addr();
     let canaries = [ENV_CANARY, FILE_CANARY, STDIN_CANARY, COMMENT_CANARY];
-
     for (index, sources) in RUNS.iter().enumerate() {
+        let emulator = Emulator::start(scenario(sources), EmulatorOptions::default())
+            .await
+            .expect("the emulator starts");
+        let addr = emulator.tds_addr();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ca.pem"), emulator.ca_pem()).unwrap();
         write_private(
@@ -181,6 +200,25 @@ async fn no_canary_reaches_any_member_of_the_bundle_or_the_terminal() {
             ),
         )
         .unwrap();
+        // A pack where someone pasted a password into a comment: packs are
+        // copied into the bundle as given, so only the redactor stands
+        // between this line and the zip.
+        let packs = dir.path().join("packs");
+        std::fs::create_dir(&packs).unwrap();
+        std::fs::write(
+            packs.join("keys.toml"),
+            format!(
+                "# OPEN MASTER KEY DECRYPTION BY PASSWORD = '{}'\n{}",
+                sources.sql_password,
+                crate::packs::check(
+                    "host.acme.hosts",
+                    "host",
+                    "warn",
+                    "[check.file]\npath = \"/etc/hosts\"\n"
+                )
+            ),
+        )
+        .unwrap();
         let zip_path = dir.path().join("bundle.zip");
         let output = preflight(
             vec![
@@ -190,6 +228,8 @@ async fn no_canary_reaches_any_member_of_the_bundle_or_the_terminal() {
                 "-o".into(),
                 zip_path.display().to_string(),
                 sources.stdin_flag.into(),
+                "--checks-dir".into(),
+                packs.display().to_string(),
                 "-v".into(),
             ],
             format!("{STDIN_CANARY}\n"),
@@ -224,7 +264,7 @@ async fn no_canary_reaches_any_member_of_the_bundle_or_the_terminal() {
             "server-facts.json",
             "certs/chain.pem",
             "certs/certificate-1.txt",
-            "packs/README.txt",
+            "packs/1-packs/keys.toml",
             "debug.log",
         ] {
             assert!(
@@ -232,6 +272,8 @@ async fn no_canary_reaches_any_member_of_the_bundle_or_the_terminal() {
                 "run {index}: no {expected} in {names:?}"
             );
         }
+        let pack = member(&members, "packs/1-packs/keys.toml");
+        assert!(pack.contains("PASSWORD = '<redacted>'"), "{pack}");
         // The chain is exactly what the server presented, decoded beside it.
         assert_eq!(
             member(&members, "certs/chain.pem"),
@@ -259,9 +301,27 @@ async fn no_canary_reaches_any_member_of_the_bundle_or_the_terminal() {
         assert!(timings["checks"].as_array().is_some_and(|c| !c.is_empty()));
         let report = mssql_preflight::report::Report::from_json(member(&members, "report.json"))
             .expect("report.json is a report");
-        assert!(report.results.iter().any(|r| r.id == "tls.cert.chain"));
+        let login = report
+            .results
+            .iter()
+            .find(|r| r.id == "sql.login")
+            .expect("sql.login ran");
+        assert_eq!(
+            login.status,
+            mssql_preflight::finding::Status::Pass,
+            "run {index}: {login:#?}"
+        );
+        let facts: serde_json::Value =
+            serde_json::from_str(member(&members, "server-facts.json")).unwrap();
+        assert_eq!(facts["product_version"], "16.0.4135.4", "{facts}");
+        assert_eq!(facts["read_as"], "pmp", "{facts}");
+        assert!(
+            emulator.logins().len() >= 2,
+            "both accounts logged in: {:?}",
+            emulator.logins()
+        );
+        emulator.shutdown().await;
     }
-    emulator.shutdown().await;
 }
 
 #[test]
