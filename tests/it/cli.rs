@@ -15,7 +15,8 @@ fn preflight() -> Command {
 fn exit_0_when_nothing_fails() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
-    // A bare listener is no SQL Server: only the network checks can pass on it.
+    // A bare listener is a server only for the network checks: it never
+    // answers PRELOGIN, so the TLS checks could not decide (exit 3).
     preflight()
         .args([
             "run",

@@ -12,7 +12,7 @@ use mssql_preflight::finding::Status;
 use mssql_preflight::params::Params;
 use mssql_preflight::report::Report;
 
-use crate::support::emulator::{EmulatedServer, TargetToml};
+use crate::support::emulator::{TargetToml, TestServer};
 use crate::support::{TargetFile, assert_status, result, run};
 
 /// Every tls.* check, in the order of the expectation strings below.
@@ -72,7 +72,10 @@ async fn verdicts(toml: &str) -> Report {
 /// Starts `scenario`, runs every tls.* check with the default target file,
 /// and asserts their statuses.
 async fn scenario(name: &str, expected: &str) -> Report {
-    let server = EmulatedServer::start(name).await;
+    expect(&TestServer::start(name).await, expected).await
+}
+
+async fn expect(server: &TestServer, expected: &str) -> Report {
     let report = verdicts(&server.toml()).await;
     assert_statuses(&report, expected);
     report
@@ -140,7 +143,9 @@ async fn a_strict_only_server_is_encrypted_and_judged_through_tds8() {
 
 #[tokio::test]
 async fn encryption_not_forced_warns() {
-    let report = scenario("not-forced", "P W P P P P P P P P P").await;
+    // The compose server for not-forced is SQL Server 2019, without TDS 8.
+    let server = TestServer::start_emulated("not-forced").await;
+    let report = expect(&server, "P W P P P P P P P P P").await;
     let forced = result(&report, "tls.encryption.forced");
     assert!(
         forced
@@ -177,7 +182,7 @@ async fn a_certificate_for_another_host_fails_the_hostname() {
 
 #[tokio::test]
 async fn an_ip_target_is_told_which_fqdn_the_certificate_expects() {
-    let server = EmulatedServer::start("cn-mismatch").await;
+    let server = TestServer::start_emulated("cn-mismatch").await;
     let report = verdicts(&server.target().without_expected_name().render()).await;
     let host = assert_status(&report, "tls.cert.hostname", Status::Fail);
     assert!(
@@ -189,7 +194,7 @@ async fn an_ip_target_is_told_which_fqdn_the_certificate_expects() {
 
 #[tokio::test]
 async fn an_ip_target_matches_an_ip_address_entry() {
-    let server = EmulatedServer::start("sql2022-healthy").await;
+    let server = TestServer::start("sql2022-healthy").await;
     let report = verdicts(&server.target().without_expected_name().render()).await;
     let host = assert_status(&report, "tls.cert.hostname", Status::Pass);
     assert!(host.message.contains("IP:127.0.0.1"), "{}", host.message);
@@ -279,7 +284,7 @@ async fn a_missing_intermediate_is_an_incomplete_chain() {
 
 #[tokio::test]
 async fn without_a_ca_file_the_test_root_is_not_trusted() {
-    let server = EmulatedServer::start("sql2022-healthy").await;
+    let server = TestServer::start_emulated("sql2022-healthy").await;
     let report = verdicts(&server.target().without_ca_file().render()).await;
     let chain = assert_status(&report, "tls.cert.chain", Status::Fail);
     assert!(
@@ -316,7 +321,7 @@ async fn a_certificate_not_yet_valid_fails_validity() {
 
 #[tokio::test]
 async fn a_certificate_expiring_within_warn_days_warns() {
-    let server = EmulatedServer::start("sql2022-healthy").await;
+    let server = TestServer::start_emulated("sql2022-healthy").await;
     let toml = server
         .target()
         .with("[checks.\"tls.cert.validity\"]\nwarn_days = 400")
@@ -360,6 +365,34 @@ async fn a_certificate_without_server_auth_fails_usage() {
     );
 }
 
+#[tokio::test]
+async fn a_server_that_speaks_only_tls_1_0_is_named_and_its_certificate_still_judged() {
+    let report = scenario("tls10-only", "P P F F S P P P P P P").await;
+    let protocol = result(&report, "tls.protocol");
+    assert!(
+        protocol.message.contains("offers only TLS 1.0"),
+        "{}",
+        protocol.message
+    );
+    assert_eq!(
+        protocol.evidence["cipher_suite"],
+        "TLS_RSA_WITH_AES_128_CBC_SHA"
+    );
+    let hs = result(&report, "tls.handshake");
+    assert!(hs.message.contains("speaks only TLS 1.0"), "{}", hs.message);
+    assert!(
+        hs.remediation
+            .as_deref()
+            .unwrap_or_default()
+            .contains("SCHANNEL"),
+        "{hs:#?}"
+    );
+    assert_eq!(
+        result(&report, "tls.cert.chain").evidence["chain_source"],
+        "legacy-handshake"
+    );
+}
+
 /// A context of its own, to read facts the checks leave behind.
 fn context(toml: &str) -> (TargetFile, RunContext) {
     let file = TargetFile::new(toml);
@@ -373,12 +406,12 @@ fn context(toml: &str) -> (TargetFile, RunContext) {
 
 #[tokio::test]
 async fn the_reported_chain_is_the_served_chain_byte_for_byte() {
-    let server = EmulatedServer::start("sql2022-healthy").await;
+    let server = TestServer::start_emulated("sql2022-healthy").await;
     let (_file, ctx) = context(&server.toml());
     let chain = ctx.fact::<PresentedChain>().await.expect("a chain");
     let reported: Vec<Vec<u8>> = chain.chain_der.iter().map(|c| c.to_vec()).collect();
-    assert_eq!(reported, server.emulator.served_chain_der());
-    assert_eq!(chain.chain_pem, server.emulator.served_chain_pem());
+    assert_eq!(reported, server.emulator().served_chain_der());
+    assert_eq!(chain.chain_pem, server.emulator().served_chain_pem());
     assert_eq!(chain.descriptions.len(), 2);
     assert!(
         chain.descriptions[0].contains("Subject:             CN=sql01.corp.example.com"),
@@ -390,7 +423,7 @@ async fn the_reported_chain_is_the_served_chain_byte_for_byte() {
 
 #[tokio::test]
 async fn login_trust_is_given_only_to_a_verified_certificate_for_the_name() {
-    let healthy = EmulatedServer::start("sql2022-healthy").await;
+    let healthy = TestServer::start_emulated("sql2022-healthy").await;
     let (_file, ctx) = context(&healthy.toml());
     let trust = ctx.fact::<LoginTrust>().await.unwrap();
     assert!(trust.verified, "{trust:?}");
@@ -405,7 +438,7 @@ async fn login_trust_is_given_only_to_a_verified_certificate_for_the_name() {
         trust.reason
     );
 
-    let mismatch = EmulatedServer::start("cn-mismatch").await;
+    let mismatch = TestServer::start_emulated("cn-mismatch").await;
     let (_file, ctx) = context(&mismatch.toml());
     let trust = ctx.fact::<LoginTrust>().await.unwrap();
     assert!(!trust.verified);
@@ -417,13 +450,13 @@ async fn login_trust_is_given_only_to_a_verified_certificate_for_the_name() {
         trust.reason
     );
 
-    let expired = EmulatedServer::start("expired").await;
+    let expired = TestServer::start_emulated("expired").await;
     let (_file, ctx) = context(&expired.toml());
     let trust = ctx.fact::<LoginTrust>().await.unwrap();
     assert!(!trust.verified);
     assert!(trust.reason.contains("expired"), "{}", trust.reason);
 
-    let plain = EmulatedServer::start("no-encryption").await;
+    let plain = TestServer::start_emulated("no-encryption").await;
     let (_file, ctx) = context(&plain.toml());
     let trust = ctx.fact::<LoginTrust>().await.unwrap();
     assert!(!trust.verified);
@@ -433,7 +466,7 @@ async fn login_trust_is_given_only_to_a_verified_certificate_for_the_name() {
 /// A fault must end in `error` or `fail` with a message, well within the
 /// run's deadline: the per-operation timeout is 2 s.
 async fn fault(name: &str, expected: &str) -> Report {
-    let server = EmulatedServer::start(name).await;
+    let server = TestServer::start_emulated(name).await;
     let started = Instant::now();
     let report = verdicts(&server.toml()).await;
     let took = started.elapsed();
@@ -494,7 +527,7 @@ async fn a_server_dripping_one_byte_per_100_ms_is_an_error_within_the_timeout() 
 
 #[tokio::test]
 async fn the_target_helper_writes_a_loadable_target() {
-    let server = EmulatedServer::start("sql2022-healthy").await;
+    let server = TestServer::start_emulated("sql2022-healthy").await;
     let toml = server.target().trusting_server_certificate().render();
     assert!(toml.contains("trust_server_certificate = true"));
     let plain = TargetToml {
@@ -510,7 +543,7 @@ async fn the_target_helper_writes_a_loadable_target() {
     );
     assert_eq!(
         std::fs::read_to_string(target.tls.ca_file.unwrap()).unwrap(),
-        server.emulator.ca_pem()
+        server.emulator().ca_pem()
     );
 }
 
@@ -556,7 +589,7 @@ pub fn nmap_ssl_cert(addr: std::net::SocketAddr) -> (Vec<u8>, String) {
 #[tokio::test]
 async fn nmap_sees_the_certificate_the_tool_reports() {
     // nmap recognises SQL Server (and unwraps TLS from TDS) by port 1433.
-    let server = EmulatedServer::start_on_port("sql2022-healthy", 1433).await;
+    let server = TestServer::start_on_port("sql2022-healthy", 1433).await;
     let (_file, ctx) = context(&server.toml());
     let chain = ctx.fact::<PresentedChain>().await.expect("a chain");
     let addr = server.addr();

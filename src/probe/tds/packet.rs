@@ -70,7 +70,7 @@ impl Header {
     /// Parses and bounds-checks a header.
     pub fn parse(bytes: &[u8; HEADER_LEN]) -> Result<Header, FramingError> {
         let length = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
-        if length < HEADER_LEN || length > MAX_PACKET_SIZE + 1 {
+        if !(HEADER_LEN..=MAX_PACKET_SIZE + 1).contains(&length) {
             return Err(FramingError::BadLength {
                 length,
                 header: *bytes,

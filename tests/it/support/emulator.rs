@@ -1,60 +1,102 @@
-//! An emulated SQL Server for a test, and a target file pointing at it.
+//! A SQL Server for a test, and a target file pointing at it.
 //!
-//! `EmulatedServer::start("sql2022-healthy")` starts a built-in scenario on
-//! loopback and describes it as the target an administrator would write:
-//! host 127.0.0.1, its port, `[tls] ca_file` (the emulator's root CA, in a
-//! temporary file) and `expected_name` (the server's DNS name). Accounts and
-//! further sections are up to the test: `TargetToml` takes extra TOML.
+//! `TestServer::start("sql2022-healthy")` starts a built-in emulator
+//! scenario on loopback and describes it as the target an administrator
+//! would write: host 127.0.0.1, its port, `[tls] ca_file` (the emulator's
+//! root CA, in a temporary file) and `expected_name` (the server's DNS
+//! name). Accounts and further sections are up to the test: `TargetToml`
+//! takes extra TOML.
 //!
-//! The tests always run against the in-process emulator; a mapping of
-//! `MSSQL_PREFLIGHT_TEST_BACKEND=compose` onto real servers is not documented
-//! by the emulator yet, so none is made here.
+//! With `MSSQL_PREFLIGHT_TEST_BACKEND=compose`, `start` points instead at the
+//! real SQL Server that `docker compose` runs for the scenarios that have one
+//! (fixtures/emulator/README.md lists them); every other scenario still runs
+//! on the emulator. `start_emulated` always uses the emulator, for tests
+//! that compare with what it serves.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use mssql_emulator::{Emulator, EmulatorOptions, Scenario};
 
-pub struct EmulatedServer {
-    pub emulator: Emulator,
-    /// The emulator's root CA as a PEM file.
-    pub ca_file: PathBuf,
-    _dir: tempfile::TempDir,
+/// Real servers of `docker compose` standing for emulator scenarios:
+/// (scenario, address, expected certificate name).
+const COMPOSE: [(&str, &str, &str); 3] = [
+    ("sql2022-healthy", "127.0.0.1:14332", "mssql2022"),
+    ("not-forced", "127.0.0.1:14331", "mssql2019"),
+    (
+        "backup-account-without-role",
+        "127.0.0.1:14332",
+        "mssql2022",
+    ),
+];
+
+fn compose_backend() -> bool {
+    std::env::var("MSSQL_PREFLIGHT_TEST_BACKEND").is_ok_and(|b| b == "compose")
 }
 
-impl EmulatedServer {
-    /// Starts the built-in scenario `name` on 127.0.0.1 and a free port.
-    pub async fn start(name: &str) -> EmulatedServer {
+pub struct TestServer {
+    emulator: Option<Emulator>,
+    addr: SocketAddr,
+    host_name: String,
+    /// The CA to trust, as a PEM file.
+    pub ca_file: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// The scenario `name`: its compose server under
+    /// `MSSQL_PREFLIGHT_TEST_BACKEND=compose` when it has one, else the
+    /// emulator on 127.0.0.1 and a free port.
+    pub async fn start(name: &str) -> TestServer {
+        if compose_backend()
+            && let Some((_, addr, host)) = COMPOSE.iter().find(|(n, _, _)| *n == name)
+        {
+            return TestServer {
+                emulator: None,
+                addr: addr.parse().expect("compose address"),
+                host_name: (*host).to_owned(),
+                ca_file: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("fixtures/mssql/certs/ca.crt"),
+                _dir: None,
+            };
+        }
+        Self::start_emulated(name).await
+    }
+
+    /// The emulator with scenario `name`, whatever the backend.
+    pub async fn start_emulated(name: &str) -> TestServer {
         Self::start_with(name, EmulatorOptions::default()).await
     }
 
-    pub async fn start_with(name: &str, options: EmulatorOptions) -> EmulatedServer {
+    pub async fn start_with(name: &str, options: EmulatorOptions) -> TestServer {
         let scenario =
             Scenario::builtin(name).unwrap_or_else(|| panic!("no built-in scenario `{name}`"));
         Self::start_scenario(scenario, options).await
     }
 
-    pub async fn start_scenario(scenario: Scenario, options: EmulatorOptions) -> EmulatedServer {
+    pub async fn start_scenario(scenario: Scenario, options: EmulatorOptions) -> TestServer {
         let emulator = Emulator::start(scenario, options)
             .await
             .expect("the emulator starts");
         Self::around(emulator)
     }
 
-    fn around(emulator: Emulator) -> EmulatedServer {
+    fn around(emulator: Emulator) -> TestServer {
         let dir = tempfile::tempdir().expect("temporary directory");
         let ca_file = dir.path().join("emulator-root-ca.pem");
         std::fs::write(&ca_file, emulator.ca_pem()).expect("write the CA file");
-        EmulatedServer {
-            emulator,
+        TestServer {
+            addr: emulator.tds_addr(),
+            host_name: emulator.scenario().host_name().to_owned(),
+            emulator: Some(emulator),
             ca_file,
-            _dir: dir,
+            _dir: Some(dir),
         }
     }
 
-    /// Starts `name` on `port` of a loopback address of its own, trying a few
-    /// addresses in case another test holds one.
-    pub async fn start_on_port(name: &str, port: u16) -> EmulatedServer {
+    /// Starts the emulator with `name` on `port` of a loopback address of
+    /// its own, trying a few addresses in case another test holds one.
+    pub async fn start_on_port(name: &str, port: u16) -> TestServer {
         let mut last_error = String::new();
         for attempt in 0..20u8 {
             let bind = private_loopback(attempt);
@@ -73,13 +115,21 @@ impl EmulatedServer {
         panic!("no loopback address with port {port} free: {last_error}");
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.emulator.tds_addr()
+    /// The emulator behind this server; a test that needs it starts the
+    /// server with `start_emulated`.
+    pub fn emulator(&self) -> &Emulator {
+        self.emulator
+            .as_ref()
+            .expect("this server is a compose server, not the emulator: use start_emulated")
     }
 
-    /// The DNS name applications use for the emulated server.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The DNS name applications use for the server.
     pub fn host_name(&self) -> String {
-        self.emulator.scenario().host_name().to_owned()
+        self.host_name.clone()
     }
 
     /// The target file for this server, as an administrator would write it.
