@@ -11,7 +11,7 @@ use mssql_preflight::report::Report;
 
 use crate::packs::acme_dir;
 use crate::support::accounts::Passwords;
-use crate::support::emulator::EmulatedServer;
+use crate::support::emulator::TestServer;
 use crate::support::{assert_status, run};
 
 const PMP: (&str, &str) = ("pmp", "Pmp-Test-Passw0rd!");
@@ -47,16 +47,16 @@ fn answers(values: [&str; 4]) -> String {
     .concat()
 }
 
-async fn server(rules: &str) -> EmulatedServer {
+async fn server(rules: &str) -> TestServer {
     let toml = format!(
         "description = \"check-pack queries answered by rules\"\nextends = \"sql2022-healthy\"\n\n{rules}"
     );
     let scenario = Scenario::from_toml_str(&toml).expect("the test's scenario is valid");
-    EmulatedServer::start_scenario(scenario, EmulatorOptions::default()).await
+    TestServer::start_scenario(scenario, EmulatorOptions::default()).await
 }
 
 /// The target for `server`: the application database and account.
-fn target(server: &EmulatedServer, passwords: &Passwords) -> String {
+fn target(server: &TestServer, passwords: &Passwords) -> String {
     server
         .toml()
         .replacen("\n\n[tls]", "\ndatabase = \"PassTrix\"\n\n[tls]", 1)

@@ -16,7 +16,7 @@ use mssql_preflight::selection::{self, Selection};
 
 use crate::support::accounts::Passwords;
 use crate::support::dns::{TestDns, Zone};
-use crate::support::emulator::EmulatedServer;
+use crate::support::emulator::TestServer;
 use crate::support::{TargetFile, assert_status, run_with};
 
 const PMP: (&str, &str) = ("pmp", "Pmp-Test-Passw0rd!");
@@ -25,7 +25,7 @@ const PSTATE: (&str, &str) = ("pstate", "Pstate-Test-Passw0rd!");
 
 /// An emulated server and the target file that points at it, built up by a test.
 struct Case {
-    server: EmulatedServer,
+    server: TestServer,
     passwords: Passwords,
     /// Lines added under `[server]`.
     server_lines: Vec<String>,
@@ -38,20 +38,20 @@ struct Case {
 impl Case {
     /// A built-in scenario, the database PassTrix, and both accounts.
     async fn builtin(name: &str) -> Case {
-        Case::around(EmulatedServer::start(name).await)
+        Case::around(TestServer::start(name).await)
     }
 
     /// A scenario written for the test (usually `extends` a built-in one).
     async fn scenario(toml: &str) -> Case {
         let scenario = Scenario::from_toml_str(toml).expect("the test's scenario is valid");
-        Case::around(EmulatedServer::start_scenario(scenario, EmulatorOptions::default()).await)
+        Case::around(TestServer::start_scenario(scenario, EmulatorOptions::default()).await)
     }
 
     async fn with_options(name: &str, options: EmulatorOptions) -> Case {
-        Case::around(EmulatedServer::start_with(name, options).await)
+        Case::around(TestServer::start_with(name, options).await)
     }
 
-    fn around(server: EmulatedServer) -> Case {
+    fn around(server: TestServer) -> Case {
         let passwords = Passwords::new();
         let sections = vec![
             passwords.sql(PMP.0, PMP.1),
@@ -209,9 +209,9 @@ async fn no_login7_reaches_a_server_whose_certificate_fails_verification() {
         );
     }
     assert!(
-        case.server.emulator.logins().is_empty(),
+        case.server.emulator().logins().is_empty(),
         "a LOGIN7 was sent: {:?}",
-        case.server.emulator.logins()
+        case.server.emulator().logins()
     );
 }
 
@@ -225,7 +225,7 @@ async fn an_expired_certificate_stops_the_login_too() {
         Status::Skip,
         "no credentials were sent",
     );
-    assert!(case.server.emulator.logins().is_empty());
+    assert!(case.server.emulator().logins().is_empty());
 }
 
 #[tokio::test]
@@ -248,7 +248,7 @@ async fn an_accepted_unverified_certificate_logs_in_and_every_finding_says_so() 
             r.notes
         );
     }
-    assert_eq!(case.server.emulator.logins().len(), 2);
+    assert_eq!(case.server.emulator().logins().len(), 2);
 }
 
 #[tokio::test]
@@ -266,7 +266,7 @@ async fn each_account_logs_in_once_however_many_checks_use_it() {
     let (report, logins) = case.run_profile("passwordstate").await;
     assert_status(&report, "sql.login", Status::Pass);
     assert_eq!(logins, 2, "one login per account");
-    assert_eq!(case.server.emulator.logins().len(), 2);
+    assert_eq!(case.server.emulator().logins().len(), 2);
 }
 
 // --------------------------------------------------------------- sql.login
@@ -1585,7 +1585,7 @@ fn browser_options() -> EmulatorOptions {
 /// Points the target at the emulator's browser and, unlike an
 /// administrator who gives a port, lets the browser tell it.
 fn through_browser(case: Case, instance: &str) -> Case {
-    let browser = case.server.emulator.browser_addr().expect("a browser");
+    let browser = case.server.emulator().browser_addr().expect("a browser");
     let lines = vec![
         "database = \"PassTrix\"".to_owned(),
         format!("instance = \"{instance}\""),
@@ -1645,7 +1645,7 @@ async fn a_static_port_of_a_named_instance_passes() {
     )
     .expect("valid scenario");
     let case = through_browser(
-        Case::around(EmulatedServer::start_scenario(scenario, browser_options()).await),
+        Case::around(TestServer::start_scenario(scenario, browser_options()).await),
         "PMP",
     );
     let report = run_without_port(&case, &["net.browser.instance"]).await;
