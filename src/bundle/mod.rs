@@ -171,18 +171,6 @@ pub fn collect(run: &Run, inputs: Inputs) -> Members {
     for contribute in families::contributions() {
         contribute(run, &mut members);
     }
-    if !members.contains("server-facts.json") {
-        members.absent(
-            "server-facts.json",
-            "this build gathers no SQL Server facts (no family contributes them)",
-        );
-    }
-    if !members.contains("certs/") {
-        members.absent(
-            "certs/README.txt",
-            "this build captures no certificate chain (no family contributes one)",
-        );
-    }
     if inputs.packs.is_empty() {
         members.absent("packs/README.txt", "no --checks-dir was given");
     }

@@ -133,7 +133,7 @@ impl SqlProbe {
             expectations.push(format!("a number of rows {}", c.describe()));
         }
         format!(
-            "Runs this query as {who} in the application database and expects {}: {}",
+            "Runs this query as {who} in the application database and expects {}:\n\n{}",
             expectations.join(" and "),
             self.query.trim()
         )
