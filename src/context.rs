@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
 
 use crate::finding::Stop;
 use crate::params::Params;
@@ -22,6 +23,9 @@ pub struct RunSettings {
     pub timeout: Duration,
     /// Intrusive checks may change the target (write a test backup).
     pub intrusive: bool,
+    /// Cancelled when the user interrupts the run (Ctrl-C). Checks that
+    /// change something watch it to stop early and undo what they did.
+    pub cancel: CancellationToken,
 }
 
 impl Default for RunSettings {
@@ -29,6 +33,7 @@ impl Default for RunSettings {
         RunSettings {
             timeout: Duration::from_secs(5),
             intrusive: false,
+            cancel: CancellationToken::new(),
         }
     }
 }
@@ -77,6 +82,11 @@ impl RunContext {
 
     pub fn timeout(&self) -> Duration {
         self.settings.timeout
+    }
+
+    /// Cancelled when the user interrupts the run.
+    pub fn cancelled(&self) -> &CancellationToken {
+        &self.settings.cancel
     }
 
     /// The fact `F`, gathering it if no check has asked for it yet.

@@ -17,6 +17,11 @@ use crate::report::{CheckResult, Report, SCHEMA_ID, Summary, ToolInfo};
 use crate::selection::Plan;
 use crate::target::Target;
 
+/// How long checks may take to tidy up after the user interrupts a run:
+/// longer than a probe's own cleanup limit, so cleanups finish and report.
+pub const INTERRUPT_GRACE: Duration =
+    crate::probe::write_probe::CLEANUP_TIMEOUT.saturating_add(Duration::from_secs(1));
+
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     pub settings: RunSettings,
@@ -146,6 +151,9 @@ pub async fn run(
             .filter_map(|i| results[i].as_ref().map(|r| r.id.clone()))
             .collect();
         let Some(until) = retry_until else { break };
+        if options.settings.cancel.is_cancelled() {
+            break;
+        }
         let now = Instant::now();
         if failing.is_empty() || now + options.retry_interval >= until {
             break;
@@ -156,7 +164,10 @@ pub async fn run(
             .filter(|&i| matches!(status(i), Some(Status::Fail | Status::Error | Status::Skip)))
             .collect();
         progress.waiting_to_retry(&failing, until - now);
-        tokio::time::sleep(options.retry_interval).await;
+        tokio::select! {
+            _ = tokio::time::sleep(options.retry_interval) => {}
+            _ = options.settings.cancel.cancelled() => break,
+        }
     }
     progress.finished();
 
@@ -191,12 +202,21 @@ async fn evaluate(
             "intrusive: it changes the target, so it runs only with --intrusive",
         ))
     } else {
-        match tokio::time::timeout_at(deadline, check.evaluate(&ctx)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(Stop::error(format!(
-                "did not finish within the run's deadline of {} (raise it with --deadline)",
-                humantime::format_duration(budget)
-            ))),
+        // After an interruption, checks get a short grace to undo what they
+        // did (remove a probe file) and report; the rest are abandoned.
+        let interrupted = async {
+            ctx.settings.cancel.cancelled().await;
+            tokio::time::sleep(INTERRUPT_GRACE).await;
+        };
+        tokio::select! {
+            timed = tokio::time::timeout_at(deadline, check.evaluate(&ctx)) => match timed {
+                Ok(outcome) => outcome,
+                Err(_) => Err(Stop::error(format!(
+                    "did not finish within the run's deadline of {} (raise it with --deadline)",
+                    humantime::format_duration(budget)
+                ))),
+            },
+            _ = interrupted => Err(Stop::error("interrupted (Ctrl-C) before it finished")),
         }
     };
     result_of(meta, &ctx.target, outcome, started.elapsed(), today)

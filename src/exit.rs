@@ -13,6 +13,8 @@ pub const NOT_READY: i32 = 1;
 pub const USAGE: i32 = 2;
 /// No failure, but at least one check could not be evaluated (`error`).
 pub const INCOMPLETE: i32 = 3;
+/// The user interrupted the run (Ctrl-C); the report shows what finished.
+pub const INTERRUPTED: i32 = 130;
 
 /// The lowest status that fails a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

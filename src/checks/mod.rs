@@ -2,7 +2,9 @@
 //! what it contributes; `builtin()` is the whole registry.
 
 pub mod browser;
+pub mod host;
 pub mod net;
+pub mod share;
 pub mod sql;
 pub mod tls;
 
@@ -27,6 +29,11 @@ pub fn builtin() -> Registry {
             .expect("built-in check ids are unique (tested)");
     }
     for check in sql::checks() {
+        registry
+            .add(check)
+            .expect("built-in check ids are unique (tested)");
+    }
+    for check in share::checks().into_iter().chain(host::checks()) {
         registry
             .add(check)
             .expect("built-in check ids are unique (tested)");

@@ -18,7 +18,8 @@ use crate::report::Format;
 (Password Manager Pro, Passwordstate): DNS, ports, SQL Browser, TLS and the certificate, logins, roles and \
 permissions, the backup share, and the application's own files.\n\n\
 Exit codes: 0 nothing failed; 1 at least one check failed (or warned, with --fail-on warn); \
-2 bad usage or target file, nothing checked; 3 no failure but some check could not run."
+2 bad usage or target file, nothing checked; 3 no failure but some check could not run; \
+130 interrupted (Ctrl-C)."
 )]
 pub struct Cli {
     /// More log output on standard error (-v debug, -vv trace). Secrets are never logged.

@@ -5,13 +5,12 @@ use std::path::PathBuf;
 
 use super::args::{BundleArgs, RunArgs};
 use super::output::check_writable;
-use super::run::{execute, prepare, report};
+use super::run::{execute, exit_code, prepare, report};
 use super::usage_error;
 use crate::bundle::environment::Environment;
 use crate::bundle::log::LogCapture;
 use crate::bundle::target_file::{self, CommandLine};
 use crate::bundle::{self as support, Inputs};
-use crate::exit;
 
 pub fn bundle(args: BundleArgs, log: LogCapture) -> i32 {
     let prepared = match prepare(&args.run) {
@@ -56,7 +55,7 @@ pub fn bundle(args: BundleArgs, log: LogCapture) -> i32 {
         output.display(),
         members.paths().count()
     );
-    exit::for_summary(&run.report.summary, args.run.fail_on)
+    exit_code(&prepared, &run, &args.run)
 }
 
 /// The user's pack files, named `DIR-NAME/FILE` so two directories cannot clash.

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use super::args::RunArgs;
 use super::output::{check_writable, stdout_style, write_file};
 use super::progress::Bar;
@@ -10,6 +12,7 @@ use crate::catalog::Catalog;
 use crate::context::RunSettings;
 use crate::engine::{self, EngineOptions};
 use crate::exit;
+use crate::probe::write_probe;
 use crate::report::{Format, Style};
 use crate::selection::{self, Plan, Selection};
 use crate::target::{SecretInputs, Target, TargetOverrides};
@@ -59,6 +62,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
         settings: RunSettings {
             timeout: args.timeout,
             intrusive: args.intrusive,
+            ..RunSettings::default()
         },
         deadline: args.deadline,
         retry_timeout: args.retry_timeout,
@@ -80,19 +84,24 @@ pub fn run(args: RunArgs) -> i32 {
     if let Err(message) = report(&run, &args) {
         return usage_error(message);
     }
-    exit::for_summary(&run.report.summary, args.fail_on)
+    exit_code(&prepared, &run, &args)
 }
 
-/// Runs the prepared checks, showing progress on a terminal.
+/// Runs the prepared checks, showing progress on a terminal; Ctrl-C cancels
+/// them (see `interrupt_on_ctrl_c`).
 pub fn execute(prepared: &Prepared) -> engine::Run {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    let cancel = prepared.options.settings.cancel.clone();
+    runtime.spawn(interrupt_on_ctrl_c(cancel));
     let run = runtime.block_on(engine::run(
         prepared.target.clone(),
         &prepared.plan,
         &prepared.options,
         &Bar::for_stderr(),
     ));
-    // Probes may leave sockets closing in the background; do not wait for them.
+    // Removals of abandoned probe files must finish; other probes may leave
+    // sockets closing in the background: do not wait for those.
+    runtime.block_on(write_probe::settle_cleanups(write_probe::CLEANUP_TIMEOUT));
     runtime.shutdown_background();
     run
 }
@@ -109,4 +118,28 @@ pub fn report(run: &engine::Run, args: &RunArgs) -> Result<(), String> {
         write_file(path, &report.render(*format, Style::PLAIN))?;
     }
     Ok(())
+}
+
+/// Interrupted, or what the report's summary says.
+pub fn exit_code(prepared: &Prepared, run: &engine::Run, args: &RunArgs) -> i32 {
+    if prepared.options.settings.cancel.is_cancelled() {
+        return exit::INTERRUPTED;
+    }
+    exit::for_summary(&run.report.summary, args.fail_on)
+}
+
+/// The first Ctrl-C cancels the run so that probes can undo what they did;
+/// a second one quits at once.
+async fn interrupt_on_ctrl_c(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    eprintln!(
+        "\nInterrupted: removing probe files and finishing the report (press Ctrl-C again to quit at once)."
+    );
+    cancel.cancel();
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("Quit without cleaning up: probe files may remain (the next run removes them).");
+        std::process::exit(exit::INTERRUPTED);
+    }
 }

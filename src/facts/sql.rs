@@ -159,6 +159,15 @@ impl SqlSession {
         self.connection.lock().await.query(sql).await
     }
 
+    /// Every result set of a batch allowed to run for `limit` (a backup).
+    pub async fn results_within(
+        &self,
+        sql: &str,
+        limit: std::time::Duration,
+    ) -> Result<Vec<ResultSet>, QueryFailure> {
+        self.connection.lock().await.query_within(sql, limit).await
+    }
+
     /// The first result set of a batch (empty when it returned none).
     pub async fn rows(&self, sql: &str) -> Result<ResultSet, QueryFailure> {
         let mut sets = self.results(sql).await?;

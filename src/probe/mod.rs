@@ -1,8 +1,12 @@
 //! Protocol clients: they talk to the world and return observations, never
 //! verdicts. Every operation takes a timeout.
 
+pub mod destination;
 pub mod dns;
+pub mod fs_error;
+pub mod smb;
 pub mod sql;
 pub mod ssrp;
 pub mod tcp;
 pub mod tds;
+pub mod write_probe;

@@ -438,7 +438,9 @@ fn config_for(request: &LoginRequest, handshake_limit: Duration) -> Config {
     }
     config.authentication(request.credentials.auth_method());
     config.handshake_timeout(Some(handshake_limit));
-    config.command_timeout(Some(request.timeout));
+    // Every query runs under our own limit (`Connection::query_within`), so
+    // a statement allowed longer than one exchange (a backup) is not cut short.
+    config.command_timeout(None);
     config
 }
 
@@ -501,6 +503,17 @@ impl Connection {
     /// Runs a batch and returns every result set it produced, each with its
     /// column names (also when it has no rows).
     pub async fn query(&mut self, sql: &str) -> Result<Vec<ResultSet>, QueryFailure> {
+        self.query_within(sql, self.timeout).await
+    }
+
+    /// [`Connection::query`] with its own limit, for statements that take
+    /// longer than an exchange (a backup). On timeout the connection is
+    /// dropped, which makes SQL Server abandon the statement.
+    pub async fn query_within(
+        &mut self,
+        sql: &str,
+        limit: Duration,
+    ) -> Result<Vec<ResultSet>, QueryFailure> {
         if let Some(why) = &self.lost {
             return Err(QueryFailure::Connection {
                 detail: format!("the session was lost earlier ({why})"),
@@ -512,7 +525,7 @@ impl Connection {
             });
         };
         let started = Instant::now();
-        let outcome = tokio::time::timeout(self.timeout, run_batch(client, sql)).await;
+        let outcome = tokio::time::timeout(limit, run_batch(client, sql)).await;
         let failure = match outcome {
             Ok(Ok(sets)) => return Ok(sets),
             Ok(Err(tiberius::error::Error::Server(token))) => {

@@ -92,6 +92,10 @@ pub struct BackupSection {
     pub password_file: Option<PathBuf>,
     /// A UNC path (`\\server\share\dir`) or a local or mounted directory.
     pub destination: Option<String>,
+    /// The SMB port of the destination's server (445 unless set).
+    pub smb_port: Option<u16>,
+    /// The database's size (e.g. "12 GiB"), for share.space when SQL cannot say.
+    pub database_size: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -110,4 +114,7 @@ pub struct AppSection {
     pub certificate_name: Option<String>,
     /// PMP with a custom encryption key: the symmetric key's name.
     pub symmetric_key_name: Option<String>,
+    /// The database is on another server than the application (Passwordstate's
+    /// "Database Location" backup setting): backups run over PowerShell remoting.
+    pub database_on_other_server: Option<bool>,
 }

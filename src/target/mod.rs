@@ -16,12 +16,14 @@ pub use secrets::{Credential, SecretInputs};
 
 use crate::finding::{Severity, Stop};
 use crate::params::{ParamTables, validate_table};
+use crate::probe::destination::Destination;
 use crate::registry::Registry;
 use crate::tomlfile::{self, TomlError};
 use crate::waiver::Waiver;
 
 pub const DEFAULT_SQL_PORT: u16 = 1433;
 pub const DEFAULT_BROWSER_PORT: u16 = 1434;
+pub const DEFAULT_SMB_PORT: u16 = 445;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -84,6 +86,12 @@ pub struct Account {
 pub struct Backup {
     pub account: Option<Account>,
     pub destination: Option<String>,
+    /// `destination`, parsed and validated.
+    pub parsed_destination: Option<Destination>,
+    /// The SMB port of the destination's server (`DEFAULT_SMB_PORT` unless set).
+    pub smb_port: Option<u16>,
+    /// The database's size in bytes as the target file gives it.
+    pub database_size: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +102,8 @@ pub struct App {
     /// (both absent with PMP's default key).
     pub certificate_name: Option<String>,
     pub symmetric_key_name: Option<String>,
+    /// The database is on another server than the application.
+    pub database_on_other_server: Option<bool>,
 }
 
 /// Per-check settings from the target file.
@@ -207,7 +217,20 @@ impl Target {
                     inputs.backup_password.take(),
                     allow_prompt,
                 )?,
+                parsed_destination: section
+                    .destination
+                    .as_deref()
+                    .map(Destination::parse)
+                    .transpose()
+                    .map_err(|m| invalid(format!("[backup] destination: {m}")))?,
                 destination: section.destination,
+                smb_port: section.smb_port,
+                database_size: section
+                    .database_size
+                    .as_deref()
+                    .map(parse_size)
+                    .transpose()
+                    .map_err(|m| invalid(format!("[backup] database_size: {m}")))?,
             },
             None => Backup::default(),
         };
@@ -216,6 +239,7 @@ impl Target {
             install_dir: a.install_dir.map(|p| tomlfile::relative_to(origin, &p)),
             certificate_name: a.certificate_name.filter(|n| !n.trim().is_empty()),
             symmetric_key_name: a.symmetric_key_name.filter(|n| !n.trim().is_empty()),
+            database_on_other_server: a.database_on_other_server,
         });
         let mut checks = BTreeMap::new();
         let mut params = ParamTables::new();
@@ -369,6 +393,14 @@ fn account(
     }))
 }
 
+/// A size such as `12 GiB`, `500 MB` or `1048576` (bytes).
+fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|_| format!("`{text}` is not a size: write it like \"12 GiB\" or \"500 MB\""))
+}
+
 fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
@@ -446,6 +478,24 @@ mod tests {
             t.app.unwrap().install_dir.unwrap(),
             Path::new("/etc/preflight/pmp")
         );
+    }
+
+    #[test]
+    fn backup_destinations_and_sizes_are_validated_at_load() {
+        let t = load(
+            "[server]\nhost = \"a\"\n[backup]\ndestination = '\\\\files\\backups\\ps'\ndatabase_size = \"2 GiB\"\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            t.backup.parsed_destination,
+            Some(Destination::Unc(_))
+        ));
+        assert_eq!(t.backup.database_size, Some(2 * 1024 * 1024 * 1024));
+        let err =
+            load("[server]\nhost = \"a\"\n[backup]\ndestination = '\\\\files'\n").unwrap_err();
+        assert!(err.to_string().contains("names no share"), "{err}");
+        let err = load("[server]\nhost = \"a\"\n[backup]\ndatabase_size = \"big\"\n").unwrap_err();
+        assert!(err.to_string().contains("not a size"), "{err}");
     }
 
     #[test]

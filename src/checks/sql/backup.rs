@@ -3,17 +3,18 @@
 //! record, and (intrusive) SQL Server's own service account able to write to
 //! the backup destination.
 
-use std::path::{Path, PathBuf};
-
 use async_trait::async_trait;
 
 use super::query_stop;
 use crate::context::RunContext;
+use crate::facts::share::{BackupDestination, ShareSession, remove_from_destination};
 use crate::facts::sql::{
     AccountKind, ServerFacts, SqlLogin, SqlSession, any_session, login_of, session_of,
 };
 use crate::finding::{Finding, Outcome, Severity, Stop};
+use crate::probe::destination::Destination;
 use crate::probe::sql::{QueryFailure, ident, literal};
+use crate::probe::write_probe::{PROBE_PREFIX, PROBE_SUFFIX};
 use crate::registry::{Check, CheckMeta, Family};
 
 fn database_name(ctx: &RunContext) -> Result<&str, Stop> {
@@ -429,6 +430,11 @@ impl SqlCanWrite {
                 .why("The backup file is written by the SQL Server service account, not by the backup account: the share must let that account (or the computer account) write, which only a real backup proves.")
                 .fix("Grant the SQL Server service account (or, for the default virtual account, the computer account DOMAIN\\HOST$) Change on the share and Modify on the folder.")
                 .guide("Passwordstate guide §2.5 (Change for the SQL Server computer object), §4.6 (Access Denied) and §5")
+                .param(
+                    "timeout_seconds",
+                    45,
+                    "how long the test backup may take; keep it below the run's --deadline (60 s by default)",
+                )
                 .intrusive(),
         }
     }
@@ -441,12 +447,9 @@ impl Check for SqlCanWrite {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let destination = ctx.target.backup.destination.as_deref().ok_or_else(|| {
-            Stop::skip("no backup destination: set `destination` under [backup] in the target file")
-        })?;
+        let destination = ctx.fact::<BackupDestination>().await?;
         let database = database_name(ctx)?;
-        let place = Destination::of(destination);
-        if let Some(why) = place.cannot_clean_up() {
+        if let Err(why) = removable(ctx, &destination).await {
             return Err(Stop::skip(format!(
                 "the test backup was not written, because this machine could not remove it afterwards: {why}"
             )));
@@ -463,19 +466,30 @@ impl Check for SqlCanWrite {
             Err(_) => session_of(ctx, AccountKind::App).await?,
         };
         let session = login.session()?;
-        let file = place.probe_file();
+        // Named as the write probe names its files, so a run killed between
+        // the backup and its removal leaves nothing share.write does not sweep.
+        let name = format!(
+            "{PROBE_PREFIX}{}-sql-backup{PROBE_SUFFIX}",
+            uuid::Uuid::new_v4()
+        );
+        let file = path_for_sql_server(&destination, &name);
         let statement = format!(
             "BACKUP DATABASE {} TO DISK = {} WITH COPY_ONLY",
             ident(database),
-            literal(&file.display)
+            literal(&file)
         );
-        let outcome = session.results(&statement).await;
+        let limit: u64 = ctx.param(&self.meta, "timeout_seconds")?;
+        let outcome = session
+            .results_within(&statement, std::time::Duration::from_secs(limit))
+            .await;
         // Remove whatever the backup left, whether it succeeded or not.
-        let cleanup = place.remove(&file);
+        let cleanup = remove_from_destination(ctx, &name).await;
+        let removed = cleanup.as_ref().ok().copied();
         let evidence = |f: Finding| {
-            f.evidence("file", &file.display)
+            f.evidence("file", &file)
                 .evidence("statement", &statement)
                 .evidence("as", &session.user)
+                .evidence("removed", removed)
         };
         let finding = match outcome {
             Ok(_) => Finding::pass(format!(
@@ -488,7 +502,8 @@ impl Check for SqlCanWrite {
                 )));
             }
             Err(QueryFailure::Server(error)) => {
-                let (what, fix) = explain_backup_error(&error.message, destination, &info);
+                let (what, fix) =
+                    explain_backup_error(&error.message, &destination.to_string(), &info);
                 Finding::problem(
                     self.meta.severity,
                     format!("{what} (server: {})", error.message),
@@ -500,21 +515,53 @@ impl Check for SqlCanWrite {
                 return Err(Stop::error(format!(
                     "the test backup did not finish: {other}{}",
                     match &cleanup {
-                        Ok(()) => String::new(),
-                        Err(why) => format!("; {why}"),
+                        Ok(_) => String::new(),
+                        Err(stop) => format!("; {}: delete {file} by hand", stop.reason()),
                     }
                 )));
             }
         };
         let finding = match cleanup {
-            Ok(()) => finding,
-            Err(why) => Finding::problem(
+            Ok(_) => finding,
+            Err(stop) => Finding::problem(
                 self.meta.severity,
-                format!("{}; but {why}", finding.message),
+                format!("{}; but {}", finding.message, stop.reason()),
             )
-            .remediation(format!("Delete the test file by hand: {}", file.display)),
+            .remediation(format!("Delete the test file by hand: {file}")),
         };
         Ok(session.mark(evidence(finding)))
+    }
+}
+
+/// Whether this machine can remove a file SQL Server writes to `destination`:
+/// a local or mounted directory it sees, or a share the backup account can
+/// open over SMB.
+async fn removable(ctx: &RunContext, destination: &Destination) -> Result<(), String> {
+    match destination {
+        Destination::Local { path } if path.is_dir() => Ok(()),
+        Destination::Local { path } => Err(format!(
+            "{} is not a directory this machine can see; run the check on the SQL Server machine, or give a UNC path or a mounted directory",
+            path.display()
+        )),
+        Destination::Unc(unc) => match ctx.fact::<ShareSession>().await {
+            Ok(session) => match session.as_ref() {
+                Ok(_) => Ok(()),
+                Err(e) => Err(format!(
+                    "the backup account cannot {} {unc} ({}); see share.write",
+                    e.step.describe(),
+                    e.error
+                )),
+            },
+            Err(stop) => Err(stop.reason().to_owned()),
+        },
+    }
+}
+
+/// The test file's path as SQL Server is told it.
+fn path_for_sql_server(destination: &Destination, name: &str) -> String {
+    match destination {
+        Destination::Local { path } => path.join(name).display().to_string(),
+        Destination::Unc(unc) => unc.unc_of(name),
     }
 }
 
@@ -565,85 +612,6 @@ fn explain_backup_error(
     }
 }
 
-/// Where the test backup goes, and how this machine can remove it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Destination {
-    /// `\\server\share\dir`: removed over SMB.
-    Unc(String),
-    /// A directory this machine sees at the same path as SQL Server.
-    Local(PathBuf),
-    /// A path local to the SQL Server machine (`D:\Backups`) that this machine cannot see.
-    Remote(String),
-}
-
-/// The test file: the name SQL Server writes, and where this machine finds it.
-struct ProbeFile {
-    display: String,
-    local: Option<PathBuf>,
-}
-
-impl Destination {
-    fn of(text: &str) -> Destination {
-        let text = text.trim();
-        if text.starts_with("\\\\") || text.starts_with("//") {
-            Destination::Unc(text.replace('/', "\\"))
-        } else if Path::new(text).is_dir() {
-            Destination::Local(PathBuf::from(text))
-        } else {
-            Destination::Remote(text.to_owned())
-        }
-    }
-
-    /// Why the test file could not be removed afterwards, if it could not.
-    fn cannot_clean_up(&self) -> Option<String> {
-        match self {
-            Destination::Local(_) => None,
-            Destination::Unc(path) => Some(format!(
-                "{path} is a network share, and this build has no SMB client to delete files there; \
-                 run from a machine that has the share mounted and give the mount point as the destination"
-            )),
-            Destination::Remote(path) => Some(format!(
-                "{path} is not a directory this machine can see; run the check on the SQL Server machine, or give a UNC path or a mounted directory"
-            )),
-        }
-    }
-
-    fn probe_file(&self) -> ProbeFile {
-        let name = format!("preflight-{}.bak", uuid::Uuid::new_v4());
-        match self {
-            Destination::Local(dir) => {
-                let path = dir.join(&name);
-                ProbeFile {
-                    display: path.display().to_string(),
-                    local: Some(path),
-                }
-            }
-            Destination::Unc(dir) | Destination::Remote(dir) => ProbeFile {
-                display: format!("{}\\{name}", dir.trim_end_matches('\\')),
-                local: None,
-            },
-        }
-    }
-
-    /// Removes the test file if it exists; an error says what is left behind.
-    fn remove(&self, file: &ProbeFile) -> Result<(), String> {
-        let Some(path) = &file.local else {
-            return Err(format!(
-                "the test file {} could not be removed from here",
-                file.display
-            ));
-        };
-        match std::fs::remove_file(path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(format!(
-                "the test file {} could not be removed: {e}",
-                file.display
-            )),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -658,40 +626,6 @@ mod tests {
             grant_role("PassTrix", "pback", false),
             "USE [PassTrix]; ALTER ROLE [db_backupoperator] ADD MEMBER [pback];"
         );
-    }
-
-    #[test]
-    fn destinations_are_told_apart() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            Destination::of(r"\\nas01\Backups\pws"),
-            Destination::Unc(_)
-        ));
-        assert!(matches!(
-            Destination::of(dir.path().to_str().unwrap()),
-            Destination::Local(_)
-        ));
-        assert!(matches!(
-            Destination::of(r"D:\Backups"),
-            Destination::Remote(_)
-        ));
-        let unc = Destination::of(r"\\nas01\Backups\pws\");
-        let file = unc.probe_file();
-        assert!(file.display.starts_with(r"\\nas01\Backups\pws\preflight-"));
-        assert!(file.display.ends_with(".bak"));
-        assert!(unc.cannot_clean_up().unwrap().contains("SMB"));
-    }
-
-    #[test]
-    fn local_probe_files_are_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let place = Destination::of(dir.path().to_str().unwrap());
-        let file = place.probe_file();
-        std::fs::write(file.local.as_ref().unwrap(), b"x").unwrap();
-        place.remove(&file).unwrap();
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-        // Nothing written (the backup failed): nothing to remove, no error.
-        place.remove(&place.probe_file()).unwrap();
     }
 
     #[test]

@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod dns;
 pub mod emulator;
 pub mod net;
+pub mod proxy;
+pub mod samba;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,0 +1,576 @@
+//! Backup destination checks: the share's server answers on SMB, the backup
+//! account can write there the way a backup does, there is room for the
+//! backups, and PowerShell remoting to the SQL host answers when Passwordstate
+//! runs its backups through it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytesize::ByteSize;
+
+use crate::checks::net::outcome_words;
+use crate::context::RunContext;
+use crate::facts::net::HostAddresses;
+use crate::facts::share::{
+    Access, DatabaseSize, DestinationSpace, SmbReachability, SmbServer, UncDestination,
+    WriteAttempt, WriteProbe,
+};
+use crate::finding::{Finding, Outcome, Severity, Stop};
+use crate::probe::dns::LookupFailure;
+use crate::probe::fs_error::{FsError, FsProblem};
+use crate::probe::tcp::{self, ConnectOutcome};
+use crate::probe::write_probe::{Cleanup, PROBE_BYTES, ProbeReport, Step};
+use crate::registry::{Check, CheckMeta, Family};
+use crate::target::AppKind;
+
+pub fn checks() -> Vec<Arc<dyn Check>> {
+    vec![
+        Arc::new(SmbReachable::new()),
+        Arc::new(ShareWrite::new()),
+        Arc::new(ShareSpace::new()),
+        Arc::new(WinRmReachable::new()),
+    ]
+}
+
+pub struct SmbReachable {
+    meta: CheckMeta,
+}
+
+impl SmbReachable {
+    fn new() -> Self {
+        SmbReachable {
+            meta: CheckMeta::new("net.smb.reachable", Family::Net, Severity::Fail)
+                .title("The backup share's server accepts SMB connections")
+                .checks("Resolves the server named in the backup destination's UNC path and opens a TCP connection to its SMB port (445, or `smb_port` under [backup]) on every address.")
+                .why("Backups are written to the share over SMB; if its port does not answer, every backup fails before any permission is even looked at.")
+                .fix("Make sure the file server is running and shares files (the Server service, `Get-Service LanmanServer`), and allow inbound TCP 445 on its firewall and on every firewall between here and there.")
+                .guide("Passwordstate backup guide §2 (network share on another server), §2.5"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for SmbReachable {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let server = ctx.fact::<SmbServer>().await?;
+        let port = server.port;
+        if let Err(failure) = &server.addresses {
+            return match failure {
+                LookupFailure::NoSuchName | LookupFailure::NoRecords => Ok(Finding::fail(format!(
+                    "the share's server `{}` does not resolve: {failure}",
+                    server.name
+                ))
+                .expected("an A or AAAA record for the file server")
+                .actual(failure.to_string())
+                .remediation(format!(
+                    "Create a DNS record for `{}`, or write the server's full name (FQDN) or address in `destination`.",
+                    server.name
+                ))),
+                _ => Err(Stop::error(format!(
+                    "cannot tell whether `{}` resolves: {failure}",
+                    server.name
+                ))),
+            };
+        }
+        let attempts = ctx.fact::<SmbReachability>().await?;
+        let (connected, failed): (Vec<_>, Vec<_>) =
+            attempts.iter().partition(|a| a.outcome.is_connected());
+        let words = |list: &[&tcp::ConnectAttempt]| {
+            list.iter()
+                .map(|a| format!("{}: {}", a.address, outcome_words(&a.outcome)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let base = |f: Finding| f.evidence("attempts", &*attempts).evidence("port", port);
+        if failed.is_empty() {
+            return Ok(base(Finding::pass(format!(
+                "`{}` accepts SMB connections on TCP {port} ({})",
+                server.name,
+                connected
+                    .iter()
+                    .map(|a| a.address.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))));
+        }
+        let fix = firewall_fix(&failed[0].outcome, port, "the file server", "SMB");
+        if !connected.is_empty() {
+            return Ok(base(
+                Finding::warn(format!(
+                    "`{}` answers on {} but not on {}",
+                    server.name,
+                    connected[0].address,
+                    words(&failed)
+                ))
+                .expected(format!("every address accepts TCP {port}"))
+                .actual(words(&failed))
+                .remediation(fix),
+            ));
+        }
+        Ok(base(
+            Finding::fail(format!(
+                "the SMB port of `{}` does not accept connections: {}",
+                server.name,
+                words(&failed)
+            ))
+            .expected(format!("TCP {port} open on the file server"))
+            .actual(outcome_words(&failed[0].outcome))
+            .remediation(fix),
+        ))
+    }
+}
+
+pub struct ShareWrite {
+    meta: CheckMeta,
+}
+
+impl ShareWrite {
+    fn new() -> Self {
+        ShareWrite {
+            meta: CheckMeta::new("share.write", Family::Share, Severity::Fail)
+                .title("The backup account can write to the backup destination")
+                .checks("Logs on to the share as the backup account (SMB2/3 with NTLM, without mounting anything) and does what a backup does with a uniquely named probe file: create it (never overwriting anything), write, flush, read back and compare, rename and delete it. A local or mounted directory is probed the same way as the user running this tool. Probe files that a killed earlier run left behind are removed.")
+                .why("Passwordstate writes its database and web-file backups to this destination as the backup account; \"Access Denied\" there is the most common reason backups fail.")
+                .fix("Give the backup account Change on the share and Modify on the folder it is shared from; when the database is on another server, give the SQL Server computer account (HOST$) Change on the share too.")
+                .guide("Passwordstate backup guide §2.5 (share permissions), §2.6 (folder permissions), §4.6 (Access Denied), §5 (permission matrix)"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for ShareWrite {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let attempt = ctx.fact::<WriteProbe>().await?;
+        let destination = ctx
+            .target
+            .backup
+            .parsed_destination
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        match &*attempt {
+            WriteAttempt::NotConnected(e) => {
+                let unc = ctx.fact::<UncDestination>().await?;
+                let user = ctx.target.backup_account()?.user.as_str();
+                let advice = Advice::for_smb(e.error.problem, user, &unc.share_path());
+                let finding = Finding::fail(format!(
+                    "could not {} {} as `{user}`: {} — {}",
+                    e.step.describe(),
+                    unc.share_path(),
+                    status_words(&e.error),
+                    advice.meaning
+                ))
+                .expected(format!("`{user}` logs on and opens {}", unc.share_path()))
+                .actual(format!("{}: {}", e.step.describe(), e.error))
+                .remediation(advice.fix)
+                .evidence("step", e.step)
+                .evidence("error", &e.error);
+                match e.error.problem {
+                    FsProblem::TimedOut | FsProblem::Interrupted => Err(Stop::error(format!(
+                        "could not {} {}: {}",
+                        e.step.describe(),
+                        unc.share_path(),
+                        e.error
+                    ))),
+                    _ => Ok(finding),
+                }
+            }
+            WriteAttempt::Probed { access, report } => judge(access, report, &destination),
+        }
+    }
+}
+
+fn judge(access: &Access, report: &ProbeReport, destination: &str) -> Outcome {
+    let who = match access {
+        Access::Smb { user, dialect } => format!("as `{user}` over {dialect}"),
+        Access::Local { .. } => "as the user running mssql-preflight".to_owned(),
+    };
+    let total_ms: u64 = report.completed.iter().map(|(_, ms)| ms).sum();
+    let evidence = |f: Finding| {
+        let f = f
+            .evidence("access", access)
+            .evidence("probe_file", &report.file)
+            .evidence("completed_steps", &report.completed)
+            .evidence("cleanup", &report.cleanup);
+        let f = if report.stale_removed.is_empty() {
+            f
+        } else {
+            f.evidence("stale_probe_files_removed", &report.stale_removed)
+                .note(format!(
+                    "removed {} probe file(s) an earlier, interrupted run left behind",
+                    report.stale_removed.len()
+                ))
+        };
+        if report.stale_left.is_empty() {
+            f
+        } else {
+            f.evidence("stale_probe_files_left", &report.stale_left)
+        }
+    };
+    let Some(failure) = &report.failure else {
+        let done = format!(
+            "created, wrote ({}), flushed, read back, renamed and deleted a probe file in {destination} {who} in {total_ms} ms",
+            ByteSize(PROBE_BYTES as u64).display().iec()
+        );
+        if !report.stale_left.is_empty() {
+            let names: Vec<&str> = report.stale_left.iter().map(|(n, _)| n.as_str()).collect();
+            return Ok(evidence(
+                Finding::warn(format!(
+                    "{done}, but could not remove probe files an earlier run left behind: {}",
+                    names.join(", ")
+                ))
+                .remediation(format!(
+                    "Delete these files from {destination} by hand: {}",
+                    names.join(", ")
+                )),
+            ));
+        }
+        return Ok(evidence(Finding::pass(done)));
+    };
+
+    let cleanup_words = match &report.cleanup {
+        Cleanup::NotNeeded => String::new(),
+        Cleanup::Removed { .. } => " The probe file was removed.".to_owned(),
+        Cleanup::Failed { names, error } => format!(
+            " The probe file could not be removed ({error}): delete {} from {destination} by hand.",
+            names.join(" or ")
+        ),
+    };
+    let step = failure.step;
+    let error = &failure.error;
+    if matches!(error.problem, FsProblem::Interrupted | FsProblem::TimedOut) {
+        return Err(Stop::error(format!(
+            "stopped while trying to {} in {destination}: {error}.{cleanup_words}",
+            step.describe()
+        )));
+    }
+    let advice = match access {
+        Access::Smb { user, .. } => Advice::for_smb(error.problem, user, destination),
+        Access::Local { path } => Advice::for_local(error.problem, &path.display().to_string()),
+    };
+    let kept_or_changed =
+        step == Step::Compare || (step == Step::ConfirmGone && error.problem == FsProblem::Other);
+    let advice = if kept_or_changed {
+        Advice {
+            meaning: "the destination does not keep data the way it was written".to_owned(),
+            fix: format!(
+                "Check the storage behind {destination}: a filter driver, antivirus, deduplication or a retention policy may be changing or keeping files."
+            ),
+        }
+    } else {
+        advice
+    };
+    Ok(evidence(
+        Finding::fail(format!(
+            "could not {} in {destination} {who}: {} — {}.{cleanup_words}",
+            step.describe(),
+            status_words(error),
+            advice.meaning
+        ))
+        .expected("create, write, flush, read back, rename and delete a file")
+        .actual(format!("failed to {}: {error}", step.describe()))
+        .remediation(advice.fix)
+        .evidence("failed_step", step)
+        .evidence("error", error),
+    ))
+}
+
+/// The server's status name, or the OS's words, for a message.
+fn status_words(error: &FsError) -> String {
+    match &error.status {
+        Some(status) => status.clone(),
+        None => error.detail.clone(),
+    }
+}
+
+/// What an error means and what to do about it.
+struct Advice {
+    meaning: String,
+    fix: String,
+}
+
+impl Advice {
+    fn for_smb(problem: FsProblem, user: &str, place: &str) -> Advice {
+        let (meaning, fix) = match problem {
+            FsProblem::AccessDenied | FsProblem::ReadOnly => (
+                format!("`{user}` is not allowed to do this there"),
+                format!(
+                    "Give `{user}` Change on the share (folder Properties → Sharing → Advanced Sharing → Permissions) and Modify on the folder it is shared from (Properties → Security), as the Passwordstate backup guide §2.5 and §2.6 describe; when the database is on another server, give the SQL Server's computer account (HOST$) Change on the share too (§5). In PowerShell on the file server: `Grant-SmbShareAccess -Name <share> -AccountName '{user}' -AccessRight Change -Force` and `icacls <shared folder> /grant '{user}:(OI)(CI)M'`."
+                ),
+            ),
+            FsProblem::LogonFailure => (
+                "the user name or password is wrong".to_owned(),
+                format!(
+                    "Check the password of `{user}` (guide §4.6 step 1: open its Password Record in Passwordstate and click the heartbeat icon), that the account is not locked out in Active Directory (step 2: `Get-ADUser <name> -Properties LockedOut`, `Unlock-ADAccount <name>`), and that no policy denies it network logon on the file server (step 3: secpol.msc → User Rights Assignment → \"Access this computer from the network\" / \"Deny access to this computer from the network\")."
+                ),
+            ),
+            FsProblem::AccountUnusable => (
+                "the account may not log on now (locked out, disabled, expired, or denied by policy)".to_owned(),
+                format!(
+                    "Unlock or re-enable `{user}` in Active Directory (`Unlock-ADAccount`, `Enable-ADAccount`), set a new password if it expired, and check the logon rights on the file server in secpol.msc (Passwordstate backup guide §4.6 steps 2–3)."
+                ),
+            ),
+            FsProblem::ShareNotFound => (
+                "the share does not exist on that server".to_owned(),
+                format!(
+                    "Check the share name in `destination` ({place}); on the file server `Get-SmbShare` lists the shares. To create it: `New-SmbShare -Name <share> -Path <folder> -ChangeAccess '{user}'` (guide §2.5)."
+                ),
+            ),
+            FsProblem::PathNotFound => (
+                "a folder in the path does not exist".to_owned(),
+                format!("Create the folder in the share, or correct `destination` ({place})."),
+            ),
+            FsProblem::NotADirectory => (
+                "the destination is a file, not a folder".to_owned(),
+                format!("Point `destination` at a folder; {place} is a file."),
+            ),
+            FsProblem::DiskFull => (
+                "there is no space left (or the account's quota is used up)".to_owned(),
+                format!("Free space on the volume behind {place}, raise `{user}`'s quota, or choose another destination."),
+            ),
+            FsProblem::AlreadyExists => (
+                "a file of that name already exists (it was not touched)".to_owned(),
+                "Run again: probe file names are unique, so this is a coincidence or an unusual server.".to_owned(),
+            ),
+            FsProblem::ConnectionLost => (
+                "the connection to the file server broke".to_owned(),
+                "Check the network between here and the file server, and the server's event log (Microsoft-Windows-SMBServer).".to_owned(),
+            ),
+            FsProblem::TimedOut | FsProblem::Interrupted | FsProblem::Other => (
+                "the server refused the operation".to_owned(),
+                "Look up the status above in the file server's documentation and its event log (Microsoft-Windows-SMBServer).".to_owned(),
+            ),
+        };
+        Advice { meaning, fix }
+    }
+
+    fn for_local(problem: FsProblem, path: &str) -> Advice {
+        let (meaning, fix) = match problem {
+            FsProblem::AccessDenied | FsProblem::ReadOnly => (
+                "the user running mssql-preflight may not write there".to_owned(),
+                format!(
+                    "Grant write and delete access on {path} to the account that writes the backups (e.g. `chown backup: {path}` or `setfacl -m u:backup:rwx {path}`; on a CIFS mount, the mount's credentials decide), or probe the UNC path instead so the backup account's own rights are tested."
+                ),
+            ),
+            FsProblem::PathNotFound => (
+                "the directory does not exist".to_owned(),
+                format!(
+                    "Create {path} (`mkdir -p {path}`), mount the share there, or correct `destination`."
+                ),
+            ),
+            FsProblem::NotADirectory => (
+                "the destination is a file, not a directory".to_owned(),
+                format!("Point `destination` at a directory; {path} is a file."),
+            ),
+            FsProblem::DiskFull => (
+                "there is no space left on the volume".to_owned(),
+                format!(
+                    "Free space on the volume holding {path} (`df -h {path}`), or choose another destination."
+                ),
+            ),
+            _ => (
+                "the operating system refused the operation".to_owned(),
+                format!("Check {path} and the volume it is on (`df -h {path}`, `dmesg`)."),
+            ),
+        };
+        Advice { meaning, fix }
+    }
+}
+
+pub struct ShareSpace {
+    meta: CheckMeta,
+}
+
+impl ShareSpace {
+    fn new() -> Self {
+        ShareSpace {
+            meta: CheckMeta::new("share.space", Family::Share, Severity::Warn)
+                .title("The backup destination has room for the backups")
+                .checks("Reads the free space at the destination (SMB QUERY_INFO FileFsFullSizeInformation as the backup account, or statvfs for a local directory) and compares it with the database's size: less than the size fails, less than `min_ratio` times the size warns.")
+                .why("A full destination makes backups fail, and a destination with room for barely one backup cannot keep the number of backups Passwordstate is set to retain.")
+                .fix("Free space on the destination's volume, lower the number of backups kept (Administration → Backups and Upgrades → Settings), or choose a larger destination.")
+                .guide("Passwordstate backup guide §3 (backup settings: paths and number of backups)")
+                .param("min_ratio", 2.0, "warn when free space is below this many times the database's size"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for ShareSpace {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let space = ctx.fact::<DestinationSpace>().await?;
+        let size = ctx.fact::<DatabaseSize>().await?;
+        let ratio: f64 = ctx.param(&self.meta, "min_ratio")?;
+        let free = space.available_bytes;
+        let shown = |b: u64| ByteSize(b).display().iec().to_string();
+        let wanted = (size.bytes as f64 * ratio).ceil() as u64;
+        let base = |f: Finding| {
+            f.evidence("available_bytes", free)
+                .evidence("total_bytes", space.total_bytes)
+                .evidence("database_bytes", size.bytes)
+                .evidence("database_size_source", size.source)
+                .evidence("min_ratio", ratio)
+                .note(format!("the database's size comes from {}", size.source))
+        };
+        let expected = format!(
+            "at least {} free ({ratio} × the database's {})",
+            shown(wanted),
+            shown(size.bytes)
+        );
+        if free < size.bytes {
+            return Ok(base(
+                Finding::fail(format!(
+                    "only {} free at the destination: less than one backup of the {} database",
+                    shown(free),
+                    shown(size.bytes)
+                ))
+                .expected(expected)
+                .actual(format!("{} free", shown(free))),
+            ));
+        }
+        if free < wanted {
+            return Ok(base(
+                Finding::problem(
+                    self.meta.severity,
+                    format!(
+                        "{} free at the destination: room for fewer than {ratio} backups of the {} database",
+                        shown(free),
+                        shown(size.bytes)
+                    ),
+                )
+                .expected(expected)
+                .actual(format!("{} free", shown(free))),
+            ));
+        }
+        Ok(base(Finding::pass(format!(
+            "{} free at the destination, {:.1} × the database's {}",
+            shown(free),
+            free as f64 / size.bytes.max(1) as f64,
+            shown(size.bytes)
+        ))))
+    }
+}
+
+pub struct WinRmReachable {
+    meta: CheckMeta,
+}
+
+impl WinRmReachable {
+    fn new() -> Self {
+        WinRmReachable {
+            meta: CheckMeta::new("net.winrm.reachable", Family::Net, Severity::Fail)
+                .title("PowerShell remoting (WinRM) answers on the SQL Server host")
+                .checks("When Passwordstate's database is on another server (`database_on_other_server = true` under [app]), opens a TCP connection to WinRM on the SQL Server host: 5985 (HTTP) and 5986 (HTTPS).")
+                .why("With the database on another server, Passwordstate runs its database backups through a PowerShell remoting session on the SQL Server host, as the backup account.")
+                .fix("On the SQL Server host run `Enable-PSRemoting -Force` in an elevated PowerShell, allow TCP 5985 (or 5986) from the Passwordstate web server, and add the backup account to the local Remote Management Users group.")
+                .guide("Passwordstate backup guide §2.3 (PowerShell on the database server), §2.4 (Remote Management Users), §5 (PowerShell remoting on the SQL Server host)")
+                .param("http_port", 5985, "WinRM's HTTP port")
+                .param("https_port", 5986, "WinRM's HTTPS port"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for WinRmReachable {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let app = ctx.target.app.as_ref().ok_or_else(|| {
+            Stop::skip("no application configured: add an [app] section with `kind`")
+        })?;
+        if app.kind != AppKind::Passwordstate {
+            return Err(Stop::skip(
+                "only Passwordstate runs its backups through PowerShell remoting",
+            ));
+        }
+        match app.database_on_other_server {
+            Some(true) => {}
+            Some(false) => {
+                return Err(Stop::skip(
+                    "the database is on the Passwordstate web server: no remoting is needed",
+                ));
+            }
+            None => {
+                return Err(Stop::skip(
+                    "set `database_on_other_server = true` under [app] when Passwordstate's database is on another server (it then backs up over PowerShell remoting)",
+                ));
+            }
+        }
+        let http: u16 = ctx.param(&self.meta, "http_port")?;
+        let https: u16 = ctx.param(&self.meta, "https_port")?;
+        let addresses = ctx.fact::<HostAddresses>().await?;
+        let targets: Vec<SocketAddr> = addresses
+            .iter()
+            .flat_map(|ip| [SocketAddr::new(*ip, http), SocketAddr::new(*ip, https)])
+            .collect();
+        let attempts = tcp::try_all(&targets, ctx.timeout()).await;
+        let host = &ctx.target.server.host;
+        let open: Vec<String> = attempts
+            .iter()
+            .filter(|a| a.outcome.is_connected())
+            .map(|a| {
+                let scheme = if a.address.port() == https {
+                    "HTTPS"
+                } else {
+                    "HTTP"
+                };
+                format!("{} ({scheme})", a.address)
+            })
+            .collect();
+        let base = |f: Finding| f.evidence("attempts", &attempts);
+        if !open.is_empty() {
+            return Ok(base(Finding::pass(format!(
+                "WinRM answers on {}",
+                open.join(", ")
+            ))));
+        }
+        let words: Vec<String> = attempts
+            .iter()
+            .map(|a| format!("{}: {}", a.address, outcome_words(&a.outcome)))
+            .collect();
+        let fix = format!(
+            "{} Then add the backup account to the Remote Management Users group on `{host}` (Passwordstate backup guide §2.4).",
+            firewall_fix(&attempts[0].outcome, http, &format!("`{host}`"), "WinRM")
+        );
+        Ok(base(
+            Finding::fail(format!(
+                "PowerShell remoting does not answer on `{host}`: {}",
+                words.join("; ")
+            ))
+            .expected(format!("TCP {http} (HTTP) or {https} (HTTPS) open"))
+            .actual(words.join("; "))
+            .remediation(fix),
+        ))
+    }
+}
+
+/// What to do about a port that did not answer, by how it failed.
+fn firewall_fix(outcome: &ConnectOutcome, port: u16, server: &str, service: &str) -> String {
+    match (outcome, service) {
+        (ConnectOutcome::Refused, "WinRM") => format!(
+            "Nothing listens on TCP {port}: on {server} run `Enable-PSRemoting -Force` in an elevated PowerShell (or `winrm quickconfig`)."
+        ),
+        (ConnectOutcome::Refused, _) => format!(
+            "Nothing listens on TCP {port}: start the Server service on {server} (`Start-Service LanmanServer`) and enable File and Printer Sharing."
+        ),
+        (ConnectOutcome::TimedOut { .. }, _) => format!(
+            "A firewall drops the connection: allow inbound TCP {port} on {server} (e.g. `New-NetFirewallRule -DisplayName \"{service}\" -Direction Inbound -Protocol TCP -LocalPort {port} -Action Allow`) and on any firewall between here and there."
+        ),
+        _ => format!("Check the address of {server} and the network route to it."),
+    }
+}

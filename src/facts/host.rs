@@ -1,0 +1,309 @@
+//! Application host facts: the files of Password Manager Pro and
+//! Passwordstate that hold keys and credentials. Their secrets are read only
+//! to be registered with the redactor; no fact carries them.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::context::{Fact, RunContext};
+use crate::finding::Stop;
+use crate::target::AppKind;
+
+/// Who may read a file, as far as its mode bits say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FileAccess {
+    /// Permission bits, e.g. 0o600.
+    pub mode: u32,
+    /// Someone besides the owner (its group or anyone) may read it.
+    pub readable_by_others: bool,
+}
+
+/// A file that may or may not be there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileStatus {
+    pub path: PathBuf,
+    pub present: bool,
+    /// `None` where permissions are not mode bits (Windows ACLs).
+    pub access: Option<FileAccess>,
+}
+
+impl FileStatus {
+    fn of(path: PathBuf) -> Result<FileStatus, Stop> {
+        match std::fs::metadata(&path) {
+            Ok(meta) => Ok(FileStatus {
+                access: access_of(&meta),
+                path,
+                present: true,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileStatus {
+                path,
+                present: false,
+                access: None,
+            }),
+            Err(e) => Err(Stop::error(format!(
+                "cannot look at {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn access_of(meta: &std::fs::Metadata) -> Option<FileAccess> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o7777;
+    Some(FileAccess {
+        mode,
+        readable_by_others: mode & 0o044 != 0,
+    })
+}
+
+#[cfg(not(unix))]
+fn access_of(_meta: &std::fs::Metadata) -> Option<FileAccess> {
+    None
+}
+
+/// The application's install folder, for the given kind.
+fn install_dir(ctx: &RunContext, kind: AppKind, name: &str) -> Result<PathBuf, Stop> {
+    let app = ctx.target.app.as_ref().ok_or_else(|| {
+        Stop::skip("no application configured: add an [app] section with `kind` and `install_dir`")
+    })?;
+    if app.kind != kind {
+        return Err(Stop::skip(format!("this check is about {name}")));
+    }
+    app.install_dir.clone().ok_or_else(|| {
+        Stop::skip(format!(
+            "{name}'s install folder is unknown: set `install_dir` under [app]"
+        ))
+    })
+}
+
+/// Password Manager Pro's `conf` folder.
+pub struct PmpConfDir;
+
+impl Fact for PmpConfDir {
+    type Output = PathBuf;
+
+    async fn gather(ctx: &RunContext) -> Result<PathBuf, Stop> {
+        let install = install_dir(ctx, AppKind::Pmp, "Password Manager Pro")?;
+        let conf = install.join("conf");
+        if !conf.is_dir() {
+            return Err(Stop::error(format!(
+                "{} has no conf folder: set `install_dir` under [app] to the Password Manager Pro installation folder",
+                install.display()
+            )));
+        }
+        Ok(conf)
+    }
+}
+
+/// `conf/masterkey.key`: the password of the database master key.
+pub struct MasterKeyFile;
+
+impl Fact for MasterKeyFile {
+    type Output = FileStatus;
+
+    async fn gather(ctx: &RunContext) -> Result<FileStatus, Stop> {
+        let conf = ctx.fact::<PmpConfDir>().await?;
+        FileStatus::of(conf.join("masterkey.key"))
+    }
+}
+
+/// `conf/database_params.conf`: how PMP connects to its database.
+pub struct DatabaseParams;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatabaseParamsStatus {
+    pub file: FileStatus,
+    /// It holds a SQL password (SQL authentication); with Windows
+    /// authentication it holds none.
+    pub holds_credentials: bool,
+}
+
+impl Fact for DatabaseParams {
+    type Output = DatabaseParamsStatus;
+
+    async fn gather(ctx: &RunContext) -> Result<DatabaseParamsStatus, Stop> {
+        let conf = ctx.fact::<PmpConfDir>().await?;
+        let file = FileStatus::of(conf.join("database_params.conf"))?;
+        if !file.present {
+            return Err(Stop::error(format!(
+                "{} does not exist: is `install_dir` the Password Manager Pro installation folder?",
+                file.path.display()
+            )));
+        }
+        let text = std::fs::read(&file.path)
+            .map_err(|e| Stop::error(format!("cannot read {}: {e}", file.path.display())))?;
+        let holds_credentials = register_credentials(&String::from_utf8_lossy(&text));
+        Ok(DatabaseParamsStatus {
+            file,
+            holds_credentials,
+        })
+    }
+}
+
+/// Registers every credential in database_params.conf with the redactor and
+/// says whether there was one. Lines are `key=value`; the password may also
+/// sit in the JDBC URL (`;password=…`).
+fn register_credentials(text: &str) -> bool {
+    let mut holds = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
+        if key == "password" && !value.is_empty() {
+            crate::redact::register(value);
+            holds = true;
+        }
+        if key == "url" {
+            for part in value.split(';') {
+                if let Some((k, v)) = part.split_once('=')
+                    && k.trim().eq_ignore_ascii_case("password")
+                    && !v.trim().is_empty()
+                {
+                    crate::redact::register(v.trim());
+                    holds = true;
+                }
+            }
+        }
+    }
+    holds
+}
+
+/// Passwordstate's web.config and its half of the split secrets.
+pub struct WebConfigSecrets;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebConfigStatus {
+    pub path: PathBuf,
+    pub present: bool,
+    /// The protected-configuration provider, when `<appSettings>` is encrypted.
+    pub encrypted_by: Option<String>,
+    pub has_secret1: bool,
+    pub has_secret2: bool,
+}
+
+impl Fact for WebConfigSecrets {
+    type Output = WebConfigStatus;
+
+    async fn gather(ctx: &RunContext) -> Result<WebConfigStatus, Stop> {
+        let install = install_dir(ctx, AppKind::Passwordstate, "Passwordstate")?;
+        let path = install.join("web.config");
+        let mut status = WebConfigStatus {
+            path: path.clone(),
+            present: path.is_file(),
+            encrypted_by: None,
+            has_secret1: false,
+            has_secret2: false,
+        };
+        if !status.present {
+            return Ok(status);
+        }
+        let settings = read_app_settings(&path)?;
+        status.encrypted_by = settings.encrypted_by;
+        for (key, value) in settings.values {
+            crate::redact::register(&value);
+            if value.trim().is_empty() {
+                continue;
+            }
+            if key.eq_ignore_ascii_case("Secret1") {
+                status.has_secret1 = true;
+            } else if key.eq_ignore_ascii_case("Secret2") {
+                status.has_secret2 = true;
+            }
+        }
+        Ok(status)
+    }
+}
+
+struct AppSettings {
+    encrypted_by: Option<String>,
+    /// `<add key=… value=…>` entries whose key names a split secret.
+    values: Vec<(String, String)>,
+}
+
+/// Reads `<configuration><appSettings>`, following `configSource` to the
+/// file it names, as ASP.NET does.
+fn read_app_settings(path: &Path) -> Result<AppSettings, Stop> {
+    let text = read_xml(path)?;
+    let doc = parse_xml(&text, path)?;
+    let Some(settings) = doc
+        .root_element()
+        .children()
+        .find(|n| n.has_tag_name("appSettings"))
+    else {
+        return Ok(AppSettings {
+            encrypted_by: None,
+            values: Vec::new(),
+        });
+    };
+    if let Some(source) = settings.attribute("configSource") {
+        let external = path.parent().unwrap_or(Path::new(".")).join(source);
+        let text = read_xml(&external)?;
+        let doc = parse_xml(&text, &external)?;
+        return Ok(entries(doc.root_element()));
+    }
+    Ok(entries(settings))
+}
+
+fn entries(settings: roxmltree::Node<'_, '_>) -> AppSettings {
+    let encrypted_by = settings
+        .attribute("configProtectionProvider")
+        .map(str::to_owned);
+    let values = settings
+        .children()
+        .filter(|n| n.has_tag_name("add"))
+        .filter_map(|n| {
+            Some((
+                n.attribute("key")?.to_owned(),
+                n.attribute("value")?.to_owned(),
+            ))
+        })
+        .filter(|(key, _)| key.to_ascii_lowercase().starts_with("secret"))
+        .collect();
+    AppSettings {
+        encrypted_by,
+        values,
+    }
+}
+
+fn read_xml(path: &Path) -> Result<String, Stop> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Stop::error(format!("cannot read {}: {e}", path.display())))?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(text.trim_start_matches('\u{feff}').to_owned())
+}
+
+fn parse_xml<'a>(text: &'a str, path: &Path) -> Result<roxmltree::Document<'a>, Stop> {
+    roxmltree::Document::parse(text).map_err(|e| {
+        // The parser's message names a position, never the content.
+        Stop::error(format!("{} is not well-formed XML: {e}", path.display()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_found_in_keys_and_in_the_jdbc_url() {
+        assert!(register_credentials(
+            "# comment\nusername=pmpuser\npassword=Xy12encrypted\n"
+        ));
+        assert!(register_credentials(
+            "url=jdbc:sqlserver://sql01:1433;databaseName=PassTrix;user=pmp;password=Url-canary\n"
+        ));
+        assert!(!register_credentials(
+            "url=jdbc:sqlserver://sql01:1433;databaseName=PassTrix;integratedSecurity=true\npassword=\n"
+        ));
+        assert_eq!(
+            crate::redact::scrub("a Url-canary b"),
+            format!("a {} b", crate::redact::MASK)
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! Backup destination facts: where backups go, whether its server's SMB port
+//! answers, a session on the share as the backup account, the write probe,
+//! and the free space there.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::context::{Fact, RunContext};
+use crate::facts::net::DnsResolver;
+use crate::finding::Stop;
+use crate::probe::destination::{Destination, UncPath};
+use crate::probe::dns::LookupFailure;
+use crate::probe::fs_error::{FsError, FsProblem};
+use crate::probe::smb::{ConnectError, ShareConnection, ShareLogin, Space};
+use crate::probe::tcp::{self, ConnectAttempt};
+use crate::probe::write_probe::{self, LocalStore, ProbeReport, SmbStore};
+use crate::target::{Credential, DEFAULT_SMB_PORT};
+
+/// `[backup] destination`, parsed.
+pub struct BackupDestination;
+
+impl Fact for BackupDestination {
+    type Output = Destination;
+
+    async fn gather(ctx: &RunContext) -> Result<Destination, Stop> {
+        ctx.target.backup.parsed_destination.clone().ok_or_else(|| {
+            Stop::skip(
+                "no backup destination: set `destination` under [backup] (a UNC path such as \\\\server\\share\\folder, or a local directory)",
+            )
+        })
+    }
+}
+
+/// The UNC path of the destination; skips for a local one.
+pub struct UncDestination;
+
+impl Fact for UncDestination {
+    type Output = UncPath;
+
+    async fn gather(ctx: &RunContext) -> Result<UncPath, Stop> {
+        match &*ctx.fact::<BackupDestination>().await? {
+            Destination::Unc(unc) => Ok(unc.clone()),
+            Destination::Local { path } => Err(Stop::skip(format!(
+                "the destination {} is a local or mounted directory: no SMB server to reach",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// The share's server: its addresses and SMB port.
+pub struct SmbServer;
+
+pub struct SmbServerAddresses {
+    pub name: String,
+    pub port: u16,
+    pub addresses: Result<Vec<IpAddr>, LookupFailure>,
+}
+
+impl Fact for SmbServer {
+    type Output = SmbServerAddresses;
+
+    async fn gather(ctx: &RunContext) -> Result<SmbServerAddresses, Stop> {
+        let unc = ctx.fact::<UncDestination>().await?;
+        let name = unc.server().to_owned();
+        let port = ctx.target.backup.smb_port.unwrap_or(DEFAULT_SMB_PORT);
+        let addresses = match name.parse::<IpAddr>() {
+            Ok(ip) => Ok(vec![ip]),
+            Err(_) => ctx.fact::<DnsResolver>().await?.addresses(&name).await,
+        };
+        Ok(SmbServerAddresses {
+            name,
+            port,
+            addresses,
+        })
+    }
+}
+
+/// One TCP connection attempt to the SMB port on every address of the server.
+pub struct SmbReachability;
+
+impl Fact for SmbReachability {
+    type Output = Vec<ConnectAttempt>;
+
+    async fn gather(ctx: &RunContext) -> Result<Vec<ConnectAttempt>, Stop> {
+        let server = ctx.fact::<SmbServer>().await?;
+        let addresses = server.addresses.as_ref().map_err(|failure| {
+            Stop::skip(format!(
+                "`{}` does not resolve ({failure}); see net.smb.reachable",
+                server.name
+            ))
+        })?;
+        let targets: Vec<SocketAddr> = addresses
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, server.port))
+            .collect();
+        Ok(tcp::try_all(&targets, ctx.timeout()).await)
+    }
+}
+
+/// An authenticated session on the share as the backup account, or how far
+/// the attempt got.
+pub struct ShareSession;
+
+impl Fact for ShareSession {
+    type Output = Result<Arc<ShareConnection>, ConnectError>;
+
+    async fn gather(ctx: &RunContext) -> Result<Self::Output, Stop> {
+        let unc = ctx.fact::<UncDestination>().await?;
+        let account = ctx.target.backup_account()?;
+        let password = match &account.password {
+            Credential::Given(p) => p.clone(),
+            Credential::Missing(why) => return Err(Stop::skip(why.clone())),
+        };
+        let reach = ctx.fact::<SmbReachability>().await?;
+        let address = reach
+            .iter()
+            .find(|a| a.outcome.is_connected())
+            .map(|a| a.address)
+            .ok_or_else(|| {
+                Stop::skip(format!(
+                    "the SMB port of `{}` does not accept connections; see net.smb.reachable",
+                    unc.server()
+                ))
+            })?;
+        let login = ShareLogin {
+            unc: (*unc).clone(),
+            address,
+            user: account.user.clone(),
+            password,
+            timeout: ctx.timeout(),
+        };
+        Ok(ShareConnection::open(login).await.map(Arc::new))
+    }
+}
+
+/// How the probe reached the destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "via", rename_all = "kebab-case")]
+pub enum Access {
+    /// Over SMB, logged on as the backup account.
+    Smb { user: String, dialect: String },
+    /// Through the operating system, as the user running this tool.
+    Local { path: PathBuf },
+}
+
+/// The outcome of the write probe.
+pub enum WriteAttempt {
+    /// The share could not be opened as the backup account.
+    NotConnected(ConnectError),
+    Probed {
+        access: Access,
+        report: Box<ProbeReport>,
+    },
+}
+
+/// The write probe, run once.
+pub struct WriteProbe;
+
+impl Fact for WriteProbe {
+    type Output = WriteAttempt;
+
+    async fn gather(ctx: &RunContext) -> Result<WriteAttempt, Stop> {
+        let destination = ctx.fact::<BackupDestination>().await?;
+        if let Some(path) = os_path(ctx, &destination) {
+            let store = LocalStore::new(&path, ctx.timeout());
+            let report = write_probe::run(&store, ctx.cancelled()).await;
+            return Ok(WriteAttempt::Probed {
+                access: Access::Local { path },
+                report: Box::new(report),
+            });
+        }
+        let share = match &*ctx.fact::<ShareSession>().await? {
+            Ok(share) => share.clone(),
+            Err(e) => return Ok(WriteAttempt::NotConnected(e.clone())),
+        };
+        let store = SmbStore::new(share.clone());
+        let report = write_probe::run(&store, ctx.cancelled()).await;
+        Ok(WriteAttempt::Probed {
+            access: Access::Smb {
+                user: share.login().user.clone(),
+                dialect: share.dialect.clone(),
+            },
+            report: Box::new(report),
+        })
+    }
+}
+
+/// Free space at the destination.
+pub struct DestinationSpace;
+
+impl Fact for DestinationSpace {
+    type Output = Space;
+
+    async fn gather(ctx: &RunContext) -> Result<Space, Stop> {
+        let destination = ctx.fact::<BackupDestination>().await?;
+        let unreadable = |e: FsError| {
+            Stop::skip(format!(
+                "cannot read the free space at {destination}: {e}; see share.write"
+            ))
+        };
+        if let Some(path) = os_path(ctx, &destination) {
+            let timeout = ctx.timeout();
+            let stats = tokio::time::timeout(
+                timeout,
+                tokio::task::spawn_blocking(move || fs4::statvfs(&path)),
+            )
+            .await
+            .map_err(|_| unreadable(FsError::timed_out(timeout)))?
+            .map_err(|e| Stop::error(format!("the free-space query crashed: {e}")))?
+            .map_err(|e| unreadable(FsError::from_io(&e)))?;
+            return Ok(Space {
+                available_bytes: stats.available_space(),
+                total_bytes: stats.total_space(),
+            });
+        }
+        let share = match &*ctx.fact::<ShareSession>().await? {
+            Ok(share) => share.clone(),
+            Err(e) => {
+                return Err(Stop::skip(format!(
+                    "could not {} as the backup account ({}); see share.write",
+                    e.step.describe(),
+                    e.error
+                )));
+            }
+        };
+        let folder = share
+            .open_folder(&share.login().unc.folder())
+            .await
+            .map_err(unreadable)?;
+        let space = share.space(&folder).await;
+        let _ = folder.close().await;
+        space.map_err(unreadable)
+    }
+}
+
+/// The database's size and where the figure came from.
+pub struct DatabaseSize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeFigure {
+    pub bytes: u64,
+    pub source: &'static str,
+}
+
+impl Fact for DatabaseSize {
+    type Output = SizeFigure;
+
+    async fn gather(ctx: &RunContext) -> Result<SizeFigure, Stop> {
+        ctx.target
+            .backup
+            .database_size
+            .map(|bytes| SizeFigure {
+                bytes,
+                source: "`database_size` under [backup] in the target file",
+            })
+            .ok_or_else(|| {
+                Stop::skip(
+                    "the database's size is unknown: set `database_size` under [backup] (e.g. \"12 GiB\"; in SQL Server: EXEC sp_spaceused)",
+                )
+            })
+    }
+}
+
+/// Removes the file `name` from the destination folder, if it is there: for
+/// checks that had something else write to the destination (SQL Server's
+/// test backup in `share.sql-can-write`). Over SMB it logs on as the backup
+/// account (reusing the run's session when there is one); a local or mounted
+/// directory goes through the operating system. `Ok(false)`: nothing to remove.
+pub async fn remove_from_destination(ctx: &RunContext, name: &str) -> Result<bool, Stop> {
+    if name.contains(['\\', '/']) || name == ".." || name == "." || name.is_empty() {
+        return Err(Stop::error(format!(
+            "`{name}` is not a plain file name (a bug in the calling check)"
+        )));
+    }
+    let destination = ctx.fact::<BackupDestination>().await?;
+    let failed =
+        |e: FsError| Stop::error(format!("could not remove {name} from {destination}: {e}"));
+    if let Some(path) = os_path(ctx, &destination) {
+        return match tokio::time::timeout(ctx.timeout(), tokio::fs::remove_file(path.join(name)))
+            .await
+        {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Ok(Err(e)) => Err(failed(FsError::from_io(&e))),
+            Err(_) => Err(failed(FsError::timed_out(ctx.timeout()))),
+        };
+    }
+    match &*ctx.fact::<ShareSession>().await? {
+        Ok(share) => match share.remove_if_present(&share.login().unc.file(name)).await {
+            Err(e) if matches!(e.problem, FsProblem::ConnectionLost | FsProblem::TimedOut) => {
+                crate::probe::smb::remove_file(share.login().clone(), name)
+                    .await
+                    .map_err(failed)
+            }
+            other => other.map_err(failed),
+        },
+        Err(e) => Err(Stop::error(format!(
+            "could not remove {name} from {destination}: could not {} as the backup account ({})",
+            e.step.describe(),
+            e.error
+        ))),
+    }
+}
+
+/// The path to probe through the operating system, when the destination is
+/// one: a local or mounted directory; on Windows also a UNC path when no
+/// backup account is configured (the OS then logs on as the current user).
+fn os_path(ctx: &RunContext, destination: &Destination) -> Option<PathBuf> {
+    match destination {
+        Destination::Local { path } => Some(path.clone()),
+        Destination::Unc(unc) => windows_unc_path(ctx, unc),
+    }
+}
+
+#[cfg(windows)]
+fn windows_unc_path(ctx: &RunContext, unc: &UncPath) -> Option<PathBuf> {
+    ctx.target
+        .backup
+        .account
+        .is_none()
+        .then(|| PathBuf::from(unc.to_string()))
+}
+
+#[cfg(not(windows))]
+fn windows_unc_path(_ctx: &RunContext, _unc: &UncPath) -> Option<PathBuf> {
+    None
+}
