@@ -94,9 +94,15 @@ impl RunContext {
         let cell = self.facts.cell(TypeId::of::<F>());
         let stored = cell
             .get_or_init(|| async {
-                F::gather(self)
-                    .await
-                    .map(|value| Arc::new(value) as Arc<dyn Any + Send + Sync>)
+                let name = std::any::type_name::<F>();
+                let started = std::time::Instant::now();
+                tracing::debug!(fact = name, "gathering");
+                let gathered = F::gather(self).await;
+                match &gathered {
+                    Ok(_) => tracing::debug!(fact = name, took = ?started.elapsed(), "gathered"),
+                    Err(stop) => tracing::debug!(fact = name, took = ?started.elapsed(), reason = stop.reason(), "not gathered"),
+                }
+                gathered.map(|value| Arc::new(value) as Arc<dyn Any + Send + Sync>)
             })
             .await
             .clone()?;
@@ -111,6 +117,18 @@ impl RunContext {
         let cell = self.facts.cell(TypeId::of::<F>());
         let stored = cell.get()?.as_ref().ok()?.clone();
         stored.downcast::<F::Output>().ok()
+    }
+
+    /// What became of fact `F`: its value, why it could not be gathered, or
+    /// `None` when no check asked for it. Never starts a probe.
+    pub fn outcome<F: Fact>(&self) -> Option<Result<Arc<F::Output>, Stop>> {
+        let cell = self.facts.cell(TypeId::of::<F>());
+        let stored = cell.get()?.clone();
+        Some(stored.map(|value| {
+            value
+                .downcast::<F::Output>()
+                .expect("facts are stored under their own type")
+        }))
     }
 
     /// A parameter of `check`: the target file's value, else the profile's,

@@ -68,6 +68,12 @@ impl Run {
     pub fn gathered<F: Fact>(&self) -> Option<Arc<F::Output>> {
         self.contexts.iter().rev().find_map(|c| c.gathered::<F>())
     }
+
+    /// What became of fact `F` in the newest attempt that asked for it: its
+    /// value, or why it could not be gathered; `None` when nothing asked.
+    pub fn outcome<F: Fact>(&self) -> Option<Result<Arc<F::Output>, Stop>> {
+        self.contexts.iter().rev().find_map(|c| c.outcome::<F>())
+    }
 }
 
 pub async fn run(
@@ -80,6 +86,8 @@ pub async fn run(
     let started = Instant::now();
     let retry_until = options.retry_timeout.map(|t| started + t);
     let params = Params::layered([&plan.profile.params, &target.params]);
+    // Waivers expire by the calendar; one date for the whole run keeps them consistent.
+    let today = started_at.date();
 
     let mut results: Vec<Option<CheckResult>> = vec![None; plan.checks.len()];
     let mut contexts = Vec::new();
@@ -88,6 +96,11 @@ pub async fn run(
     loop {
         attempts += 1;
         progress.attempt_started(attempts, pending.len());
+        tracing::debug!(
+            attempt = attempts,
+            checks = pending.len(),
+            "attempt started"
+        );
         let ctx = Arc::new(RunContext::new(
             target.clone(),
             options.settings.clone(),
@@ -105,6 +118,7 @@ pub async fn run(
                     ctx.clone(),
                     deadline,
                     options.deadline,
+                    today,
                 ));
                 (i, check, task)
             })
@@ -117,27 +131,37 @@ pub async fn run(
                     &target,
                     Err(Stop::error(format!("the check crashed: {join}"))),
                     Duration::ZERO,
+                    today,
                 ),
             };
+            tracing::debug!(
+                check = %result.id,
+                status = %result.status,
+                took_ms = result.duration_ms,
+                message = %result.message,
+                "check finished"
+            );
             progress.check_finished(&result.id, result.status);
             results[i] = Some(result);
         }
 
-        pending.retain(|&i| {
-            let status = results[i].as_ref().map(|r| r.status);
-            matches!(status, Some(Status::Fail | Status::Error))
-        });
+        let status = |i: usize| results[i].as_ref().map(|r| r.status);
+        let failing: Vec<String> = (0..plan.checks.len())
+            .filter(|&i| matches!(status(i), Some(Status::Fail | Status::Error)))
+            .filter_map(|i| results[i].as_ref().map(|r| r.id.clone()))
+            .collect();
         let Some(until) = retry_until else { break };
         if options.settings.cancel.is_cancelled() {
             break;
         }
         let now = Instant::now();
-        if pending.is_empty() || now + options.retry_interval >= until {
+        if failing.is_empty() || now + options.retry_interval >= until {
             break;
         }
-        let failing: Vec<String> = pending
-            .iter()
-            .filter_map(|&i| results[i].as_ref().map(|r| r.id.clone()))
+        // Checks that skipped run again too: most skip because a prerequisite
+        // (the port, the handshake) failed, and must be judged once it works.
+        pending = (0..plan.checks.len())
+            .filter(|&i| matches!(status(i), Some(Status::Fail | Status::Error | Status::Skip)))
             .collect();
         progress.waiting_to_retry(&failing, until - now);
         tokio::select! {
@@ -169,6 +193,7 @@ async fn evaluate(
     ctx: Arc<RunContext>,
     deadline: TokioInstant,
     budget: Duration,
+    today: time::Date,
 ) -> CheckResult {
     let meta = check.meta();
     let started = Instant::now();
@@ -194,12 +219,18 @@ async fn evaluate(
             _ = interrupted => Err(Stop::error("interrupted (Ctrl-C) before it finished")),
         }
     };
-    result_of(meta, &ctx.target, outcome, started.elapsed())
+    result_of(meta, &ctx.target, outcome, started.elapsed(), today)
 }
 
 /// Turns an outcome into a report line, applying the target's severity
-/// override: the one place policy meets verdicts.
-fn result_of(meta: &CheckMeta, target: &Target, outcome: Outcome, took: Duration) -> CheckResult {
+/// override and then its waiver: the one place policy meets verdicts.
+fn result_of(
+    meta: &CheckMeta,
+    target: &Target,
+    outcome: Outcome,
+    took: Duration,
+    today: time::Date,
+) -> CheckResult {
     let overridden = target.checks.get(meta.id.as_ref()).and_then(|c| c.severity);
     let severity = overridden.unwrap_or(meta.severity);
     let mut result = CheckResult {
@@ -214,6 +245,7 @@ fn result_of(meta: &CheckMeta, target: &Target, outcome: Outcome, took: Duration
         remediation: None,
         evidence: Default::default(),
         notes: Vec::new(),
+        waiver: None,
         duration_ms: took.as_millis() as u64,
     };
     match outcome {
@@ -231,6 +263,9 @@ fn result_of(meta: &CheckMeta, target: &Target, outcome: Outcome, took: Duration
                 result.remediation = finding
                     .remediation
                     .or_else(|| (!meta.fix.is_empty()).then(|| meta.fix.to_string()));
+            }
+            if let Some(waiver) = target.waivers.get(meta.id.as_ref()) {
+                (result.status, result.waiver) = waiver.apply(result.status, today);
             }
         }
         Err(stop) => {

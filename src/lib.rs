@@ -6,6 +6,7 @@
 //! ([`context::Fact`]); a [`report::Report`] is rendered as a table, JSON,
 //! JUnit or Markdown.
 
+pub mod bundle;
 pub mod catalog;
 pub mod certificate;
 pub mod checks;
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod exit;
 pub mod facts;
 pub mod finding;
+pub mod pack;
 pub mod params;
 pub mod probe;
 pub mod profiles;
@@ -26,3 +28,4 @@ pub mod selection;
 pub mod suggest;
 pub mod target;
 pub mod tomlfile;
+pub mod waiver;

@@ -22,7 +22,9 @@ struct ProfilesFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProfileSection {
-    description: String,
+    /// Required for a new profile; optional when a checks directory's
+    /// profiles.toml extends an existing one.
+    description: Option<String>,
     checks: Vec<String>,
     #[serde(default)]
     exclude: Vec<String>,
@@ -71,27 +73,64 @@ impl Profiles {
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Self, TomlError> {
+        let mut profiles = Profiles {
+            profiles: vec![Profile::all()],
+        };
+        profiles.extend(text, origin)?;
+        Ok(profiles)
+    }
+
+    /// Adds a profiles file (a checks directory's profiles.toml) in the same
+    /// format: a profile that exists gains its patterns and params, a new
+    /// name becomes a new profile.
+    pub fn extend(&mut self, text: &str, origin: &str) -> Result<(), TomlError> {
         let file: ProfilesFile = tomlfile::parse(text, origin)?;
-        let mut profiles = vec![Profile::all()];
         for (name, section) in file.profile {
-            let bad_glob = |message: String| TomlError {
+            let problem = |message: String| TomlError {
                 origin: origin.to_owned(),
                 line: None,
                 column: None,
                 field: Some(format!("profile.{name}")),
                 message,
             };
-            profiles.push(Profile {
-                include_set: Some(glob_set(&section.checks).map_err(bad_glob)?),
-                exclude_set: glob_set(&section.exclude).map_err(bad_glob)?,
-                name,
-                description: section.description,
-                patterns: section.checks,
-                exclude: section.exclude,
-                params: section.params,
-            });
+            if name == ALL {
+                return Err(problem(
+                    "`all` is every check already; name the profile differently".to_owned(),
+                ));
+            }
+            let profile = match self.profiles.iter_mut().position(|p| p.name == name) {
+                Some(i) => {
+                    let profile = &mut self.profiles[i];
+                    if let Some(description) = section.description {
+                        profile.description = description;
+                    }
+                    profile
+                }
+                None => {
+                    let description = section.description.ok_or_else(|| {
+                        problem(format!("the new profile `{name}` needs a description"))
+                    })?;
+                    self.profiles.push(Profile {
+                        name: name.clone(),
+                        description,
+                        patterns: Vec::new(),
+                        exclude: Vec::new(),
+                        include_set: None,
+                        exclude_set: GlobSet::empty(),
+                        params: ParamTables::new(),
+                    });
+                    self.profiles.last_mut().expect("just pushed")
+                }
+            };
+            profile.patterns.extend(section.checks);
+            profile.exclude.extend(section.exclude);
+            for (id, table) in section.params {
+                profile.params.entry(id).or_default().extend(table);
+            }
+            profile.include_set = Some(glob_set(&profile.patterns).map_err(&problem)?);
+            profile.exclude_set = glob_set(&profile.exclude).map_err(&problem)?;
         }
-        Ok(Profiles { profiles })
+        Ok(())
     }
 
     pub fn get(&self, name: &str) -> Option<&Profile> {

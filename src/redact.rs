@@ -7,10 +7,12 @@ use std::sync::RwLock;
 
 pub const MASK: &str = "<redacted>";
 
-static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+/// Every form of every registered secret, as bytes, longest first.
+static SECRETS: RwLock<Vec<Vec<u8>>> = RwLock::new(Vec::new());
 
-/// Registers a secret, and the escaped forms it takes inside JSON and TOML
-/// strings, so none of them is ever written.
+/// Registers a secret, and the forms it takes elsewhere — escaped inside JSON
+/// and TOML strings, and as UTF-16LE (how TDS and Windows carry text) — so
+/// none of them is ever written.
 pub fn register(secret: &str) {
     if secret.is_empty() {
         return;
@@ -21,9 +23,10 @@ pub fn register(secret: &str) {
         .and_then(|s| s.strip_suffix('"'))
         .unwrap_or(secret);
     let forms = [
-        secret.to_owned(),
-        json_inner.to_owned(),
-        secret.escape_default().to_string(),
+        secret.as_bytes().to_vec(),
+        json_inner.as_bytes().to_vec(),
+        secret.escape_default().to_string().into_bytes(),
+        secret.encode_utf16().flat_map(u16::to_le_bytes).collect(),
     ];
     let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
     for form in forms {
@@ -40,43 +43,42 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
     let mut out = Cow::Borrowed(text);
     for secret in secrets.iter() {
-        if out.contains(secret.as_str()) {
-            out = Cow::Owned(out.replace(secret.as_str(), MASK));
+        let Ok(secret) = std::str::from_utf8(secret) else {
+            continue;
+        };
+        if out.contains(secret) {
+            out = Cow::Owned(out.replace(secret, MASK));
         }
     }
     out
 }
 
-/// Bytes version of [`scrub`] for binary-safe members of a bundle.
+/// Bytes version of [`scrub`] for binary-safe members of a bundle: every
+/// form is masked, whether or not the bytes are UTF-8.
 pub fn scrub_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => match scrub(text) {
-            Cow::Borrowed(_) => Cow::Borrowed(bytes),
-            Cow::Owned(s) => Cow::Owned(s.into_bytes()),
-        },
-        Err(_) => {
-            let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
-            let mut out = bytes.to_vec();
-            for secret in secrets.iter() {
-                out = replace_bytes(&out, secret.as_bytes(), MASK.as_bytes());
-            }
-            Cow::Owned(out)
+    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    let mut out = Cow::Borrowed(bytes);
+    for secret in secrets.iter() {
+        if find(&out, secret).is_some() {
+            out = Cow::Owned(replace_bytes(&out, secret, MASK.as_bytes()));
         }
     }
+    out
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    memchr::memmem::find(haystack, needle)
 }
 
 fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(haystack.len());
-    let mut i = 0;
-    while i < haystack.len() {
-        if haystack[i..].starts_with(needle) {
-            out.extend_from_slice(with);
-            i += needle.len();
-        } else {
-            out.push(haystack[i]);
-            i += 1;
-        }
+    let mut rest = haystack;
+    while let Some(at) = find(rest, needle) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(with);
+        rest = &rest[at + needle.len()..];
     }
+    out.extend_from_slice(rest);
     out
 }
 
@@ -105,5 +107,21 @@ mod tests {
         let json = serde_json::to_string("s3cr\"et-canary").unwrap();
         assert!(!scrub(&json).contains("s3cr"), "{}", scrub(&json));
         assert_eq!(&*scrub_bytes(b"\xffs3cr\"et-canary"), b"\xff<redacted>");
+    }
+
+    #[test]
+    fn masks_utf16le_forms_in_bytes() {
+        register("u16-canary");
+        let wide: Vec<u8> = "x u16-canary y"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let scrubbed = scrub_bytes(&wide);
+        let needle: Vec<u8> = "u16-canary"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert!(find(&scrubbed, &needle).is_none());
+        assert!(find(&scrubbed, MASK.as_bytes()).is_some());
     }
 }

@@ -38,7 +38,11 @@ pub fn parse<T: DeserializeOwned>(text: &str, origin: &str) -> Result<T, TomlErr
     let deserializer =
         toml::Deserializer::parse(text).map_err(|e| locate(text, origin, None, &e))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let path = e.path().to_string();
+        // `toml::Spanned` shows up in paths as a private field; readers want the key.
+        let path = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
         let field = (path != "." && !path.is_empty()).then_some(path);
         locate(text, origin, field, e.inner())
     })

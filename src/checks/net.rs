@@ -240,6 +240,7 @@ impl Check for TcpReachable {
     }
 }
 
+/// A connection outcome in a few plain words (pack checks use it too).
 pub(crate) fn outcome_words(outcome: &ConnectOutcome) -> String {
     match outcome {
         ConnectOutcome::Connected { millis } => format!("connected in {millis} ms"),

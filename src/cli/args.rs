@@ -40,7 +40,13 @@ pub enum Command {
     Explain {
         /// Check id, e.g. tls.cert.hostname
         id: String,
+        #[command(flatten)]
+        packs: PackArgs,
     },
+    /// Run the checks and write a support bundle: one zip with the reports,
+    /// the certificates, the redacted target file, the environment, timings
+    /// and the debug log, readable without this tool.
+    Bundle(Box<BundleArgs>),
     /// Render a saved JSON report in another format.
     Render {
         /// A report written with --format json or --report json=PATH
@@ -73,6 +79,23 @@ pub enum Command {
     },
 }
 
+/// Where check packs beyond the built-in ones come from.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PackArgs {
+    /// Also load the check packs (*.toml) and profile additions (profiles.toml) in this directory (repeatable).
+    #[arg(long = "checks-dir", value_name = "DIR")]
+    pub checks_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Where to write the zip (default: mssql-preflight-bundle-HOST-TIME.zip in the current directory).
+    #[arg(long, short = 'o', value_name = "FILE.zip")]
+    pub output: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only the checks of this profile.
@@ -80,6 +103,8 @@ pub struct ListArgs {
     pub profile: Option<String>,
     #[arg(long, short, value_enum, default_value = "table")]
     pub format: ListFormat,
+    #[command(flatten)]
+    pub packs: PackArgs,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -122,6 +147,8 @@ pub struct RunArgs {
     /// Also run intrusive checks (a COPY_ONLY test backup written by SQL Server to the backup destination, then removed).
     #[arg(long)]
     pub intrusive: bool,
+    #[command(flatten)]
+    pub packs: PackArgs,
 
     /// Limit for each network operation, e.g. 2s or 500ms.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]

@@ -4,7 +4,7 @@ use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use serde::Serialize;
 
-use super::args::{ListArgs, ListFormat};
+use super::args::{ListArgs, ListFormat, PackArgs};
 use super::usage_error;
 use crate::catalog::Catalog;
 use crate::exit;
@@ -20,7 +20,7 @@ struct ListedCheck<'a> {
 }
 
 pub fn list(args: ListArgs) -> i32 {
-    let catalog = match Catalog::builtin() {
+    let catalog = match Catalog::load(&args.packs.checks_dirs) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
@@ -84,8 +84,8 @@ pub fn list(args: ListArgs) -> i32 {
     exit::OK
 }
 
-pub fn explain(id: &str) -> i32 {
-    let catalog = match Catalog::builtin() {
+pub fn explain(id: &str, packs: &PackArgs) -> i32 {
+    let catalog = match Catalog::load(&packs.checks_dirs) {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
@@ -113,10 +113,24 @@ pub fn explain(id: &str) -> i32 {
         println!("Intrusive: yes — it changes the target and runs only with --intrusive");
     }
     println!();
-    println!("What it checks:\n  {}\n", m.checks);
-    println!("Why it matters:\n  {}\n", m.why);
-    println!("How to fix:\n  {}\n", m.fix);
-    println!("Vendor guide:\n  {}", m.guide);
+    // Pack checks quote their query, which spans lines: keep it indented.
+    let indent = |text: &str| {
+        text.trim_end()
+            .lines()
+            .map(|l| {
+                if l.is_empty() {
+                    String::new()
+                } else {
+                    format!("  {l}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    println!("What it checks:\n{}\n", indent(&m.checks));
+    println!("Why it matters:\n{}\n", indent(&m.why));
+    println!("How to fix:\n{}\n", indent(&m.fix));
+    println!("Vendor guide:\n{}", indent(&m.guide));
     if !m.params.is_empty() {
         println!("\nSettings ([checks.\"{}\"] in a target file):", m.id);
         for p in &m.params {

@@ -2,6 +2,7 @@
 //! lives in its own module and returns an exit code from `crate::exit`.
 
 mod args;
+mod bundle;
 mod demo;
 mod describe;
 mod emulate;
@@ -15,6 +16,7 @@ use clap::Parser;
 
 pub use args::{Cli, Command, RunArgs};
 
+use crate::bundle::log::LogCapture;
 use crate::exit;
 
 /// Parses the command line, runs the command, and returns the exit code.
@@ -30,12 +32,14 @@ pub fn main() -> i32 {
             };
         }
     };
-    output::init_logging(cli.verbose);
+    let capture = matches!(cli.command, Command::Bundle(_)).then(LogCapture::new);
+    output::init_logging(cli.verbose, capture.clone());
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match cli.command {
         Command::Run(args) => run::run(*args),
+        Command::Bundle(args) => bundle::bundle(*args, capture.unwrap_or_default()),
         Command::List(args) => describe::list(args),
-        Command::Explain { id } => describe::explain(&id),
+        Command::Explain { id, packs } => describe::explain(&id, &packs),
         Command::Render { report, format } => describe::render(&report, format),
         Command::Demo { timeout } => demo::demo(timeout),
         Command::Emulate {

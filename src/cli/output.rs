@@ -5,8 +5,10 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
 
 use super::args::ColorChoice;
+use crate::bundle::log::LogCapture;
 use crate::redact::ScrubbingWriter;
 use crate::report::Style;
 
@@ -33,8 +35,10 @@ pub fn stdout_style(choice: ColorChoice) -> Style {
 }
 
 /// Logs go to standard error through the redactor. `MSSQL_PREFLIGHT_LOG`
-/// (an env-filter directive) overrides the verbosity flags.
-pub fn init_logging(verbose: u8) {
+/// (an env-filter directive) overrides the verbosity flags. With `capture`
+/// (the bundle's debug log), everything at debug level is also kept there,
+/// whatever standard error shows.
+pub fn init_logging(verbose: u8, capture: Option<LogCapture>) {
     let default = match verbose {
         // The SMB client logs refusals the checks expect (a wrong password,
         // no such file) as errors; the findings report them.
@@ -44,10 +48,19 @@ pub fn init_logging(verbose: u8) {
     };
     let filter =
         EnvFilter::try_from_env("MSSQL_PREFLIGHT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(|| ScrubbingWriter(std::io::stderr()))
         .with_ansi(std::io::stderr().is_terminal() && color_allowed())
+        .with_filter(filter);
+    let captured = capture.map(|capture| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(capture)
+            .with_ansi(false)
+            .with_filter(EnvFilter::new("debug"))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(captured)
         .try_init();
 }
 

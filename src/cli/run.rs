@@ -34,7 +34,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
     for (_, path) in &args.reports {
         check_writable(path)?;
     }
-    let catalog = Catalog::builtin()?;
+    let catalog = Catalog::load(&args.packs.checks_dirs)?;
     let inputs = SecretInputs::from_stdin(args.password_stdin, args.backup_password_stdin)
         .map_err(|e| format!("cannot read passwords from standard input: {e}"))?;
     let overrides = TargetOverrides {
@@ -80,9 +80,19 @@ pub fn run(args: RunArgs) -> i32 {
         Ok(p) => p,
         Err(message) => return usage_error(message),
     };
+    let run = execute(&prepared);
+    if let Err(message) = report(&run, &args) {
+        return usage_error(message);
+    }
+    exit_code(&prepared, &run, &args)
+}
+
+/// Runs the prepared checks, showing progress on a terminal; Ctrl-C cancels
+/// them (see `interrupt_on_ctrl_c`).
+pub fn execute(prepared: &Prepared) -> engine::Run {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let cancel = prepared.options.settings.cancel.clone();
-    runtime.spawn(interrupt_on_ctrl_c(cancel.clone()));
+    runtime.spawn(interrupt_on_ctrl_c(cancel));
     let run = runtime.block_on(engine::run(
         prepared.target.clone(),
         &prepared.plan,
@@ -93,7 +103,11 @@ pub fn run(args: RunArgs) -> i32 {
     // sockets closing in the background: do not wait for those.
     runtime.block_on(write_probe::settle_cleanups(write_probe::CLEANUP_TIMEOUT));
     runtime.shutdown_background();
+    run
+}
 
+/// Prints the report on standard output and writes the `--report` files.
+pub fn report(run: &engine::Run, args: &RunArgs) -> Result<(), String> {
     let report = &run.report;
     let style = match args.format {
         Format::Table => stdout_style(args.color),
@@ -101,14 +115,17 @@ pub fn run(args: RunArgs) -> i32 {
     };
     print!("{}", report.render(args.format, style));
     for (format, path) in &args.reports {
-        if let Err(e) = write_file(path, &report.render(*format, Style::PLAIN)) {
-            return usage_error(e);
-        }
+        write_file(path, &report.render(*format, Style::PLAIN))?;
     }
-    if cancel.is_cancelled() {
+    Ok(())
+}
+
+/// Interrupted, or what the report's summary says.
+pub fn exit_code(prepared: &Prepared, run: &engine::Run, args: &RunArgs) -> i32 {
+    if prepared.options.settings.cancel.is_cancelled() {
         return exit::INTERRUPTED;
     }
-    exit::for_summary(&report.summary, args.fail_on)
+    exit::for_summary(&run.report.summary, args.fail_on)
 }
 
 /// The first Ctrl-C cancels the run so that probes can undo what they did;

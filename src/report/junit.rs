@@ -28,7 +28,11 @@ fn test_case(family: &str, result: &CheckResult) -> TestCase {
         Status::Error => non_success(NonSuccessKind::Error, result),
         Status::Skip | Status::Waived => {
             let mut status = TestCaseStatus::skipped();
-            status.set_message(format!("{}: {}", result.status, result.message));
+            let message = match &result.waiver {
+                Some(waiver) => waiver.describe(),
+                None => format!("{}: {}", result.status, result.message),
+            };
+            status.set_message(message);
             status
         }
     };
@@ -59,6 +63,9 @@ fn explanation(result: &CheckResult) -> Vec<String> {
     }
     if let Some(r) = &result.remediation {
         lines.push(format!("fix: {r}"));
+    }
+    if let Some(waiver) = &result.waiver {
+        lines.push(waiver.describe());
     }
     lines.extend(result.notes.iter().map(|n| format!("note: {n}")));
     lines.extend(evidence_lines(&result.evidence));

@@ -56,6 +56,9 @@ pub fn render(report: &Report) -> String {
             if let Some(fix) = &r.remediation {
                 out.push_str(&format!("\n- **Fix:** {fix}"));
             }
+            if let Some(waiver) = &r.waiver {
+                out.push_str(&format!("\n- **Waiver:** {}", waiver.describe()));
+            }
             for note in &r.notes {
                 out.push_str(&format!("\n- Note: {note}"));
             }

@@ -1,6 +1,7 @@
 //! The report of a finished run, and the formats it is written in.
 //! Reporters read a `Report`; they never run checks.
 
+mod html;
 mod junit;
 mod markdown;
 mod table;
@@ -120,6 +121,8 @@ impl Summary {
             "Ready, with warnings".to_owned()
         } else if self.skip > 0 {
             "Ready as far as checked: some checks were skipped".to_owned()
+        } else if self.waived > 0 {
+            "Ready, with waived problems".to_owned()
         } else {
             "Ready: every check passed".to_owned()
         };
@@ -152,6 +155,10 @@ pub struct CheckResult {
     pub evidence: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The target file's waiver, when one met a warning or failure of this
+    /// check: applied (status `waived`) or expired (status unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiver: Option<crate::waiver::WaiverNote>,
     pub duration_ms: u64,
 }
 
@@ -192,6 +199,7 @@ impl Report {
             Format::Json => self.to_json(),
             Format::Junit => junit::render(self),
             Format::Markdown => markdown::render(self),
+            Format::Html => html::render(self),
         };
         crate::redact::scrub(&text).into_owned()
     }
@@ -218,6 +226,8 @@ pub enum Format {
     Json,
     Junit,
     Markdown,
+    /// One self-contained page (inline CSS, no scripts) to open in a browser.
+    Html,
 }
 
 impl FromStr for Format {
@@ -225,7 +235,7 @@ impl FromStr for Format {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         <Format as clap::ValueEnum>::from_str(s, true)
-            .map_err(|_| format!("unknown format `{s}`: use table, json, junit or markdown"))
+            .map_err(|_| format!("unknown format `{s}`: use table, json, junit, markdown or html"))
     }
 }
 

@@ -92,6 +92,9 @@ fn details(result: &CheckResult) -> String {
             lines.push(format!("fix: {fix}"));
         }
     }
+    if let Some(waiver) = &result.waiver {
+        lines.push(waiver.describe());
+    }
     for note in &result.notes {
         lines.push(format!("note: {note}"));
     }

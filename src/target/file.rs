@@ -21,6 +21,19 @@ pub struct TargetFile {
     /// Per-check settings: `severity` and the check's parameters.
     #[serde(default)]
     pub checks: BTreeMap<String, toml::Table>,
+    /// Problems accepted on purpose: `[[waiver]]` tables.
+    #[serde(default, rename = "waiver")]
+    pub waivers: Vec<WaiverSection>,
+}
+
+/// `[[waiver]]`: a check whose warning or failure is accepted, why, and until when.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaiverSection {
+    pub id: String,
+    pub justification: String,
+    /// The last day (UTC) the waiver applies, as a TOML date: `expires = 2026-12-31`.
+    pub expires: Option<toml::value::Datetime>,
 }
 
 #[derive(Debug, Default, Deserialize)]

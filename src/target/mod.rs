@@ -19,6 +19,7 @@ use crate::params::{ParamTables, validate_table};
 use crate::probe::destination::Destination;
 use crate::registry::Registry;
 use crate::tomlfile::{self, TomlError};
+use crate::waiver::Waiver;
 
 pub const DEFAULT_SQL_PORT: u16 = 1433;
 pub const DEFAULT_BROWSER_PORT: u16 = 1434;
@@ -124,6 +125,8 @@ pub struct Target {
     pub checks: BTreeMap<String, CheckSettings>,
     /// Check parameters set in the target file.
     pub params: ParamTables,
+    /// Accepted problems, by check id.
+    pub waivers: BTreeMap<String, Waiver>,
 }
 
 impl Target {
@@ -252,6 +255,17 @@ impl Target {
             checks.insert(id.clone(), CheckSettings { severity });
             params.insert(id, table);
         }
+        let mut waivers = BTreeMap::new();
+        for section in file.waivers {
+            let waiver = Waiver::new(&section.justification, section.expires.as_ref())
+                .map_err(|m| invalid(format!("[[waiver]] for `{}`: {m}", section.id)))?;
+            if waivers.insert(section.id.clone(), waiver).is_some() {
+                return Err(invalid(format!(
+                    "[[waiver]]: `{}` is waived twice; keep one waiver per check",
+                    section.id
+                )));
+            }
+        }
         Ok(Target {
             origin: origin.map(Path::to_path_buf),
             server,
@@ -262,16 +276,28 @@ impl Target {
             app,
             checks,
             params,
+            waivers,
         })
     }
 
-    /// Rejects per-check settings that name no check or no parameter.
+    /// Rejects per-check settings and waivers that name no check or no parameter.
     pub fn validate_checks(&self, registry: &Registry) -> Result<(), TargetError> {
         let origin = self
             .origin
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
+        for id in self.waivers.keys() {
+            if registry.get(id).is_none() {
+                return Err(TargetError::Invalid {
+                    origin: origin.clone(),
+                    message: format!(
+                        "[[waiver]]: no check has the id `{id}`{}",
+                        crate::suggest::did_you_mean(id, registry.ids())
+                    ),
+                });
+            }
+        }
         for (id, table) in &self.params {
             validate_table(registry, id, table, &["severity"]).map_err(|message| {
                 TargetError::Invalid {

@@ -2,12 +2,17 @@
 
 mod support;
 
+mod bundle;
 mod cancel;
 mod cli;
+mod gating;
 mod host;
 mod net;
+mod pack_sql;
+mod packs;
 mod reporters;
 mod share;
 mod sql;
 mod target_file;
 mod tls;
+mod waivers;

@@ -104,3 +104,8 @@ fn the_schema_command_prints_the_published_schema() {
         .unwrap();
     assert_eq!(String::from_utf8(output.stdout).unwrap(), JSON_SCHEMA);
 }
+
+#[test]
+fn html() {
+    insta::assert_snapshot!(sample().render(Format::Html, Style::PLAIN));
+}

@@ -1,0 +1,164 @@
+//! target.toml for the bundle: the target file re-serialised with the value
+//! of every key that holds a secret replaced by `<redacted>`. Re-serialising
+//! (rather than copying) drops comments, where people also note passwords;
+//! `password_env` and `password_file` stay, since they name where a secret
+//! is, not the secret. The redactor then masks anything it knows besides.
+
+use std::path::Path;
+
+use crate::redact::MASK;
+
+/// What the command line said about the target, as flags.
+#[derive(Debug, Default, Clone)]
+pub struct CommandLine {
+    pub flags: Vec<(String, String)>,
+}
+
+impl CommandLine {
+    fn describe(&self) -> String {
+        self.flags
+            .iter()
+            .map(|(flag, value)| {
+                if value.is_empty() {
+                    flag.clone()
+                } else {
+                    format!("{flag} {value}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The bundle's target.toml: the file's settings with secrets masked, headed
+/// by where it came from and the command line's overrides.
+pub fn redacted(path: Option<&Path>, command_line: &CommandLine) -> String {
+    let mut out = String::new();
+    let overrides = if command_line.flags.is_empty() {
+        "none".to_owned()
+    } else {
+        command_line.describe()
+    };
+    match path {
+        Some(path) => {
+            out.push_str(&format!(
+                "# The target file {}, re-serialised by mssql-preflight bundle:\n\
+                 # comments and layout are dropped, secret values read {MASK}.\n\
+                 # Command-line overrides (they win over this file): {overrides}\n\n",
+                path.display()
+            ));
+            match std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| text.parse::<toml::Table>().map_err(|e| e.to_string()))
+            {
+                Ok(mut table) => {
+                    mask_table(&mut table);
+                    out.push_str(&toml::to_string_pretty(&table).unwrap_or_else(|e| {
+                        format!("# cannot re-serialise the target file: {e}\n")
+                    }));
+                }
+                Err(e) => out.push_str(&format!("# cannot read the target file: {e}\n")),
+            }
+        }
+        None => {
+            out.push_str(&format!(
+                "# No target file: the target came from the command line: {overrides}\n"
+            ));
+        }
+    }
+    crate::redact::scrub(&out).into_owned()
+}
+
+/// Whether a key's value is a secret: one of its words names one, unless the
+/// key says where the secret comes from (`password_env`, `password_file`).
+pub fn is_secret_key(key: &str) -> bool {
+    const SECRET_WORDS: &[&str] = &[
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "passphrase",
+        "credential",
+        "credentials",
+        "apikey",
+    ];
+    const SOURCE_WORDS: &[&str] = &["env", "file", "path", "stdin", "command"];
+    let lower = key.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split(['_', '-', '.', ' ']).collect();
+    if words.last().is_some_and(|w| SOURCE_WORDS.contains(w)) {
+        return false;
+    }
+    lower.contains("connection_string") || words.iter().any(|w| SECRET_WORDS.contains(w))
+}
+
+fn mask_table(table: &mut toml::Table) {
+    for (key, value) in table.iter_mut() {
+        if is_secret_key(key) {
+            *value = toml::Value::String(MASK.to_owned());
+        } else {
+            mask_value(value);
+        }
+    }
+}
+
+fn mask_value(value: &mut toml::Value) {
+    match value {
+        toml::Value::Table(t) => mask_table(t),
+        toml::Value::Array(items) => items.iter_mut().for_each(mask_value),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_keys_are_told_from_their_sources() {
+        for key in [
+            "password",
+            "sql_password",
+            "api-token",
+            "Secret",
+            "connection_string",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in [
+            "password_env",
+            "password_file",
+            "user",
+            "host",
+            "ca_file",
+            "justification",
+        ] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn values_of_secret_keys_and_comments_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(
+            &path,
+            "# old password: hunter2-in-a-comment\n[server]\nhost = \"sql01\"\n\
+             [sql]\nuser = \"pmp\"\npassword_env = \"PMP_PW\"\n\
+             [extra]\nlist = [{ token = \"t0ken-value\" }]\n",
+        )
+        .unwrap();
+        let text = redacted(
+            Some(&path),
+            &CommandLine {
+                flags: vec![("--port".into(), "1433".into())],
+            },
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("t0ken-value"), "{text}");
+        assert!(text.contains("password_env = \"PMP_PW\""), "{text}");
+        assert!(text.contains("host = \"sql01\""), "{text}");
+        assert!(text.contains("--port 1433"), "{text}");
+        assert!(text.contains(MASK), "{text}");
+    }
+}
