@@ -249,19 +249,26 @@ pub struct SizeFigure {
 impl Fact for DatabaseSize {
     type Output = SizeFigure;
 
+    /// The target file's figure when given (the administrator knows best,
+    /// e.g. for a database that will grow); otherwise the application
+    /// database's data files as SQL Server reports them.
     async fn gather(ctx: &RunContext) -> Result<SizeFigure, Stop> {
-        ctx.target
-            .backup
-            .database_size
-            .map(|bytes| SizeFigure {
+        if let Some(bytes) = ctx.target.backup.database_size {
+            return Ok(SizeFigure {
                 bytes,
                 source: "`database_size` under [backup] in the target file",
-            })
-            .ok_or_else(|| {
-                Stop::skip(
-                    "the database's size is unknown: set `database_size` under [backup] (e.g. \"12 GiB\"; in SQL Server: EXEC sp_spaceused)",
-                )
-            })
+            });
+        }
+        match ctx.fact::<crate::facts::sql::DatabaseDataSize>().await {
+            Ok(bytes) => Ok(SizeFigure {
+                bytes: *bytes,
+                source: "the application database's data files (sys.database_files)",
+            }),
+            Err(why) => Err(Stop::skip(format!(
+                "the database's size is unknown: SQL Server did not tell ({}) and `database_size` is not set under [backup] (e.g. \"12 GiB\"; in SQL Server: EXEC sp_spaceused)",
+                why.reason()
+            ))),
+        }
     }
 }
 

@@ -620,3 +620,30 @@ async fn a_file_someone_else_wrote_can_be_removed_from_the_destination() {
         assert!(remove_from_destination(&ctx, "..").await.is_err());
     }
 }
+
+#[tokio::test]
+async fn without_a_configured_size_the_database_size_comes_from_sql_server() {
+    use crate::support::accounts::Passwords;
+    use crate::support::emulator::TestServer;
+    let samba = Samba::start();
+    let server = TestServer::start_emulated("sql2022-healthy").await;
+    let passwords = Passwords::new();
+    // The application database's data file is 64 MiB; the share a 4 MiB tmpfs.
+    let toml = server
+        .target()
+        .in_server("database = \"PassTrix\"")
+        .with(&passwords.sql("pmp", "Pmp-Test-Passw0rd!"))
+        .with(&format!(
+            "{}smb_port = {}\n",
+            passwords.backup(WRITER, WRITER_PASSWORD, Some(&samba.unc("space", ""))),
+            samba.port
+        ))
+        .render();
+    let report = run(&toml, &["share.space"]).await;
+    let r = assert_status(&report, "share.space", Status::Fail);
+    assert_eq!(
+        r.evidence["database_size_source"],
+        "the application database's data files (sys.database_files)",
+        "{r:#?}"
+    );
+}

@@ -125,12 +125,10 @@ impl Case {
         for section in &self.sections {
             target = target.with(section);
         }
-        let mut lines = String::from("[server]\n");
         for line in &self.server_lines {
-            lines.push_str(line);
-            lines.push('\n');
+            target = target.in_server(line);
         }
-        target.render().replacen("[server]\n", &lines, 1)
+        target.render()
     }
 
     fn options(&self) -> EngineOptions {

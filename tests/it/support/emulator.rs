@@ -140,6 +140,7 @@ impl TestServer {
             ca_file: Some(self.ca_file.clone()),
             expected_name: Some(self.host_name()),
             trust_server_certificate: false,
+            server_lines: Vec::new(),
             extra: String::new(),
         }
     }
@@ -158,6 +159,8 @@ pub struct TargetToml {
     pub ca_file: Option<PathBuf>,
     pub expected_name: Option<String>,
     pub trust_server_certificate: bool,
+    /// Further `key = value` lines of the [server] section.
+    pub server_lines: Vec<String>,
     /// Further sections, appended as written (`[sql]`, `[checks."…"]`, …).
     pub extra: String,
 }
@@ -178,6 +181,12 @@ impl TargetToml {
         self
     }
 
+    /// Adds a line such as `database = "PassTrix"` to the [server] section.
+    pub fn in_server(mut self, line: &str) -> Self {
+        self.server_lines.push(line.to_owned());
+        self
+    }
+
     pub fn with(mut self, section: &str) -> Self {
         self.extra.push('\n');
         self.extra.push_str(section);
@@ -186,10 +195,12 @@ impl TargetToml {
     }
 
     pub fn render(&self) -> String {
-        let mut toml = format!(
-            "[server]\nhost = \"{}\"\nport = {}\n\n[tls]\n",
-            self.host, self.port
-        );
+        let mut toml = format!("[server]\nhost = \"{}\"\nport = {}\n", self.host, self.port);
+        for line in &self.server_lines {
+            toml.push_str(line);
+            toml.push('\n');
+        }
+        toml.push_str("\n[tls]\n");
         if let Some(ca) = &self.ca_file {
             toml.push_str(&format!(
                 "ca_file = {}\n",
