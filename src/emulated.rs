@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use mssql_emulator::{Account, Emulator};
 
+use crate::target::AppKind;
+
 /// The files written for one emulated server; the target file names the others.
 pub struct EmulatedTarget {
     pub target: PathBuf,
@@ -14,9 +16,22 @@ pub struct EmulatedTarget {
     pub password_files: Vec<PathBuf>,
 }
 
+/// What surrounds the emulated server on this machine, when there is any:
+/// a backup destination directory and an application install folder.
+#[derive(Debug, Default, Clone)]
+pub struct Surroundings {
+    pub backup_destination: Option<PathBuf>,
+    pub app: Option<(AppKind, PathBuf)>,
+}
+
 /// Writes `<stem>.toml` in `dir`, with the emulator's CA certificate and one
 /// password file (mode 600) per account beside it.
-pub fn write_target(emulator: &Emulator, dir: &Path, stem: &str) -> io::Result<EmulatedTarget> {
+pub fn write_target(
+    emulator: &Emulator,
+    dir: &Path,
+    stem: &str,
+    surroundings: &Surroundings,
+) -> io::Result<EmulatedTarget> {
     let scenario = emulator.scenario();
     let addr = emulator.tds_addr();
     let mut password_files = Vec::new();
@@ -68,6 +83,22 @@ pub fn write_target(emulator: &Emulator, dir: &Path, stem: &str) -> io::Result<E
             quoted(&file_name(&path))
         ));
         password_files.push(path);
+        if section == "backup"
+            && let Some(destination) = &surroundings.backup_destination
+        {
+            toml.push_str(&format!(
+                "destination = {}\n",
+                quoted(&destination.display().to_string())
+            ));
+        }
+    }
+
+    if let Some((kind, install_dir)) = &surroundings.app {
+        let kind = toml::Value::try_from(kind).map_err(io::Error::other)?;
+        toml.push_str(&format!(
+            "\n[app]\nkind = {kind}\ninstall_dir = {}\n",
+            quoted(&install_dir.display().to_string())
+        ));
     }
 
     let target = dir.join(format!("{stem}.toml"));

@@ -93,7 +93,7 @@ fn write_beside(emulator: &Emulator, path: &Path) -> Result<(), String> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "target".to_owned());
-    let written = write_target(emulator, &dir, &stem)
+    let written = write_target(emulator, &dir, &stem, &Default::default())
         .map_err(|e| format!("cannot write the target file: {e}"))?;
     if written.target != path {
         std::fs::rename(&written.target, path)

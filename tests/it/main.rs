@@ -5,6 +5,7 @@ mod support;
 mod bundle;
 mod cancel;
 mod cli;
+mod demo;
 mod gating;
 mod host;
 mod net;
