@@ -6,6 +6,7 @@
 
 use super::{Members, absence};
 use crate::engine::Run;
+use crate::facts::host::BackupSettingsTable;
 use crate::facts::sql::ServerFacts;
 use crate::facts::tls::{ChainSource, PresentedChain};
 
@@ -17,10 +18,17 @@ pub fn contributions() -> Vec<Contribution> {
     vec![tls_certificates, sql_server_facts]
 }
 
-/// server-facts.json: what SQL Server said about itself through a session.
+/// server-facts.json: what SQL Server said about itself through a session,
+/// with Passwordstate's BackupSettings rows when a check read them.
 fn sql_server_facts(run: &Run, members: &mut Members) {
+    let backup_settings = run.gathered::<BackupSettingsTable>();
     members.fact_json::<ServerFacts>(run, "server-facts.json", |info| {
-        serde_json::to_value(info).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+        let mut facts = serde_json::to_value(info)
+            .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
+        if let (Some(object), Some(rows)) = (facts.as_object_mut(), backup_settings) {
+            object.insert("passwordstate_backup_settings".to_owned(), rows.to_json());
+        }
+        facts
     });
 }
 

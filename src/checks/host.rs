@@ -6,8 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::context::RunContext;
-use crate::facts::host::{DatabaseParams, FileStatus, MasterKeyFile, WebConfigSecrets};
-use crate::finding::{Finding, Outcome, Severity, Stop};
+use crate::facts::host::{
+    DatabaseParams, FileStatus, MasterKeyFile, SplitSecretsBackup, SplitSecretsSetting,
+    WebConfigSecrets, WebConfigStatus,
+};
+use crate::finding::{Finding, Outcome, Severity, Status, Stop};
 use crate::registry::{Check, CheckMeta, Family};
 
 pub fn checks() -> Vec<Arc<dyn Check>> {
@@ -163,7 +166,7 @@ impl PasswordstateSecrets {
         PasswordstateSecrets {
             meta: CheckMeta::new("host.passwordstate.secrets", Family::Host, Severity::Fail)
                 .title("web.config holds Passwordstate's half of the split secrets")
-                .checks("Reads `<install_dir>/web.config` and looks for the split secrets Secret1 and Secret2 under <appSettings> (their values are never shown), and whether that section is encrypted with protected configuration.")
+                .checks("Reads `<install_dir>/web.config` and looks for the split secrets Secret1 and Secret2 under <appSettings> (their values are never shown), and whether that section is encrypted with protected configuration; when the application account can log in, reads whether Backup Split Secrets is enabled in the database's BackupSettings table.")
                 .why("Passwordstate's encryption keys are split in four: Secret1 and Secret2 in web.config, Secret3 and Secret4 in the database. Without both halves the passwords cannot be decrypted after a restore, so web.config must be intact and backed up with the database (enable Backup Split Secrets).")
                 .fix("Restore web.config from a backup of the Passwordstate folder (the split secrets cannot be regenerated), and enable Administration → Backups and Upgrades → Settings → Backup Split Secrets.")
                 .guide("Passwordstate backup guide §1 (encryption keys in web.config), §4.5 (Backup Split Secrets); Click Studios, \"Encryption Keys Explained\""),
@@ -179,54 +182,116 @@ impl Check for PasswordstateSecrets {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let config = ctx.fact::<WebConfigSecrets>().await?;
-        let path = config.path.display().to_string();
-        let backup_note = "whether Backup Split Secrets is enabled (guide §4.5) is kept in the database and was not checked";
-        if !config.present {
-            return Ok(Finding::fail(format!("{path} does not exist"))
-                .expected("web.config with Secret1 and Secret2 under <appSettings>")
-                .actual("no web.config")
-                .remediation(
-                    "Check `install_dir` under [app] (by default C:\\inetpub\\Passwordstate). If web.config is really gone, restore it from a backup of the Passwordstate folder: the split secrets cannot be regenerated.",
-                )
-                .evidence("path", &path));
-        }
-        if let Some(provider) = &config.encrypted_by {
-            return Ok(Finding::pass(format!(
-                "{path}: <appSettings> is encrypted with protected configuration ({provider}), as Click Studios recommends"
-            ))
-            .evidence("path", &path)
-            .evidence("protection_provider", provider)
-            .note("Secret1 and Secret2 are inside the encrypted section, so their presence could not be confirmed here")
-            .note(backup_note));
-        }
-        let missing: Vec<&str> = [
-            ("Secret1", config.has_secret1),
-            ("Secret2", config.has_secret2),
-        ]
-        .iter()
-        .filter(|(_, present)| !present)
-        .map(|(name, _)| *name)
-        .collect();
-        if !missing.is_empty() {
-            return Ok(Finding::fail(format!(
-                "{path} lacks {} under <appSettings>: Passwordstate cannot decrypt its passwords without them",
-                missing.join(" and ")
-            ))
-            .expected("Secret1 and Secret2 under <appSettings>")
-            .actual(format!("missing: {}", missing.join(", ")))
-            .evidence("path", &path)
-            .evidence("missing", &missing)
-            .note(backup_note));
-        }
-        Ok(Finding::warn(format!(
-            "{path} holds Secret1 and Secret2, but <appSettings> is not encrypted: anyone who can read the file has half of the encryption keys"
+        let backup = split_secrets_backup(ctx).await;
+        Ok(backup.apply(judge_web_config(&config)))
+    }
+}
+
+/// The verdict on web.config alone.
+fn judge_web_config(config: &WebConfigStatus) -> Finding {
+    let path = config.path.display().to_string();
+    if !config.present {
+        return Finding::fail(format!("{path} does not exist"))
+            .expected("web.config with Secret1 and Secret2 under <appSettings>")
+            .actual("no web.config")
+            .remediation(
+                "Check `install_dir` under [app] (by default C:\\inetpub\\Passwordstate). If web.config is really gone, restore it from a backup of the Passwordstate folder: the split secrets cannot be regenerated.",
+            )
+            .evidence("path", &path);
+    }
+    if let Some(provider) = &config.encrypted_by {
+        return Finding::pass(format!(
+            "{path}: <appSettings> is encrypted with protected configuration ({provider}), as Click Studios recommends"
         ))
-        .expected("<appSettings> encrypted with protected configuration")
-        .actual("Secret1 and Secret2 in plain text")
-        .remediation(
-            "Encrypt the <appSettings> section as Click Studios recommends, e.g. in an elevated prompt on the web server: `%windir%\\Microsoft.NET\\Framework64\\v4.0.30319\\aspnet_regiis.exe -pef \"appSettings\" \"C:\\inetpub\\Passwordstate\"` (use your install folder), and keep a copy of web.config with the backups.",
-        )
         .evidence("path", &path)
-        .note(backup_note))
+        .evidence("protection_provider", provider)
+        .note("Secret1 and Secret2 are inside the encrypted section, so their presence could not be confirmed here");
+    }
+    let missing: Vec<&str> = [
+        ("Secret1", config.has_secret1),
+        ("Secret2", config.has_secret2),
+    ]
+    .iter()
+    .filter(|(_, present)| !present)
+    .map(|(name, _)| *name)
+    .collect();
+    if !missing.is_empty() {
+        return Finding::fail(format!(
+            "{path} lacks {} under <appSettings>: Passwordstate cannot decrypt its passwords without them",
+            missing.join(" and ")
+        ))
+        .expected("Secret1 and Secret2 under <appSettings>")
+        .actual(format!("missing: {}", missing.join(", ")))
+        .evidence("path", &path)
+        .evidence("missing", &missing);
+    }
+    Finding::warn(format!(
+        "{path} holds Secret1 and Secret2, but <appSettings> is not encrypted: anyone who can read the file has half of the encryption keys"
+    ))
+    .expected("<appSettings> encrypted with protected configuration")
+    .actual("Secret1 and Secret2 in plain text")
+    .remediation(
+        "Encrypt the <appSettings> section as Click Studios recommends, e.g. in an elevated prompt on the web server: `%windir%\\Microsoft.NET\\Framework64\\v4.0.30319\\aspnet_regiis.exe -pef \"appSettings\" \"C:\\inetpub\\Passwordstate\"` (use your install folder), and keep a copy of web.config with the backups.",
+    )
+    .evidence("path", &path)
+}
+
+/// What the database says about Backup Split Secrets (guide §4.5), or why
+/// it was not asked.
+enum SplitSecretsBackupView {
+    Known(SplitSecretsSetting),
+    NotAsked(String),
+}
+
+async fn split_secrets_backup(ctx: &RunContext) -> SplitSecretsBackupView {
+    match ctx.fact::<SplitSecretsBackup>().await {
+        Ok(setting) => SplitSecretsBackupView::Known((*setting).clone()),
+        Err(stop) => SplitSecretsBackupView::NotAsked(stop.reason().to_owned()),
+    }
+}
+
+impl SplitSecretsBackupView {
+    /// Adds the backup setting to the web.config verdict: switched off, the
+    /// secrets in web.config are the only copy, which is a warning at least.
+    fn apply(self, finding: Finding) -> Finding {
+        const ENABLE: &str = "Enable Administration → Backups and Upgrades → Settings → Backup Split Secrets, so the secrets in web.config are copied to the web files backup path (guide §4.5).";
+        match self {
+            SplitSecretsBackupView::Known(SplitSecretsSetting::Enabled { column }) => {
+                finding.evidence("backup_split_secrets", true).note(format!(
+                    "Backup Split Secrets is enabled (BackupSettings.{column})"
+                ))
+            }
+            SplitSecretsBackupView::Known(SplitSecretsSetting::Disabled { column }) => {
+                let finding = finding.evidence("backup_split_secrets", false);
+                if finding.status == Status::Pass {
+                    let message = format!(
+                        "{}; but Backup Split Secrets is off (BackupSettings.{column} = 0), so no backup holds web.config's half of the keys",
+                        finding.message
+                    );
+                    Finding {
+                        status: Status::Warn,
+                        message,
+                        ..finding
+                    }
+                    .expected("Backup Split Secrets enabled")
+                    .actual("disabled")
+                    .remediation(ENABLE)
+                } else {
+                    let remediation = match &finding.remediation {
+                        Some(r) => format!("{r} {ENABLE}"),
+                        None => ENABLE.to_owned(),
+                    };
+                    finding
+                        .note(format!(
+                            "Backup Split Secrets is off (BackupSettings.{column} = 0)"
+                        ))
+                        .remediation(remediation)
+                }
+            }
+            SplitSecretsBackupView::Known(SplitSecretsSetting::Unknown(why))
+            | SplitSecretsBackupView::NotAsked(why) => finding.note(format!(
+                "whether Backup Split Secrets is enabled (guide §4.5) was not checked: {why}"
+            )),
+        }
     }
 }

@@ -307,3 +307,115 @@ mod tests {
         );
     }
 }
+
+/// Passwordstate's `BackupSettings` table as the application account reads
+/// it: what its backups are set to do, for the split-secrets check and the
+/// support bundle. Text in columns named like a password is masked.
+pub struct BackupSettingsTable;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupSettingsRows {
+    pub database: String,
+    pub set: crate::probe::sql::ResultSet,
+}
+
+impl BackupSettingsRows {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "database": self.database, "rows": self.set.to_json_rows() })
+    }
+}
+
+const BACKUP_SETTINGS_QUERY: &str = "SELECT * FROM dbo.BackupSettings";
+
+impl Fact for BackupSettingsTable {
+    type Output = BackupSettingsRows;
+
+    async fn gather(ctx: &RunContext) -> Result<BackupSettingsRows, Stop> {
+        use crate::facts::sql::{AccountKind, session_of};
+        use futures::FutureExt;
+        async {
+            let login = session_of(ctx, AccountKind::App).await?;
+            let session = login.session()?;
+            let database = session.require_database()?.to_owned();
+            let mut set = session.rows(BACKUP_SETTINGS_QUERY).await.map_err(|e| {
+                Stop::skip(format!(
+                    "cannot read BackupSettings in `{database}` (is it Passwordstate's database?): {e}"
+                ))
+            })?;
+            mask_password_columns(&mut set);
+            Ok(BackupSettingsRows { database, set })
+        }
+        .boxed()
+        .await
+    }
+}
+
+/// Registers and masks text held in columns whose names say password, so
+/// neither reports nor bundles can carry one.
+fn mask_password_columns(set: &mut crate::probe::sql::ResultSet) {
+    use crate::probe::sql::SqlValue;
+    let secret_columns: Vec<usize> = set
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| {
+            let name = name.to_ascii_lowercase();
+            name.contains("password") || name.contains("pwd")
+        })
+        .map(|(i, _)| i)
+        .collect();
+    for row in &mut set.rows {
+        for &i in &secret_columns {
+            if let Some(value @ SqlValue::Text(_)) = row.get_mut(i) {
+                if let SqlValue::Text(text) = &*value {
+                    crate::redact::register(text);
+                }
+                *value = SqlValue::Text(crate::redact::MASK.to_owned());
+            }
+        }
+    }
+}
+
+/// Whether Passwordstate backs up its split secrets (Administration →
+/// Backups and Upgrades → Settings → Backup Split Secrets). The column's
+/// name is not published, so it is found by name (`…Split…`), not assumed.
+pub struct SplitSecretsBackup;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum SplitSecretsSetting {
+    Enabled {
+        column: String,
+    },
+    Disabled {
+        column: String,
+    },
+    /// The table was read but does not say; the reason is given.
+    Unknown(String),
+}
+
+impl Fact for SplitSecretsBackup {
+    type Output = SplitSecretsSetting;
+
+    async fn gather(ctx: &RunContext) -> Result<SplitSecretsSetting, Stop> {
+        let table = ctx.fact::<BackupSettingsTable>().await?;
+        let set = &table.set;
+        let Some(column) = set
+            .columns
+            .iter()
+            .find(|c| c.to_ascii_lowercase().contains("split"))
+            .cloned()
+        else {
+            return Ok(SplitSecretsSetting::Unknown(format!(
+                "BackupSettings in `{}` has no column about split secrets",
+                table.database
+            )));
+        };
+        Ok(match set.get(0, &column).as_bool() {
+            Some(true) => SplitSecretsSetting::Enabled { column },
+            Some(false) => SplitSecretsSetting::Disabled { column },
+            None => SplitSecretsSetting::Unknown(format!(
+                "BackupSettings.{column} holds no yes/no value"
+            )),
+        })
+    }
+}

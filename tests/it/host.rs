@@ -294,3 +294,149 @@ fn secrets_in_application_files_never_reach_any_output() {
         }
     }
 }
+
+/// An emulated Passwordstate database whose BackupSettings table has a
+/// split-secrets column (its name found by the check, not assumed) set to
+/// `value`, or no such column at all; it also holds the backup zip password.
+async fn passwordstate_server(
+    split_column: Option<(&str, u8)>,
+) -> crate::support::emulator::TestServer {
+    use mssql_emulator::{EmulatorOptions, Scenario};
+    let (split, value) = match split_column {
+        Some((name, value)) => (
+            format!(", {{ name = \"{name}\", type = \"bit\" }}"),
+            format!(", {value}"),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let scenario = format!(
+        "description = \"Passwordstate database\"\nextends = \"sql2022-healthy\"\n[[rules]]\npattern = '\\bFROM dbo\\.BackupSettings\\b'\nwhen_database = [\"Passwordstate\"]\ncolumns = [{{ name = \"BackupsEnabled\", type = \"bit\" }}, {{ name = \"ZipPassword\", type = \"nvarchar(100)\" }}{split}]\nrows = [[1, \"{ZIP_PASSWORD}\"{value}]]\n"
+    );
+    let scenario = Scenario::from_toml_str(&scenario).expect("the test's scenario is valid");
+    crate::support::emulator::TestServer::start_scenario(scenario, EmulatorOptions::default()).await
+}
+
+const ZIP_PASSWORD: &str = "Zip-canary-5e4d3c";
+
+/// A Passwordstate folder with an encrypted web.config, the emulated
+/// server, and a target for both (the caller holds them while it runs).
+async fn passwordstate_host(
+    split_column: Option<(&str, u8)>,
+) -> (
+    tempfile::TempDir,
+    crate::support::emulator::TestServer,
+    crate::support::accounts::Passwords,
+    String,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let encrypted = "  <appSettings configProtectionProvider=\"RsaProtectedConfigurationProvider\">\n    <EncryptedData><CipherData><CipherValue>AAAA</CipherValue></CipherData></EncryptedData>\n  </appSettings>";
+    std::fs::write(dir.path().join("web.config"), web_config(encrypted)).unwrap();
+    let server = passwordstate_server(split_column).await;
+    let passwords = crate::support::accounts::Passwords::new();
+    let toml = server
+        .target()
+        .in_server("database = \"Passwordstate\"")
+        .with(&passwords.sql("pstate", "Pstate-Test-Passw0rd!"))
+        .with(&format!(
+            "[app]\nkind = \"passwordstate\"\ninstall_dir = '{}'\n",
+            dir.path().display()
+        ))
+        .render();
+    (dir, server, passwords, toml)
+}
+
+async fn secrets_with_database(
+    split_column: Option<(&str, u8)>,
+) -> mssql_preflight::report::CheckResult {
+    let (_dir, _server, _passwords, toml) = passwordstate_host(split_column).await;
+    let report = run(&toml, &["host.passwordstate.secrets"]).await;
+    crate::support::result(&report, "host.passwordstate.secrets").clone()
+}
+
+#[tokio::test]
+async fn the_support_bundle_carries_backup_settings_with_the_zip_password_masked() {
+    let (dir, _server, _passwords, toml) =
+        passwordstate_host(Some(("BackupSplitSecrets", 1))).await;
+    let target = dir.path().join("target.toml");
+    std::fs::write(&target, toml).unwrap();
+    let zip = dir.path().join("bundle.zip");
+    let args: Vec<std::ffi::OsString> = vec![
+        "bundle".into(),
+        "--check".into(),
+        "host.passwordstate.secrets".into(),
+        "--check".into(),
+        "sql.version".into(),
+        "--target".into(),
+        target.into(),
+        "-o".into(),
+        zip.clone().into(),
+    ];
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("mssql-preflight"))
+            .args(args)
+            .env("MSSQL_PREFLIGHT_LOG", "off")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let members = crate::bundle::unzip(&zip);
+    let facts = members
+        .iter()
+        .find(|(name, _)| name == "server-facts.json")
+        .map(|(_, bytes)| serde_json::from_slice::<serde_json::Value>(bytes).unwrap())
+        .expect("server-facts.json");
+    let row = &facts["passwordstate_backup_settings"]["rows"][0];
+    assert_eq!(row["BackupSplitSecrets"], true, "{facts:#}");
+    assert_eq!(row["ZipPassword"], "<redacted>", "{facts:#}");
+    for (name, bytes) in &members {
+        assert!(
+            !String::from_utf8_lossy(bytes).contains(ZIP_PASSWORD),
+            "the backup zip password is in {name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn split_secrets_backup_switched_off_in_the_database_warns() {
+    let r = secrets_with_database(Some(("BackupSplitSecrets", 0))).await;
+    assert_eq!(r.status, Status::Warn, "{r:#?}");
+    assert!(
+        r.message.contains("Backup Split Secrets is off"),
+        "{}",
+        r.message
+    );
+    assert_eq!(r.evidence["backup_split_secrets"], false);
+    assert!(r.remediation.as_deref().unwrap().contains("§4.5"), "{r:#?}");
+}
+
+#[tokio::test]
+async fn split_secrets_backup_switched_on_in_the_database_passes() {
+    let r = secrets_with_database(Some(("BackupSplitSecrets", 1))).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert_eq!(r.evidence["backup_split_secrets"], true);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("Backup Split Secrets is enabled")),
+        "{r:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_without_the_setting_leaves_it_unchecked_and_says_so() {
+    let r = secrets_with_database(None).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("was not checked") && n.contains("no column about split secrets")),
+        "{r:#?}"
+    );
+}
