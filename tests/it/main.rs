@@ -4,6 +4,7 @@ mod support;
 
 mod bundle;
 mod cancel;
+mod catalog;
 mod cli;
 mod demo;
 mod gating;

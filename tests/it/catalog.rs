@@ -1,0 +1,64 @@
+//! The registry as a whole: ids are unique, well formed and documented, and
+//! every check is reachable from a profile.
+
+use std::collections::BTreeSet;
+
+use mssql_preflight::catalog::Catalog;
+
+#[test]
+fn every_check_has_a_unique_dotted_id_and_full_documentation() {
+    // Building the catalog refuses a second check with the same id.
+    let catalog = Catalog::builtin().expect("the built-in catalog loads");
+    let ids: Vec<&str> = catalog.registry.ids().collect();
+    let unique: BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), unique.len(), "duplicate ids in {ids:?}");
+    assert!(ids.len() >= 30, "only {} checks registered", ids.len());
+
+    for check in catalog.registry.iter() {
+        let m = check.meta();
+        let id = m.id.as_ref();
+        let parts: Vec<&str> = id.split('.').collect();
+        assert!(parts.len() >= 2, "{id}: ids are dotted");
+        assert!(
+            parts.iter().all(|p| !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')),
+            "{id}: ids are lower case, digits and dashes"
+        );
+        assert_eq!(
+            parts[0],
+            m.family.as_str(),
+            "{id}: an id starts with its family"
+        );
+        for (field, text) in [
+            ("title", &m.title),
+            ("checks", &m.checks),
+            ("why", &m.why),
+            ("fix", &m.fix),
+            ("guide", &m.guide),
+        ] {
+            assert!(
+                text.trim().len() > 10,
+                "{id}: `{field}` is not documented: {text:?}"
+            );
+        }
+        for param in &m.params {
+            assert!(
+                !param.help.trim().is_empty(),
+                "{id}: parameter {} has no help",
+                param.name
+            );
+        }
+    }
+}
+
+#[test]
+fn every_check_belongs_to_an_application_profile() {
+    let catalog = Catalog::builtin().unwrap();
+    let orphans: Vec<&str> = catalog
+        .registry
+        .ids()
+        .filter(|id| catalog.profiles.containing(id).is_empty())
+        .collect();
+    assert!(orphans.is_empty(), "in no profile but `all`: {orphans:?}");
+}
