@@ -34,17 +34,37 @@ fn main() {
         .collect();
     assert!(!queued.is_empty(), "could not fill the accept queue");
 
-    let overrides = TargetOverrides {
-        host: Some("127.0.0.1".to_owned()),
-        port: Some(addr.port()),
-        ..TargetOverrides::default()
-    };
-    let target = Arc::new(Target::load(None, &overrides, SecretInputs::default()).expect("target"));
+    // A target with everything configured, so that checks skip because the
+    // port is dead, not because nothing was asked of them.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::create_dir(dir.path().join("backups")).expect("backup folder");
+    // SAFETY: single-threaded here; the runtime starts below.
+    unsafe { std::env::set_var("PREFLIGHT_BENCH_PASSWORD", "bench-password") };
+    let toml = format!(
+        "[server]\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"Passwordstate\"\n\
+         [sql]\nuser = \"pstate\"\npassword_env = \"PREFLIGHT_BENCH_PASSWORD\"\n\
+         [backup]\nuser = \"pback\"\npassword_env = \"PREFLIGHT_BENCH_PASSWORD\"\ndestination = '{}'\n\
+         [app]\nkind = \"passwordstate\"\ninstall_dir = '{}'\ndatabase_on_other_server = true\n",
+        addr.port(),
+        dir.path().join("backups").display(),
+        dir.path().display()
+    );
+    let path = dir.path().join("target.toml");
+    std::fs::write(&path, toml).expect("target file");
+    let target = Arc::new(
+        Target::load(
+            Some(&path),
+            &TargetOverrides::default(),
+            SecretInputs::default(),
+        )
+        .expect("target"),
+    );
     let catalog = Catalog::builtin().expect("catalog");
     let plan =
         selection::plan(&catalog.registry, &catalog.profiles, &Selection::default()).expect("plan");
     let mut options = EngineOptions::default();
     options.settings.timeout = TIMEOUT;
+    options.settings.intrusive = true;
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let started = Instant::now();
@@ -54,6 +74,13 @@ fn main() {
 
     println!("checks run:        {}", run.report.summary.total);
     println!("verdicts:          {}", run.report.summary.verdict());
+    let slowest = run.report.results.iter().max_by_key(|r| r.duration_ms);
+    if let Some(r) = slowest {
+        println!(
+            "slowest check:     {} ({} ms, {})",
+            r.id, r.duration_ms, r.status
+        );
+    }
     println!("timeout:           {:?}", TIMEOUT);
     println!("wall time:         {:.3} s", wall.as_secs_f64());
     println!("wall / timeout:    {ratio:.3} (limit {LIMIT})");
