@@ -6,7 +6,7 @@ use std::time::Duration;
 use mssql_emulator::{Emulator, EmulatorOptions, Scenario};
 
 use super::args::RunArgs;
-use super::output::stdout_style;
+use super::output::{print, stdout_style};
 use super::progress::Bar;
 use super::run::prepare;
 use super::usage_error;
@@ -32,8 +32,8 @@ pub fn demo(timeout: Duration) -> i32 {
                 return usage_error(message);
             }
         }
-        println!(
-            "The demonstration ran. Point the tool at your own server with `mssql-preflight run --target FILE` (see examples/target.toml)."
+        print(
+            "The demonstration ran. Point the tool at your own server with `mssql-preflight run --target FILE` (see examples/target.toml).\n",
         );
         exit::OK
     });
@@ -56,11 +56,11 @@ async fn show(number: usize, name: &str, what: &str, timeout: Duration) -> Resul
     let files = write_target(&emulator, dir.path(), name)
         .map_err(|e| format!("cannot write the demo target: {e}"))?;
 
-    println!(
-        "━━ Emulated server {number} of {}: {what}\n   scenario `{name}`, listening on {}\n",
+    print(&format!(
+        "━━ Emulated server {number} of {}: {what}\n   scenario `{name}`, listening on {}\n\n",
         SERVERS.len(),
         emulator.tds_addr()
-    );
+    ));
     let args = RunArgs::for_target(&files.target, timeout);
     let prepared = prepare(&args)?;
     let run = engine::run(
@@ -70,10 +70,8 @@ async fn show(number: usize, name: &str, what: &str, timeout: Duration) -> Resul
         &Bar::for_stderr(),
     )
     .await;
-    println!(
-        "{}",
-        run.report.render(Format::Table, stdout_style(args.color))
-    );
+    let table = run.report.render(Format::Table, stdout_style(args.color));
+    print(&format!("{table}\n"));
     emulator.shutdown().await;
     Ok(())
 }

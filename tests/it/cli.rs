@@ -273,3 +273,42 @@ fn no_color_wins_over_color_always() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&plain.stdout).contains('\u{1b}'));
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_without_an_error() {
+    let report = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample-report.json");
+    let port = closed_port().to_string();
+    let run = [
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--check",
+        "net.tcp.reachable",
+    ];
+    let commands: [(&[&str], i32); 6] = [
+        (&["list"], 0),
+        (&["list", "--format", "json"], 0),
+        (&["explain", "net.tcp.reachable"], 0),
+        (&["render", report], 0),
+        (&["schema"], 0),
+        // The report still decides the exit code.
+        (&run, 1),
+    ];
+    for (args, code) in commands {
+        // The reading end is closed before the command writes a byte, as
+        // `| head` closes it after the first lines: every write meets EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_mssql-preflight"))
+            .args(args)
+            .env("MSSQL_PREFLIGHT_LOG", "off")
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
