@@ -366,6 +366,21 @@ pub struct TargetSummary {
     pub app: Option<AppKind>,
 }
 
+impl TargetSummary {
+    /// The server as reports name it: `host\instance:port`, each part when given.
+    pub fn server_line(&self) -> String {
+        let mut line = self.host.clone();
+        if let Some(instance) = &self.instance {
+            line.push('\\');
+            line.push_str(instance);
+        }
+        if let Some(port) = self.port {
+            line.push_str(&format!(":{port}"));
+        }
+        line
+    }
+}
+
 fn account(
     role: &str,
     auth: AuthKind,
