@@ -190,15 +190,11 @@ impl Target {
             )));
         }
         let allow_prompt = inputs.allow_prompt;
-        let sql = match file.sql {
+        let sql = match &file.sql {
             Some(section) => account(
                 "SQL",
-                section.auth,
-                section.user,
-                section.password_env.as_deref(),
-                section
-                    .password_file
-                    .map(|p| tomlfile::relative_to(origin, &p)),
+                section.account(),
+                origin,
                 inputs.sql_password.take(),
                 allow_prompt,
             )?,
@@ -208,12 +204,8 @@ impl Target {
             Some(section) => Backup {
                 account: account(
                     "backup",
-                    section.auth,
-                    section.user,
-                    section.password_env.as_deref(),
-                    section
-                        .password_file
-                        .map(|p| tomlfile::relative_to(origin, &p)),
+                    section.account(),
+                    origin,
                     inputs.backup_password.take(),
                     allow_prompt,
                 )?,
@@ -383,27 +375,28 @@ impl TargetSummary {
 
 fn account(
     role: &str,
-    auth: AuthKind,
-    user: Option<String>,
-    env: Option<&str>,
-    file: Option<PathBuf>,
+    fields: file::AccountFields<'_>,
+    origin: Option<&Path>,
     stdin: Option<secrecy::SecretString>,
     allow_prompt: bool,
 ) -> Result<Option<Account>, TargetError> {
-    let Some(user) = user.filter(|u| !u.trim().is_empty()) else {
+    let Some(user) = fields.user.filter(|u| !u.trim().is_empty()) else {
         return Ok(None);
     };
     let password = secrets::resolve(secrets::PasswordSources {
         account: role,
-        user: &user,
-        env,
-        file: file.as_deref(),
+        user,
+        env: fields.password_env,
+        file: fields
+            .password_file
+            .map(|p| tomlfile::relative_to(origin, p))
+            .as_deref(),
         stdin,
         allow_prompt,
     })?;
     Ok(Some(Account {
-        auth,
-        user,
+        auth: fields.auth,
+        user: user.to_owned(),
         password,
     }))
 }
@@ -511,6 +504,25 @@ mod tests {
         assert!(err.to_string().contains("names no share"), "{err}");
         let err = load("[server]\nhost = \"a\"\n[backup]\ndatabase_size = \"big\"\n").unwrap_err();
         assert!(err.to_string().contains("not a size"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_in_account_sections_are_located_and_corrected() {
+        let err = load("[server]\nhost = \"a\"\n[backup]\nuser = \"b\"\npasword_env = \"X\"\n")
+            .unwrap_err();
+        let TargetError::Toml(err) = err else {
+            panic!("{err}")
+        };
+        assert_eq!((err.line, err.column), (Some(5), Some(1)), "{err}");
+        assert_eq!(err.field.as_deref(), Some("backup.pasword_env"), "{err}");
+        assert!(
+            err.message.contains("did you mean `password_env`?"),
+            "{err}"
+        );
+        // [sql] has the account's keys only, not [backup]'s own.
+        let err = load("[server]\nhost = \"a\"\n[sql]\ndestination = \"D:\\\\b\"\n").unwrap_err();
+        assert!(err.to_string().contains("t.toml:4:1"), "{err}");
+        assert!(err.to_string().contains("sql.destination"), "{err}");
     }
 
     #[test]
