@@ -2,7 +2,7 @@
 //! answers, a session on the share as the backup account, the write probe,
 //! and the free space there.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -93,11 +93,7 @@ impl Fact for SmbReachability {
                 server.name
             ))
         })?;
-        let targets: Vec<SocketAddr> = addresses
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, server.port))
-            .collect();
-        Ok(tcp::try_all(&targets, ctx.timeout()).await)
+        Ok(tcp::try_port(addresses, server.port, ctx.timeout()).await)
     }
 }
 
@@ -116,16 +112,12 @@ impl Fact for ShareSession {
             Credential::Missing(why) => return Err(Stop::skip(why.clone())),
         };
         let reach = ctx.fact::<SmbReachability>().await?;
-        let address = reach
-            .iter()
-            .find(|a| a.outcome.is_connected())
-            .map(|a| a.address)
-            .ok_or_else(|| {
-                Stop::skip(format!(
-                    "the SMB port of `{}` does not accept connections; see net.smb.reachable",
-                    unc.server()
-                ))
-            })?;
+        let address = tcp::first_connected(&reach).ok_or_else(|| {
+            Stop::skip(format!(
+                "the SMB port of `{}` does not accept connections; see net.smb.reachable",
+                unc.server()
+            ))
+        })?;
         let login = ShareLogin {
             unc: (*unc).clone(),
             address,
