@@ -1,15 +1,9 @@
 //! The binary end to end: exit codes, usage errors, an unreachable network.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
 use crate::support::net::closed_port;
-
-fn preflight() -> Command {
-    let mut cmd = Command::cargo_bin("mssql-preflight").expect("binary built");
-    cmd.env_remove("NO_COLOR").env("MSSQL_PREFLIGHT_LOG", "off");
-    cmd
-}
+use crate::support::preflight;
 
 #[test]
 fn exit_0_when_nothing_fails() {
@@ -245,8 +239,13 @@ fn exit_3_when_a_check_could_not_run() {
 #[test]
 fn no_color_wins_over_color_always() {
     let port = closed_port().to_string();
-    let coloured = preflight()
-        .args([
+    let run_with_no_color = |no_color: Option<&str>| {
+        let mut cmd = preflight();
+        match no_color {
+            Some(value) => cmd.env("NO_COLOR", value),
+            None => cmd.env_remove("NO_COLOR"),
+        };
+        let args = [
             "run",
             "--host",
             "127.0.0.1",
@@ -254,23 +253,12 @@ fn no_color_wins_over_color_always() {
             &port,
             "--color",
             "always",
-        ])
-        .output()
-        .unwrap();
+        ];
+        cmd.args(args).output().unwrap()
+    };
+    let coloured = run_with_no_color(None);
     assert!(String::from_utf8_lossy(&coloured.stdout).contains('\u{1b}'));
-    let plain = preflight()
-        .env("NO_COLOR", "1")
-        .args([
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--color",
-            "always",
-        ])
-        .output()
-        .unwrap();
+    let plain = run_with_no_color(Some("1"));
     assert!(!String::from_utf8_lossy(&plain.stdout).contains('\u{1b}'));
 }
 
