@@ -6,10 +6,10 @@
 //! user explicitly accepted an unverified certificate; [`LoginClearance`] is
 //! the one place that decides.
 
-use std::sync::Mutex;
 use std::time::Instant;
 
 use futures::FutureExt;
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::context::{Fact, RunContext};
@@ -114,21 +114,15 @@ pub struct LoginLedger {
 
 impl LoginLedger {
     fn record(&self, record: LoginRecord) {
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(record);
+        self.records.lock().push(record);
     }
 
     pub fn records(&self) -> Vec<LoginRecord> {
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.records.lock().clone()
     }
 
     pub fn count(&self) -> usize {
-        self.records.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.records.lock().len()
     }
 }
 
