@@ -12,7 +12,7 @@ use crate::context::{Fact, RunContext};
 use crate::facts::net::DnsResolver;
 use crate::finding::Stop;
 use crate::probe::destination::{Destination, UncPath};
-use crate::probe::dns::LookupFailure;
+use crate::probe::dns::{LookupFailure, ip_literal};
 use crate::probe::fs_error::{FsError, FsProblem};
 use crate::probe::smb::{ConnectError, ShareConnection, ShareLogin, Space};
 use crate::probe::tcp::{self, ConnectAttempt};
@@ -67,9 +67,9 @@ impl Fact for SmbServer {
         let unc = ctx.fact::<UncDestination>().await?;
         let name = unc.server().to_owned();
         let port = ctx.target.backup.smb_port.unwrap_or(DEFAULT_SMB_PORT);
-        let addresses = match name.parse::<IpAddr>() {
-            Ok(ip) => Ok(vec![ip]),
-            Err(_) => ctx.fact::<DnsResolver>().await?.addresses(&name).await,
+        let addresses = match ip_literal(&name) {
+            Some(ip) => Ok(vec![ip]),
+            None => ctx.fact::<DnsResolver>().await?.addresses(&name).await,
         };
         Ok(SmbServerAddresses {
             name,

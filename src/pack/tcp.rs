@@ -8,7 +8,7 @@ use crate::checks::net::{PortAnswers, Reach, attempts_words};
 use crate::context::RunContext;
 use crate::facts::net::{DnsResolver, HostAddresses};
 use crate::finding::{Finding, Outcome, Stop};
-use crate::probe::dns::LookupFailure;
+use crate::probe::dns::{LookupFailure, ip_literal};
 use crate::probe::tcp;
 use crate::registry::CheckMeta;
 
@@ -104,11 +104,7 @@ impl TcpProbe {
         let Some(host) = &self.host else {
             return Ok(ctx.fact::<HostAddresses>().await?.to_vec());
         };
-        if let Ok(ip) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
+        if let Some(ip) = ip_literal(host) {
             return Ok(vec![ip]);
         }
         let resolver = ctx.fact::<DnsResolver>().await?;

@@ -55,11 +55,7 @@ pub struct Server {
 impl Server {
     /// The host as an IP address, when it was given as one.
     pub fn ip(&self) -> Option<IpAddr> {
-        self.host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse()
-            .ok()
+        crate::probe::dns::ip_literal(&self.host)
     }
 }
 
