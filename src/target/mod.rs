@@ -312,6 +312,15 @@ impl Target {
         })
     }
 
+    /// The application database, or why its checks must skip.
+    pub fn database(&self) -> Result<&str, Stop> {
+        self.server.database.as_deref().ok_or_else(|| {
+            Stop::skip(
+                "no application database named: set `database` under [server] in the target file",
+            )
+        })
+    }
+
     /// The backup account, or why its checks must skip.
     pub fn backup_account(&self) -> Result<&Account, Stop> {
         self.backup.account.as_ref().ok_or_else(|| {

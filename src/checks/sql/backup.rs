@@ -17,14 +17,6 @@ use crate::probe::sql::{QueryFailure, ident, literal};
 use crate::probe::write_probe::{PROBE_PREFIX, PROBE_SUFFIX};
 use crate::registry::{Check, CheckMeta, Family};
 
-fn database_name(ctx: &RunContext) -> Result<&str, Stop> {
-    ctx.target.server.database.as_deref().ok_or_else(|| {
-        Stop::skip(
-            "no application database named: set `database` under [server] in the target file",
-        )
-    })
-}
-
 /// The statements that put `user` into db_backupoperator of `database`.
 fn grant_role(database: &str, user: &str, create_user: bool) -> String {
     let login = ident(user);
@@ -63,7 +55,7 @@ impl Check for BackupOperatorRole {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let database = database_name(ctx)?;
+        let database = ctx.target.database()?;
         let account = AccountKind::Backup.account(&ctx.target)?;
         let user = account.user.as_str();
         let own = login_of(ctx, AccountKind::Backup).await;
@@ -269,7 +261,7 @@ impl Check for BackupPermission {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let database = database_name(ctx)?;
+        let database = ctx.target.database()?;
         let login = session_of(ctx, AccountKind::Backup).await?;
         let session = login.session()?;
         let user = &session.user;
@@ -347,7 +339,7 @@ impl Check for RecentBackup {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let database = database_name(ctx)?;
+        let database = ctx.target.database()?;
         let max_hours: i64 = ctx.param(&self.meta, "max_age_hours")?;
         let info = ctx.fact::<ServerFacts>().await?;
         if !info.platform.native_backup_to_disk() {
@@ -466,7 +458,7 @@ impl Check for SqlCanWrite {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let destination = ctx.fact::<BackupDestination>().await?;
-        let database = database_name(ctx)?;
+        let database = ctx.target.database()?;
         if let Err(why) = removable(ctx, &destination).await {
             return Err(Stop::skip(format!(
                 "the test backup was not written, because this machine could not remove it afterwards: {why}"
