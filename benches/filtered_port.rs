@@ -5,7 +5,10 @@
 //!
 //!     cargo bench --bench filtered_port
 
-use std::net::{SocketAddr, TcpStream};
+#[path = "../tests/it/support/net.rs"]
+#[allow(dead_code)]
+mod net;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,26 +16,13 @@ use mssql_preflight::catalog::Catalog;
 use mssql_preflight::engine::{self, EngineOptions, Silent};
 use mssql_preflight::selection::{self, Selection};
 use mssql_preflight::target::{SecretInputs, Target, TargetOverrides};
-use socket2::{Domain, Socket, Type};
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 const LIMIT: f64 = 1.2;
 
 fn main() {
-    // A listener with a full accept queue drops further SYNs.
-    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    let bind: SocketAddr = "127.0.0.1:0".parse().expect("literal");
-    listener.bind(&bind.into()).expect("bind");
-    listener.listen(0).expect("listen");
-    let addr = listener
-        .local_addr()
-        .expect("addr")
-        .as_socket()
-        .expect("inet");
-    let queued: Vec<TcpStream> = (0..4)
-        .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok())
-        .collect();
-    assert!(!queued.is_empty(), "could not fill the accept queue");
+    let filtered = net::FilteredPort::new();
+    let addr = filtered.addr;
 
     // A target with everything configured, so that checks skip because the
     // port is dead, not because nothing was asked of them.
@@ -84,7 +74,7 @@ fn main() {
     println!("timeout:           {:?}", TIMEOUT);
     println!("wall time:         {:.3} s", wall.as_secs_f64());
     println!("wall / timeout:    {ratio:.3} (limit {LIMIT})");
-    drop(queued);
+    drop(filtered);
     if ratio > LIMIT {
         eprintln!("FAILED: a filtered port cost more than {LIMIT} timeouts");
         std::process::exit(1);

@@ -4,9 +4,10 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
@@ -58,7 +59,7 @@ struct FactStore {
 
 impl FactStore {
     fn cell(&self, key: TypeId) -> Memo {
-        let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cells = self.cells.lock();
         cells.entry(key).or_default().clone()
     }
 }

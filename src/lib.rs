@@ -28,4 +28,5 @@ pub mod selection;
 pub mod suggest;
 pub mod target;
 pub mod tomlfile;
+pub mod version;
 pub mod waiver;

@@ -3,7 +3,8 @@
 //! [`scrub`] on its way out.
 
 use std::borrow::Cow;
-use std::sync::RwLock;
+
+use parking_lot::RwLock;
 
 pub const MASK: &str = "<redacted>";
 
@@ -28,7 +29,7 @@ pub fn register(secret: &str) {
         secret.escape_default().to_string().into_bytes(),
         secret.encode_utf16().flat_map(u16::to_le_bytes).collect(),
     ];
-    let mut secrets = SECRETS.write().unwrap_or_else(|e| e.into_inner());
+    let mut secrets = SECRETS.write();
     for form in forms {
         if !secrets.contains(&form) {
             secrets.push(form);
@@ -40,7 +41,7 @@ pub fn register(secret: &str) {
 
 /// `text` with every registered secret replaced by [`MASK`].
 pub fn scrub(text: &str) -> Cow<'_, str> {
-    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    let secrets = SECRETS.read();
     let mut out = Cow::Borrowed(text);
     for secret in secrets.iter() {
         let Ok(secret) = std::str::from_utf8(secret) else {
@@ -56,7 +57,7 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
 /// Bytes version of [`scrub`] for binary-safe members of a bundle: every
 /// form is masked, whether or not the bytes are UTF-8.
 pub fn scrub_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {
-    let secrets = SECRETS.read().unwrap_or_else(|e| e.into_inner());
+    let secrets = SECRETS.read();
     let mut out = Cow::Borrowed(bytes);
     for secret in secrets.iter() {
         if find(&out, secret).is_some() {

@@ -197,11 +197,6 @@ impl Registry {
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.checks.iter().map(|c| c.meta().id.as_ref())
     }
-
-    /// The registered id closest to `wanted`, for "did you mean" hints.
-    pub fn nearest_id(&self, wanted: &str) -> Option<&str> {
-        crate::suggest::nearest(wanted, self.ids())
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

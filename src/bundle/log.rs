@@ -2,7 +2,9 @@
 //! redactor as it is written, and the whole log again when it is zipped (a
 //! secret registered after a line was logged is masked then).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -21,10 +23,7 @@ impl LogCapture {
 
     /// Everything logged so far.
     pub fn contents(&self) -> Vec<u8> {
-        self.buffer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.buffer.lock().clone()
     }
 }
 
@@ -33,10 +32,7 @@ pub struct BufferWriter(Arc<Mutex<Vec<u8>>>);
 
 impl std::io::Write for BufferWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
+        self.0.lock().extend_from_slice(buf);
         Ok(buf.len())
     }
 

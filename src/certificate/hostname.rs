@@ -37,11 +37,7 @@ fn normalise(name: &str) -> String {
 }
 
 fn as_ip(name: &str) -> Option<IpAddr> {
-    name.trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse()
-        .ok()
+    crate::probe::dns::ip_literal(name.trim())
 }
 
 /// Whether the presented identifier `pattern` (a dNSName or CN) matches the

@@ -1,5 +1,6 @@
 //! Network checks: name resolution and TCP reachability of the SQL port.
 
+use std::borrow::Borrow;
 use std::net::IpAddr;
 
 use async_trait::async_trait;
@@ -8,7 +9,7 @@ use crate::context::RunContext;
 use crate::facts::net::{DnsResolver, HostLookup, PortSource, TcpReachability};
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::probe::dns::LookupFailure;
-use crate::probe::tcp::ConnectOutcome;
+use crate::probe::tcp::{ConnectAttempt, ConnectOutcome};
 use crate::registry::{Check, CheckMeta, Family};
 
 pub fn checks() -> Vec<std::sync::Arc<dyn Check>> {
@@ -189,55 +190,93 @@ impl Check for TcpReachable {
             PortSource::Browser => "the port the SQL Server Browser reported",
             PortSource::Default => "the default port",
         };
-        let connected: Vec<_> = reach
-            .attempts
-            .iter()
-            .filter(|a| a.outcome.is_connected())
-            .collect();
-        let failed: Vec<_> = reach
-            .attempts
-            .iter()
-            .filter(|a| !a.outcome.is_connected())
-            .collect();
-        let base = |f: Finding| {
-            f.evidence("attempts", &reach.attempts)
-                .evidence("port", port)
-                .evidence("port_source", reach.port.source)
-        };
-        if failed.is_empty() {
-            let addresses: Vec<String> = connected.iter().map(|a| a.address.to_string()).collect();
-            return Ok(base(Finding::pass(format!(
+        let answers = PortAnswers::of(&reach.attempts);
+        let failures = attempts_words(&answers.failed);
+        let finding = match answers.reach() {
+            Reach::Everywhere => Finding::pass(format!(
                 "{} accepts TCP connections ({port_origin})",
-                addresses.join(", ")
-            ))));
-        }
-        let worst = &failed[0];
-        let (what, fix) = explain(&worst.outcome, port, ctx);
-        let failures: Vec<String> = failed
-            .iter()
-            .map(|a| format!("{}: {}", a.address, outcome_words(&a.outcome)))
-            .collect();
-        if !connected.is_empty() {
-            return Ok(base(
+                answers.connected_addresses()
+            )),
+            Reach::Partly => {
+                let (_, fix) = explain(&answers.failed[0].outcome, port, ctx);
                 Finding::warn(format!(
-                    "reachable on {} but not on {}",
-                    connected[0].address,
-                    failures.join("; ")
+                    "reachable on {} but not on {failures}",
+                    answers.connected[0].address
                 ))
                 .expected(format!("every address of the host accepts TCP {port}"))
-                .actual(failures.join("; "))
+                .actual(failures)
                 .remediation(format!(
                     "Clients may try the failing address first and wait for it: {fix}"
-                )),
-            ));
-        }
-        Ok(base(
-            Finding::fail(format!("{}: {what}", failures.join("; ")))
-                .expected(format!("TCP port {port} open ({port_origin})"))
-                .actual(outcome_words(&worst.outcome))
-                .remediation(fix),
-        ))
+                ))
+            }
+            Reach::Nowhere => {
+                let worst = &answers.failed[0].outcome;
+                let (what, fix) = explain(worst, port, ctx);
+                Finding::fail(format!("{failures}: {what}"))
+                    .expected(format!("TCP port {port} open ({port_origin})"))
+                    .actual(outcome_words(worst))
+                    .remediation(fix)
+            }
+        };
+        Ok(finding
+            .evidence("attempts", &reach.attempts)
+            .evidence("port", port)
+            .evidence("port_source", reach.port.source))
     }
+}
+
+/// Connection attempts to one port on every address of a host, split by
+/// whether they connected: the judgement net.tcp.reachable,
+/// net.smb.reachable and `[check.tcp]` packs share.
+pub(crate) struct PortAnswers<'a> {
+    pub connected: Vec<&'a ConnectAttempt>,
+    /// In the order tried: the first is the one remediation speaks of.
+    pub failed: Vec<&'a ConnectAttempt>,
+}
+
+/// Where a port accepted connections.
+pub(crate) enum Reach {
+    Everywhere,
+    Partly,
+    Nowhere,
+}
+
+impl<'a> PortAnswers<'a> {
+    pub fn of(attempts: &'a [ConnectAttempt]) -> Self {
+        let (connected, failed) = attempts.iter().partition(|a| a.outcome.is_connected());
+        PortAnswers { connected, failed }
+    }
+
+    pub fn reach(&self) -> Reach {
+        if self.failed.is_empty() {
+            Reach::Everywhere
+        } else if self.connected.is_empty() {
+            Reach::Nowhere
+        } else {
+            Reach::Partly
+        }
+    }
+
+    /// The addresses that accepted, as a list.
+    pub fn connected_addresses(&self) -> String {
+        self.connected
+            .iter()
+            .map(|a| a.address.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// `address: outcome` for each attempt, in a few plain words.
+pub(crate) fn attempts_words<A: Borrow<ConnectAttempt>>(attempts: &[A]) -> String {
+    attempts
+        .iter()
+        .map(|a| {
+            let a = a.borrow();
+            format!("{}: {}", a.address, outcome_words(&a.outcome))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A connection outcome in a few plain words (pack checks use it too).

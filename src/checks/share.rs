@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytesize::ByteSize;
 
-use crate::checks::net::outcome_words;
+use crate::checks::net::{PortAnswers, Reach, attempts_words, outcome_words};
 use crate::context::RunContext;
 use crate::facts::net::HostAddresses;
 use crate::facts::share::{
@@ -19,7 +19,7 @@ use crate::facts::share::{
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::probe::dns::LookupFailure;
 use crate::probe::fs_error::{FsError, FsProblem};
-use crate::probe::tcp::{self, ConnectOutcome};
+use crate::probe::tcp::{self, ConnectAttempt, ConnectOutcome};
 use crate::probe::write_probe::{Cleanup, PROBE_BYTES, ProbeReport, Step};
 use crate::registry::{Check, CheckMeta, Family};
 use crate::target::AppKind;
@@ -78,50 +78,35 @@ impl Check for SmbReachable {
             };
         }
         let attempts = ctx.fact::<SmbReachability>().await?;
-        let (connected, failed): (Vec<_>, Vec<_>) =
-            attempts.iter().partition(|a| a.outcome.is_connected());
-        let words = |list: &[&tcp::ConnectAttempt]| {
-            list.iter()
-                .map(|a| format!("{}: {}", a.address, outcome_words(&a.outcome)))
-                .collect::<Vec<_>>()
-                .join("; ")
+        let answers = PortAnswers::of(&attempts);
+        let failures = attempts_words(&answers.failed);
+        let fix = |attempt: &ConnectAttempt| {
+            firewall_fix(&attempt.outcome, port, "the file server", "SMB")
         };
-        let base = |f: Finding| f.evidence("attempts", &*attempts).evidence("port", port);
-        if failed.is_empty() {
-            return Ok(base(Finding::pass(format!(
+        let finding = match answers.reach() {
+            Reach::Everywhere => Finding::pass(format!(
                 "`{}` accepts SMB connections on TCP {port} ({})",
                 server.name,
-                connected
-                    .iter()
-                    .map(|a| a.address.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))));
-        }
-        let fix = firewall_fix(&failed[0].outcome, port, "the file server", "SMB");
-        if !connected.is_empty() {
-            return Ok(base(
-                Finding::warn(format!(
-                    "`{}` answers on {} but not on {}",
-                    server.name,
-                    connected[0].address,
-                    words(&failed)
-                ))
-                .expected(format!("every address accepts TCP {port}"))
-                .actual(words(&failed))
-                .remediation(fix),
-            ));
-        }
-        Ok(base(
-            Finding::fail(format!(
-                "the SMB port of `{}` does not accept connections: {}",
-                server.name,
-                words(&failed)
+                answers.connected_addresses()
+            )),
+            Reach::Partly => Finding::warn(format!(
+                "`{}` answers on {} but not on {failures}",
+                server.name, answers.connected[0].address
+            ))
+            .expected(format!("every address accepts TCP {port}"))
+            .actual(failures)
+            .remediation(fix(answers.failed[0])),
+            Reach::Nowhere => Finding::fail(format!(
+                "the SMB port of `{}` does not accept connections: {failures}",
+                server.name
             ))
             .expected(format!("TCP {port} open on the file server"))
-            .actual(outcome_words(&failed[0].outcome))
-            .remediation(fix),
-        ))
+            .actual(outcome_words(&answers.failed[0].outcome))
+            .remediation(fix(answers.failed[0])),
+        };
+        Ok(finding
+            .evidence("attempts", &*attempts)
+            .evidence("port", port))
     }
 }
 
@@ -539,21 +524,17 @@ impl Check for WinRmReachable {
                 open.join(", ")
             ))));
         }
-        let words: Vec<String> = attempts
-            .iter()
-            .map(|a| format!("{}: {}", a.address, outcome_words(&a.outcome)))
-            .collect();
+        let words = attempts_words(&attempts);
         let fix = format!(
             "{} Then add the backup account to the Remote Management Users group on `{host}` (Passwordstate backup guide §2.4).",
             firewall_fix(&attempts[0].outcome, http, &format!("`{host}`"), "WinRM")
         );
         Ok(base(
             Finding::fail(format!(
-                "PowerShell remoting does not answer on `{host}`: {}",
-                words.join("; ")
+                "PowerShell remoting does not answer on `{host}`: {words}"
             ))
             .expected(format!("TCP {http} (HTTP) or {https} (HTTPS) open"))
-            .actual(words.join("; "))
+            .actual(words)
             .remediation(fix),
         ))
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use mssql_emulator::{Emulator, EmulatorOptions, Scenario};
 
 use super::args::RunArgs;
-use super::output::stdout_style;
+use super::output::{print, stdout_style};
 use super::progress::Bar;
 use super::run::prepare;
 use super::usage_error;
@@ -47,8 +47,8 @@ pub fn demo(timeout: Duration) -> i32 {
                 return usage_error(message);
             }
         }
-        println!(
-            "The demonstration ran. Point the tool at your own server with `mssql-preflight run --target FILE` (see examples/target.toml)."
+        print(
+            "The demonstration ran. Point the tool at your own server with `mssql-preflight run --target FILE` (see examples/target.toml).\n",
         );
         exit::OK
     });
@@ -74,20 +74,20 @@ async fn show(number: usize, showcase: &Showcase, timeout: Duration) -> Result<(
     let files = write_target(&emulator, dir.path(), name, &surroundings)
         .map_err(|e| format!("cannot write the demo target: {e}"))?;
 
-    println!(
-        "━━ Emulated server {number} of {}: {}\n   scenario `{name}`, listening on {}\n",
+    print(&format!(
+        "━━ Emulated server {number} of {}: {}\n   scenario `{name}`, listening on {}\n\n",
         SHOWCASES.len(),
         showcase.what,
         emulator.tds_addr()
-    );
+    ));
     // Everything here is disposable, so the intrusive test backup runs too.
     let mut args = RunArgs::for_target(&files.target, timeout);
     args.intrusive = true;
     report(&args).await?;
 
     if showcase.masterkey_left_in_conf {
-        println!(
-            "━━ The same server, logging in anyway (--trust-server-cert): the tool refused to send credentials over a certificate it could not verify; accepting it shows what SQL Server itself says, each finding marked as obtained over an unverified connection\n"
+        print(
+            "━━ The same server, logging in anyway (--trust-server-cert): the tool refused to send credentials over a certificate it could not verify; accepting it shows what SQL Server itself says, each finding marked as obtained over an unverified connection\n\n",
         );
         args.trust_server_cert = true;
         args.checks = vec!["sql.*".to_owned(), "share.sql-can-write".to_owned()];
@@ -106,10 +106,8 @@ async fn report(args: &RunArgs) -> Result<(), String> {
         &Bar::for_stderr(),
     )
     .await;
-    println!(
-        "{}",
-        run.report.render(Format::Table, stdout_style(args.color))
-    );
+    let table = run.report.render(Format::Table, stdout_style(args.color));
+    print(&format!("{table}\n"));
     Ok(())
 }
 

@@ -1,10 +1,13 @@
 //! `list`, `explain` and `render`: describing checks and saved reports.
 
+use std::fmt::Write;
+
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 use serde::Serialize;
 
 use super::args::{ListArgs, ListFormat, PackArgs};
+use super::output::print;
 use super::usage_error;
 use crate::catalog::Catalog;
 use crate::exit;
@@ -49,10 +52,8 @@ pub fn list(args: ListArgs) -> i32 {
     listed.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
     match args.format {
         ListFormat::Json => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&listed).expect("metadata serialises")
-            );
+            let json = serde_json::to_string_pretty(&listed).expect("metadata serialises");
+            print(&format!("{json}\n"));
         }
         ListFormat::Table => {
             let mut table = Table::new();
@@ -74,11 +75,10 @@ pub fn list(args: ListArgs) -> i32 {
                     title,
                 ]);
             }
-            println!("{table}");
-            println!(
-                "{} checks. `mssql-preflight explain ID` tells more.",
+            print(&format!(
+                "{table}\n{} checks. `mssql-preflight explain ID` tells more.\n",
                 listed.len()
-            );
+            ));
         }
     }
     exit::OK
@@ -97,11 +97,16 @@ pub fn explain(id: &str, packs: &PackArgs) -> i32 {
     };
     let m = check.meta();
     let profiles = catalog.profiles.containing(id);
-    println!("{} — {}", m.id, m.title);
-    println!();
-    println!("Family:    {}", m.family.title());
-    println!("Severity:  {} (a target file can override it)", m.severity);
-    println!(
+    let mut text = String::new();
+    let _ = writeln!(text, "{} — {}\n", m.id, m.title);
+    let _ = writeln!(text, "Family:    {}", m.family.title());
+    let _ = writeln!(
+        text,
+        "Severity:  {} (a target file can override it)",
+        m.severity
+    );
+    let _ = writeln!(
+        text,
         "Profiles:  {}",
         if profiles.is_empty() {
             "all only".to_owned()
@@ -110,9 +115,9 @@ pub fn explain(id: &str, packs: &PackArgs) -> i32 {
         }
     );
     if m.intrusive {
-        println!("Intrusive: yes — it changes the target and runs only with --intrusive");
+        text.push_str("Intrusive: yes — it changes the target and runs only with --intrusive\n");
     }
-    println!();
+    text.push('\n');
     // Pack checks quote their query, which spans lines: keep it indented.
     let indent = |text: &str| {
         text.trim_end()
@@ -127,16 +132,17 @@ pub fn explain(id: &str, packs: &PackArgs) -> i32 {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    println!("What it checks:\n{}\n", indent(&m.checks));
-    println!("Why it matters:\n{}\n", indent(&m.why));
-    println!("How to fix:\n{}\n", indent(&m.fix));
-    println!("Vendor guide:\n{}", indent(&m.guide));
+    let _ = writeln!(text, "What it checks:\n{}\n", indent(&m.checks));
+    let _ = writeln!(text, "Why it matters:\n{}\n", indent(&m.why));
+    let _ = writeln!(text, "How to fix:\n{}\n", indent(&m.fix));
+    let _ = writeln!(text, "Vendor guide:\n{}", indent(&m.guide));
     if !m.params.is_empty() {
-        println!("\nSettings ([checks.\"{}\"] in a target file):", m.id);
+        let _ = writeln!(text, "\nSettings ([checks.\"{}\"] in a target file):", m.id);
         for p in &m.params {
-            println!("  {} = {}  — {}", p.name, p.default, p.help);
+            let _ = writeln!(text, "  {} = {}  — {}", p.name, p.default, p.help);
         }
     }
+    print(&text);
     exit::OK
 }
 
@@ -147,7 +153,7 @@ pub fn render(path: &std::path::Path, format: Format) -> i32 {
     };
     match Report::from_json(&text) {
         Ok(report) => {
-            print!("{}", report.render(format, Style::PLAIN));
+            print(&report.render(format, Style::PLAIN));
             exit::OK
         }
         Err(e) => usage_error(format!(

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use mssql_emulator::{Emulator, EmulatorOptions, Scenario};
 
+use super::output::print;
 use super::usage_error;
 use crate::emulated::write_target;
 use crate::exit;
@@ -36,29 +37,33 @@ pub fn emulate(request: EmulateRequest) -> i32 {
             Err(e) => return usage_error(format!("cannot start the emulated server: {e}")),
         };
         let scenario = emulator.scenario();
-        println!(
-            "Emulated SQL Server `{}`: {}",
+        let mut banner = format!(
+            "Emulated SQL Server `{}`: {}\n  TDS:         {}\n",
             scenario.name(),
-            scenario.description()
+            scenario.description(),
+            emulator.tds_addr()
         );
-        println!("  TDS:         {}", emulator.tds_addr());
         if let Some(browser) = emulator.browser_addr() {
-            println!("  SQL Browser: udp {browser}");
+            banner.push_str(&format!("  SQL Browser: udp {browser}\n"));
         }
         for account in scenario.accounts() {
-            println!("  account:     {} ({})", account.user, account.description);
+            banner.push_str(&format!(
+                "  account:     {} ({})\n",
+                account.user, account.description
+            ));
         }
+        print(&banner);
         if let Some(path) = &request.write_target {
             match write_beside(&emulator, path) {
-                Ok(()) => println!(
-                    "  target file: {} (try: mssql-preflight run --target {})",
+                Ok(()) => print(&format!(
+                    "  target file: {} (try: mssql-preflight run --target {})\n",
                     path.display(),
                     path.display()
-                ),
+                )),
                 Err(message) => return usage_error(message),
             }
         }
-        println!("Press Ctrl-C to stop.");
+        print("Press Ctrl-C to stop.\n");
         let _ = tokio::signal::ctrl_c().await;
         emulator.shutdown().await;
         exit::OK

@@ -54,7 +54,7 @@ pub fn main() -> i32 {
             write_target,
         }),
         Command::Schema => {
-            print!("{}", crate::report::JSON_SCHEMA);
+            output::print(crate::report::JSON_SCHEMA);
             exit::OK
         }
     }

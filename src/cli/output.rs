@@ -1,7 +1,7 @@
 //! Where output goes and how it looks: colour rules, terminal width, log
 //! set-up, and report files. Everything written is scrubbed of secrets.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use tracing_subscriber::EnvFilter;
@@ -62,6 +62,23 @@ pub fn init_logging(verbose: u8, capture: Option<LogCapture>) {
         .with(stderr)
         .with(captured)
         .try_init();
+}
+
+/// Writes `text` to standard output. A reader that stops early
+/// (`mssql-preflight list | head`) leaves the rest nowhere to go: that ends
+/// the output, quietly, where `print!` would panic on the broken pipe. Any
+/// other failure to write still panics, as `print!` does.
+pub fn print(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            panic!("failed printing to stdout: {e}")
+        }
+        _ => {}
+    }
 }
 
 /// Writes `text` (scrubbed) to `path`, creating nothing but the file.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::args::RunArgs;
-use super::output::{check_writable, stdout_style, write_file};
+use super::output::{check_writable, print, stdout_style, write_file};
 use super::progress::Bar;
 use super::usage_error;
 use crate::catalog::Catalog;
@@ -113,7 +113,7 @@ pub fn report(run: &engine::Run, args: &RunArgs) -> Result<(), String> {
         Format::Table => stdout_style(args.color),
         _ => Style::PLAIN,
     };
-    print!("{}", report.render(args.format, style));
+    print(&report.render(args.format, style));
     for (format, path) in &args.reports {
         write_file(path, &report.render(*format, Style::PLAIN))?;
     }

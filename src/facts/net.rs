@@ -175,11 +175,7 @@ impl Fact for TcpReachability {
     async fn gather(ctx: &RunContext) -> Result<Reachability, Stop> {
         let addresses = ctx.fact::<HostAddresses>().await?;
         let port = *ctx.fact::<SqlPort>().await?;
-        let targets: Vec<SocketAddr> = addresses
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, port.port))
-            .collect();
-        let attempts = tcp::try_all(&targets, ctx.timeout()).await;
+        let attempts = tcp::try_port(&addresses, port.port, ctx.timeout()).await;
         Ok(Reachability { port, attempts })
     }
 }
@@ -193,16 +189,11 @@ impl Fact for SqlEndpoint {
 
     async fn gather(ctx: &RunContext) -> Result<SocketAddr, Stop> {
         let reach = ctx.fact::<TcpReachability>().await?;
-        reach
-            .attempts
-            .iter()
-            .find(|a| a.outcome.is_connected())
-            .map(|a| a.address)
-            .ok_or_else(|| {
-                Stop::skip(format!(
-                    "SQL Server is not reachable on TCP port {} of `{}`; see net.tcp.reachable",
-                    reach.port.port, ctx.target.server.host
-                ))
-            })
+        tcp::first_connected(&reach.attempts).ok_or_else(|| {
+            Stop::skip(format!(
+                "SQL Server is not reachable on TCP port {} of `{}`; see net.tcp.reachable",
+                reach.port.port, ctx.target.server.host
+            ))
+        })
     }
 }

@@ -2,7 +2,7 @@
 //! answers, a session on the share as the backup account, the write probe,
 //! and the free space there.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use crate::context::{Fact, RunContext};
 use crate::facts::net::DnsResolver;
 use crate::finding::Stop;
 use crate::probe::destination::{Destination, UncPath};
-use crate::probe::dns::LookupFailure;
+use crate::probe::dns::{LookupFailure, ip_literal};
 use crate::probe::fs_error::{FsError, FsProblem};
 use crate::probe::smb::{ConnectError, ShareConnection, ShareLogin, Space};
 use crate::probe::tcp::{self, ConnectAttempt};
@@ -67,9 +67,9 @@ impl Fact for SmbServer {
         let unc = ctx.fact::<UncDestination>().await?;
         let name = unc.server().to_owned();
         let port = ctx.target.backup.smb_port.unwrap_or(DEFAULT_SMB_PORT);
-        let addresses = match name.parse::<IpAddr>() {
-            Ok(ip) => Ok(vec![ip]),
-            Err(_) => ctx.fact::<DnsResolver>().await?.addresses(&name).await,
+        let addresses = match ip_literal(&name) {
+            Some(ip) => Ok(vec![ip]),
+            None => ctx.fact::<DnsResolver>().await?.addresses(&name).await,
         };
         Ok(SmbServerAddresses {
             name,
@@ -93,11 +93,7 @@ impl Fact for SmbReachability {
                 server.name
             ))
         })?;
-        let targets: Vec<SocketAddr> = addresses
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, server.port))
-            .collect();
-        Ok(tcp::try_all(&targets, ctx.timeout()).await)
+        Ok(tcp::try_port(addresses, server.port, ctx.timeout()).await)
     }
 }
 
@@ -116,16 +112,12 @@ impl Fact for ShareSession {
             Credential::Missing(why) => return Err(Stop::skip(why.clone())),
         };
         let reach = ctx.fact::<SmbReachability>().await?;
-        let address = reach
-            .iter()
-            .find(|a| a.outcome.is_connected())
-            .map(|a| a.address)
-            .ok_or_else(|| {
-                Stop::skip(format!(
-                    "the SMB port of `{}` does not accept connections; see net.smb.reachable",
-                    unc.server()
-                ))
-            })?;
+        let address = tcp::first_connected(&reach).ok_or_else(|| {
+            Stop::skip(format!(
+                "the SMB port of `{}` does not accept connections; see net.smb.reachable",
+                unc.server()
+            ))
+        })?;
         let login = ShareLogin {
             unc: (*unc).clone(),
             address,

@@ -6,10 +6,10 @@
 //! user explicitly accepted an unverified certificate; [`LoginClearance`] is
 //! the one place that decides.
 
-use std::sync::Mutex;
 use std::time::Instant;
 
 use futures::FutureExt;
+use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::context::{Fact, RunContext};
@@ -21,6 +21,7 @@ use crate::probe::sql::{
     ServerError, SqlValue,
 };
 use crate::target::{Account, AuthKind, Credential, Target};
+use crate::version::SqlVersion;
 
 /// The note every finding obtained over an unverified connection carries.
 pub const UNVERIFIED_NOTE: &str = "obtained over a connection whose server certificate was not verified (--trust-server-cert / tls.trust_server_certificate): a machine in the middle could have answered instead of the server";
@@ -113,21 +114,15 @@ pub struct LoginLedger {
 
 impl LoginLedger {
     fn record(&self, record: LoginRecord) {
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(record);
+        self.records.lock().push(record);
     }
 
     pub fn records(&self) -> Vec<LoginRecord> {
-        self.records
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.records.lock().clone()
     }
 
     pub fn count(&self) -> usize {
-        self.records.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.records.lock().len()
     }
 }
 
@@ -516,57 +511,6 @@ impl Platform {
     }
 }
 
-/// major.minor.build.revision of SERVERPROPERTY('ProductVersion').
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Version {
-    pub major: u32,
-    pub minor: u32,
-    pub build: u32,
-    pub revision: u32,
-}
-
-impl Version {
-    /// Parses `16.0.4135.4`, `13.0`, `15`; missing parts are zero.
-    pub fn parse(text: &str) -> Option<Version> {
-        let mut parts = text.trim().split('.').map(|p| p.trim().parse::<u32>());
-        let major = parts.next()?.ok()?;
-        let mut next = || parts.next().map(|p| p.ok()).unwrap_or(Some(0));
-        Some(Version {
-            major,
-            minor: next()?,
-            build: next()?,
-            revision: next()?,
-        })
-    }
-
-    /// The release a major version number stands for.
-    pub fn release_name(self) -> Option<&'static str> {
-        Some(match self.major {
-            9 => "SQL Server 2005",
-            10 if self.minor >= 50 => "SQL Server 2008 R2",
-            10 => "SQL Server 2008",
-            11 => "SQL Server 2012",
-            12 => "SQL Server 2014",
-            13 => "SQL Server 2016",
-            14 => "SQL Server 2017",
-            15 => "SQL Server 2019",
-            16 => "SQL Server 2022",
-            17 => "SQL Server 2025",
-            _ => return None,
-        })
-    }
-}
-
-impl std::fmt::Display for Version {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}.{}.{}.{}",
-            self.major, self.minor, self.build, self.revision
-        )
-    }
-}
-
 /// A server-wide view that needs a permission the login may not have.
 /// JSON: `{"visible": true, "value": …}` or `{"visible": false, "reason": …}`.
 #[derive(Debug, Clone)]
@@ -625,7 +569,7 @@ pub struct ServiceInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerInfo {
     pub product_version: String,
-    pub version: Option<Version>,
+    pub version: Option<SqlVersion>,
     pub release: Option<String>,
     pub product_level: Option<String>,
     pub product_update_level: Option<String>,
@@ -694,7 +638,7 @@ async fn read_server_info(ctx: &RunContext) -> Result<ServerInfo, Stop> {
     }
     let text = |name: &str| set.get(0, name).as_text().filter(|t| !t.is_empty());
     let product_version = text("product_version").unwrap_or_default();
-    let version = Version::parse(&product_version);
+    let version = SqlVersion::parse(&product_version);
     let engine_edition = set.get(0, "engine_edition").as_i64();
     let mut rds_markers = Vec::new();
     if !set.get(0, "rdsadmin_id").is_null() {
@@ -705,7 +649,9 @@ async fn read_server_info(ctx: &RunContext) -> Result<ServerInfo, Stop> {
     }
     let platform = Platform::from_engine(engine_edition, !rds_markers.is_empty());
     let mut info = ServerInfo {
-        release: version.and_then(Version::release_name).map(str::to_owned),
+        release: version
+            .and_then(SqlVersion::release_name)
+            .map(str::to_owned),
         product_version,
         version,
         product_level: text("product_level"),
@@ -887,16 +833,6 @@ mod tests {
         );
         assert_eq!(Platform::from_engine(Some(2), true), Platform::AmazonRds);
         assert_eq!(Platform::from_engine(Some(3), false), Platform::SqlServer);
-    }
-
-    #[test]
-    fn versions_parse_and_compare() {
-        let v = Version::parse("16.0.4135.4").unwrap();
-        assert_eq!(v.release_name(), Some("SQL Server 2022"));
-        assert!(v > Version::parse("13.0").unwrap());
-        assert_eq!(Version::parse("15").unwrap().to_string(), "15.0.0.0");
-        assert!(Version::parse("x.1").is_none());
-        assert!(Version::parse("").is_none());
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! `[check.tcp]`: a TCP port that must accept connections, or must not.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use crate::checks::net::outcome_words;
+use crate::checks::net::{PortAnswers, Reach, attempts_words};
 use crate::context::RunContext;
 use crate::facts::net::{DnsResolver, HostAddresses};
 use crate::finding::{Finding, Outcome, Stop};
-use crate::probe::dns::LookupFailure;
+use crate::probe::dns::{LookupFailure, ip_literal};
 use crate::probe::tcp;
 use crate::registry::CheckMeta;
 
@@ -60,50 +60,37 @@ impl TcpProbe {
     pub(super) async fn evaluate(&self, meta: &CheckMeta, ctx: &RunContext) -> Outcome {
         let host = self.host.as_deref().unwrap_or(&ctx.target.server.host);
         let addresses = self.addresses(ctx).await?;
-        let targets: Vec<SocketAddr> = addresses
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, self.port))
-            .collect();
-        let attempts = tcp::try_all(&targets, ctx.timeout()).await;
-        let (open, closed): (Vec<_>, Vec<_>) =
-            attempts.iter().partition(|a| a.outcome.is_connected());
-        let words = |list: &[&tcp::ConnectAttempt]| {
-            list.iter()
-                .map(|a| format!("{}: {}", a.address, outcome_words(&a.outcome)))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
+        let attempts = tcp::try_port(&addresses, self.port, ctx.timeout()).await;
+        let answers = PortAnswers::of(&attempts);
+        let (open, closed) = (
+            attempts_words(&answers.connected),
+            attempts_words(&answers.failed),
+        );
         let port = self.port;
-        let finding = match self.expect {
-            PortState::Open if closed.is_empty() => Finding::pass(format!(
-                "TCP {port} on {host} accepts connections ({})",
-                words(&open)
-            )),
-            PortState::Open if !open.is_empty() => Finding::warn(format!(
-                "TCP {port} on {host} accepts connections on some addresses only: {}",
-                words(&closed)
+        let finding = match (self.expect, answers.reach()) {
+            (PortState::Open, Reach::Everywhere) => {
+                Finding::pass(format!("TCP {port} on {host} accepts connections ({open})"))
+            }
+            (PortState::Open, Reach::Partly) => Finding::warn(format!(
+                "TCP {port} on {host} accepts connections on some addresses only: {closed}"
             ))
             .expected(format!("every address of {host} accepts TCP {port}"))
-            .actual(words(&closed)),
-            PortState::Open => Finding::problem(
+            .actual(closed),
+            (PortState::Open, Reach::Nowhere) => Finding::problem(
                 meta.severity,
-                format!(
-                    "TCP {port} on {host} does not accept connections: {}",
-                    words(&closed)
-                ),
+                format!("TCP {port} on {host} does not accept connections: {closed}"),
             )
             .expected(format!("TCP {port} open"))
-            .actual(words(&closed)),
-            PortState::Closed if open.is_empty() => Finding::pass(format!(
-                "TCP {port} on {host} does not accept connections, as expected ({})",
-                words(&closed)
+            .actual(closed),
+            (PortState::Closed, _) if answers.connected.is_empty() => Finding::pass(format!(
+                "TCP {port} on {host} does not accept connections, as expected ({closed})"
             )),
-            PortState::Closed => Finding::problem(
+            (PortState::Closed, _) => Finding::problem(
                 meta.severity,
-                format!("TCP {port} on {host} accepts connections: {}", words(&open)),
+                format!("TCP {port} on {host} accepts connections: {open}"),
             )
             .expected(format!("TCP {port} refused or filtered"))
-            .actual(words(&open)),
+            .actual(open),
         };
         Ok(finding
             .evidence("host", host)
@@ -117,11 +104,7 @@ impl TcpProbe {
         let Some(host) = &self.host else {
             return Ok(ctx.fact::<HostAddresses>().await?.to_vec());
         };
-        if let Ok(ip) = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-        {
+        if let Some(ip) = ip_literal(host) {
             return Ok(vec![ip]);
         }
         let resolver = ctx.fact::<DnsResolver>().await?;

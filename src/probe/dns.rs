@@ -12,6 +12,15 @@ use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 
+/// `host` as an IP address, when it is one rather than a name to look up
+/// (an IPv6 address may be written in brackets, as in URLs).
+pub fn ip_literal(host: &str) -> Option<IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
 /// A resolver and a description of it for evidence.
 pub struct Resolver {
     inner: TokioResolver,

@@ -2,7 +2,7 @@
 //! that an administrator can act on.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -72,6 +72,23 @@ pub async fn try_all(addrs: &[SocketAddr], timeout: Duration) -> Vec<ConnectAtte
         ConnectAttempt { address, outcome }
     });
     futures::future::join_all(attempts).await
+}
+
+/// Tries `port` on every address of a host at once.
+pub async fn try_port(addresses: &[IpAddr], port: u16, timeout: Duration) -> Vec<ConnectAttempt> {
+    let targets: Vec<SocketAddr> = addresses
+        .iter()
+        .map(|ip| SocketAddr::new(*ip, port))
+        .collect();
+    try_all(&targets, timeout).await
+}
+
+/// The first address that accepted a connection: where later probes connect.
+pub fn first_connected(attempts: &[ConnectAttempt]) -> Option<SocketAddr> {
+    attempts
+        .iter()
+        .find(|a| a.outcome.is_connected())
+        .map(|a| a.address)
 }
 
 fn classify(error: &io::Error) -> ConnectOutcome {

@@ -65,16 +65,7 @@ pub fn render(report: &Report) -> String {
     summary_table(&mut out, report);
     counts(&mut out, report);
 
-    let attention: Vec<&CheckResult> = report
-        .results
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.status,
-                Status::Fail | Status::Warn | Status::Error | Status::Waived
-            )
-        })
-        .collect();
+    let attention = report.needing_attention();
     if !attention.is_empty() {
         out.push_str("<h2 id=\"attention\">Needs attention</h2>\n");
         for r in attention {
@@ -121,20 +112,7 @@ fn verdict_class(report: &Report) -> &'static str {
 
 fn summary_table(out: &mut String, report: &Report) {
     let t = &report.target;
-    let mut server = t.host.clone();
-    if let Some(i) = &t.instance {
-        server.push('\\');
-        server.push_str(i);
-    }
-    if let Some(p) = t.port {
-        let _ = write!(server, ":{p}");
-    }
-    let mut rows = vec![("Server", server)];
-    if let Some(db) = &t.database {
-        rows.push(("Database", db.clone()));
-    }
-    rows.push(("Profile", report.profile.clone()));
-    rows.push(("Expected certificate name", t.expected_tls_name.clone()));
+    let mut rows = report.target_rows();
     if let Some(user) = &t.sql_user {
         rows.push(("Application account", user.clone()));
     }

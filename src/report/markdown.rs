@@ -1,42 +1,25 @@
 //! A Markdown report to paste into a ticket: summary first, then what needs
 //! attention with its fix, then everything else in one table.
 
-use super::{CheckResult, Report, evidence_lines, status_label};
-use crate::finding::Status;
+use super::{Report, evidence_lines, status_label};
 
 pub fn render(report: &Report) -> String {
     let t = &report.target;
     let mut out = format!("# mssql-preflight report: {}\n\n", t.host);
     out.push_str(&format!("**{}**\n\n", report.summary.verdict()));
     out.push_str("| | |\n|---|---|\n");
-    let mut facts = vec![
-        ("Server", server_line(report)),
-        ("Profile", report.profile.clone()),
-        ("Expected certificate name", t.expected_tls_name.clone()),
-        ("Started", report.started_at.clone()),
-        ("Duration", format!("{} ms", report.duration_ms)),
-        (
-            "Tool",
-            format!("{} {}", report.tool.name, report.tool.version),
-        ),
-    ];
-    if let Some(db) = &t.database {
-        facts.insert(1, ("Database", db.clone()));
-    }
+    let mut facts = report.target_rows();
+    facts.push(("Started", report.started_at.clone()));
+    facts.push(("Duration", format!("{} ms", report.duration_ms)));
+    facts.push((
+        "Tool",
+        format!("{} {}", report.tool.name, report.tool.version),
+    ));
     for (k, v) in facts {
         out.push_str(&format!("| {k} | {} |\n", cell(&v)));
     }
 
-    let attention: Vec<&CheckResult> = report
-        .results
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.status,
-                Status::Fail | Status::Warn | Status::Error | Status::Waived
-            )
-        })
-        .collect();
+    let attention = report.needing_attention();
     if !attention.is_empty() {
         out.push_str("\n## Needs attention\n");
         for r in attention {
@@ -85,19 +68,6 @@ pub fn render(report: &Report) -> String {
         }
     }
     out
-}
-
-fn server_line(report: &Report) -> String {
-    let t = &report.target;
-    let mut s = t.host.clone();
-    if let Some(i) = &t.instance {
-        s.push('\\');
-        s.push_str(i);
-    }
-    if let Some(p) = t.port {
-        s.push_str(&format!(":{p}"));
-    }
-    s
 }
 
 /// Text safe inside a Markdown table cell.

@@ -175,6 +175,33 @@ impl Report {
         groups
     }
 
+    /// Results whose status asks the reader to act: failures, warnings,
+    /// errors and waived problems, in report order.
+    pub fn needing_attention(&self) -> Vec<&CheckResult> {
+        self.results
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.status,
+                    Status::Fail | Status::Warn | Status::Error | Status::Waived
+                )
+            })
+            .collect()
+    }
+
+    /// What was checked, as the first rows of a report's summary table:
+    /// the server, the database, the profile and the certificate name.
+    pub fn target_rows(&self) -> Vec<(&'static str, String)> {
+        let t = &self.target;
+        let mut rows = vec![("Server", t.server_line())];
+        if let Some(db) = &t.database {
+            rows.push(("Database", db.clone()));
+        }
+        rows.push(("Profile", self.profile.clone()));
+        rows.push(("Expected certificate name", t.expected_tls_name.clone()));
+        rows
+    }
+
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("reports serialise");
         text.push('\n');

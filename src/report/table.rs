@@ -43,17 +43,11 @@ pub fn render(report: &Report, style: Style) -> String {
 
 fn heading(report: &Report) -> String {
     let t = &report.target;
-    let mut where_ = t.host.clone();
-    if let Some(instance) = &t.instance {
-        where_.push('\\');
-        where_.push_str(instance);
-    }
-    if let Some(port) = t.port {
-        where_.push_str(&format!(":{port}"));
-    }
     let mut line = format!(
         "mssql-preflight {} — {} (profile {})",
-        report.tool.version, where_, report.profile
+        report.tool.version,
+        t.server_line(),
+        report.profile
     );
     if let Some(db) = &t.database {
         line.push_str(&format!(", database {db}"));

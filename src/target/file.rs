@@ -2,7 +2,7 @@
 //! unknown keys rejected. `super` turns them into a validated `Target`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -15,7 +15,7 @@ pub struct TargetFile {
     pub dns: DnsSection,
     #[serde(default)]
     pub tls: TlsSection,
-    pub sql: Option<AccountSection>,
+    pub sql: Option<SqlSection>,
     pub backup: Option<BackupSection>,
     pub app: Option<AppSection>,
     /// Per-check settings: `severity` and the check's parameters.
@@ -72,30 +72,64 @@ pub enum AuthKind {
     Windows,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountSection {
-    #[serde(default)]
+/// What `[sql]` and `[backup]` say about their account.
+pub struct AccountFields<'a> {
     pub auth: AuthKind,
-    pub user: Option<String>,
-    pub password_env: Option<String>,
-    pub password_file: Option<PathBuf>,
+    pub user: Option<&'a str>,
+    pub password_env: Option<&'a str>,
+    pub password_file: Option<&'a Path>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackupSection {
-    #[serde(default)]
-    pub auth: AuthKind,
-    pub user: Option<String>,
-    pub password_env: Option<String>,
-    pub password_file: Option<PathBuf>,
-    /// A UNC path (`\\server\share\dir`) or a local or mounted directory.
-    pub destination: Option<String>,
-    /// The SMB port of the destination's server (445 unless set).
-    pub smb_port: Option<u16>,
-    /// The database's size (e.g. "12 GiB"), for share.space when SQL cannot say.
-    pub database_size: Option<String>,
+/// Declares a section that names an account (`auth`, `user` and where its
+/// password comes from) before its own fields. A macro, not a shared struct
+/// under `#[serde(flatten)]`: flatten turns `deny_unknown_fields` off, and
+/// with it the unknown-key errors that name the line, column and the key
+/// that was meant.
+macro_rules! account_section {
+    (
+        $(#[$section:meta])*
+        $name:ident { $($(#[$field:meta])* $own:ident: $type:ty,)* }
+    ) => {
+        $(#[$section])*
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            #[serde(default)]
+            pub auth: AuthKind,
+            pub user: Option<String>,
+            pub password_env: Option<String>,
+            pub password_file: Option<PathBuf>,
+            $($(#[$field])* pub $own: $type,)*
+        }
+
+        impl $name {
+            pub fn account(&self) -> AccountFields<'_> {
+                AccountFields {
+                    auth: self.auth,
+                    user: self.user.as_deref(),
+                    password_env: self.password_env.as_deref(),
+                    password_file: self.password_file.as_deref(),
+                }
+            }
+        }
+    };
+}
+
+account_section! {
+    /// `[sql]`: the application account.
+    SqlSection {}
+}
+
+account_section! {
+    /// `[backup]`: the backup account and where backups go.
+    BackupSection {
+        /// A UNC path (`\\server\share\dir`) or a local or mounted directory.
+        destination: Option<String>,
+        /// The SMB port of the destination's server (445 unless set).
+        smb_port: Option<u16>,
+        /// The database's size (e.g. "12 GiB"), for share.space when SQL cannot say.
+        database_size: Option<String>,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]

@@ -55,11 +55,7 @@ pub struct Server {
 impl Server {
     /// The host as an IP address, when it was given as one.
     pub fn ip(&self) -> Option<IpAddr> {
-        self.host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse()
-            .ok()
+        crate::probe::dns::ip_literal(&self.host)
     }
 }
 
@@ -190,15 +186,11 @@ impl Target {
             )));
         }
         let allow_prompt = inputs.allow_prompt;
-        let sql = match file.sql {
+        let sql = match &file.sql {
             Some(section) => account(
                 "SQL",
-                section.auth,
-                section.user,
-                section.password_env.as_deref(),
-                section
-                    .password_file
-                    .map(|p| tomlfile::relative_to(origin, &p)),
+                section.account(),
+                origin,
                 inputs.sql_password.take(),
                 allow_prompt,
             )?,
@@ -208,12 +200,8 @@ impl Target {
             Some(section) => Backup {
                 account: account(
                     "backup",
-                    section.auth,
-                    section.user,
-                    section.password_env.as_deref(),
-                    section
-                        .password_file
-                        .map(|p| tomlfile::relative_to(origin, &p)),
+                    section.account(),
+                    origin,
                     inputs.backup_password.take(),
                     allow_prompt,
                 )?,
@@ -324,6 +312,15 @@ impl Target {
         })
     }
 
+    /// The application database, or why its checks must skip.
+    pub fn database(&self) -> Result<&str, Stop> {
+        self.server.database.as_deref().ok_or_else(|| {
+            Stop::skip(
+                "no application database named: set `database` under [server] in the target file",
+            )
+        })
+    }
+
     /// The backup account, or why its checks must skip.
     pub fn backup_account(&self) -> Result<&Account, Stop> {
         self.backup.account.as_ref().ok_or_else(|| {
@@ -366,29 +363,45 @@ pub struct TargetSummary {
     pub app: Option<AppKind>,
 }
 
+impl TargetSummary {
+    /// The server as reports name it: `host\instance:port`, each part when given.
+    pub fn server_line(&self) -> String {
+        let mut line = self.host.clone();
+        if let Some(instance) = &self.instance {
+            line.push('\\');
+            line.push_str(instance);
+        }
+        if let Some(port) = self.port {
+            line.push_str(&format!(":{port}"));
+        }
+        line
+    }
+}
+
 fn account(
     role: &str,
-    auth: AuthKind,
-    user: Option<String>,
-    env: Option<&str>,
-    file: Option<PathBuf>,
+    fields: file::AccountFields<'_>,
+    origin: Option<&Path>,
     stdin: Option<secrecy::SecretString>,
     allow_prompt: bool,
 ) -> Result<Option<Account>, TargetError> {
-    let Some(user) = user.filter(|u| !u.trim().is_empty()) else {
+    let Some(user) = fields.user.filter(|u| !u.trim().is_empty()) else {
         return Ok(None);
     };
     let password = secrets::resolve(secrets::PasswordSources {
         account: role,
-        user: &user,
-        env,
-        file: file.as_deref(),
+        user,
+        env: fields.password_env,
+        file: fields
+            .password_file
+            .map(|p| tomlfile::relative_to(origin, p))
+            .as_deref(),
         stdin,
         allow_prompt,
     })?;
     Ok(Some(Account {
-        auth,
-        user,
+        auth: fields.auth,
+        user: user.to_owned(),
         password,
     }))
 }
@@ -496,6 +509,25 @@ mod tests {
         assert!(err.to_string().contains("names no share"), "{err}");
         let err = load("[server]\nhost = \"a\"\n[backup]\ndatabase_size = \"big\"\n").unwrap_err();
         assert!(err.to_string().contains("not a size"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_in_account_sections_are_located_and_corrected() {
+        let err = load("[server]\nhost = \"a\"\n[backup]\nuser = \"b\"\npasword_env = \"X\"\n")
+            .unwrap_err();
+        let TargetError::Toml(err) = err else {
+            panic!("{err}")
+        };
+        assert_eq!((err.line, err.column), (Some(5), Some(1)), "{err}");
+        assert_eq!(err.field.as_deref(), Some("backup.pasword_env"), "{err}");
+        assert!(
+            err.message.contains("did you mean `password_env`?"),
+            "{err}"
+        );
+        // [sql] has the account's keys only, not [backup]'s own.
+        let err = load("[server]\nhost = \"a\"\n[sql]\ndestination = \"D:\\\\b\"\n").unwrap_err();
+        assert!(err.to_string().contains("t.toml:4:1"), "{err}");
+        assert!(err.to_string().contains("sql.destination"), "{err}");
     }
 
     #[test]

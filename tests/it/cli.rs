@@ -1,15 +1,9 @@
 //! The binary end to end: exit codes, usage errors, an unreachable network.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
 use crate::support::net::closed_port;
-
-fn preflight() -> Command {
-    let mut cmd = Command::cargo_bin("mssql-preflight").expect("binary built");
-    cmd.env_remove("NO_COLOR").env("MSSQL_PREFLIGHT_LOG", "off");
-    cmd
-}
+use crate::support::preflight;
 
 #[test]
 fn exit_0_when_nothing_fails() {
@@ -245,8 +239,13 @@ fn exit_3_when_a_check_could_not_run() {
 #[test]
 fn no_color_wins_over_color_always() {
     let port = closed_port().to_string();
-    let coloured = preflight()
-        .args([
+    let run_with_no_color = |no_color: Option<&str>| {
+        let mut cmd = preflight();
+        match no_color {
+            Some(value) => cmd.env("NO_COLOR", value),
+            None => cmd.env_remove("NO_COLOR"),
+        };
+        let args = [
             "run",
             "--host",
             "127.0.0.1",
@@ -254,22 +253,50 @@ fn no_color_wins_over_color_always() {
             &port,
             "--color",
             "always",
-        ])
-        .output()
-        .unwrap();
+        ];
+        cmd.args(args).output().unwrap()
+    };
+    let coloured = run_with_no_color(None);
     assert!(String::from_utf8_lossy(&coloured.stdout).contains('\u{1b}'));
-    let plain = preflight()
-        .env("NO_COLOR", "1")
-        .args([
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--color",
-            "always",
-        ])
-        .output()
-        .unwrap();
+    let plain = run_with_no_color(Some("1"));
     assert!(!String::from_utf8_lossy(&plain.stdout).contains('\u{1b}'));
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_without_an_error() {
+    let report = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sample-report.json");
+    let port = closed_port().to_string();
+    let run = [
+        "run",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--check",
+        "net.tcp.reachable",
+    ];
+    let commands: [(&[&str], i32); 6] = [
+        (&["list"], 0),
+        (&["list", "--format", "json"], 0),
+        (&["explain", "net.tcp.reachable"], 0),
+        (&["render", report], 0),
+        (&["schema"], 0),
+        // The report still decides the exit code.
+        (&run, 1),
+    ];
+    for (args, code) in commands {
+        // The reading end is closed before the command writes a byte, as
+        // `| head` closes it after the first lines: every write meets EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_mssql-preflight"))
+            .args(args)
+            .env("MSSQL_PREFLIGHT_LOG", "off")
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use mssql_preflight::finding::Status;
 
-use crate::support::{assert_status, run};
+use crate::support::{self, assert_status, run};
 
 const DB_PASSWORD: &str = "Dbp-canary-7f3e91";
 const JDBC_PASSWORD: &str = "Jdbc-canary-42aa0c";
@@ -230,8 +230,9 @@ async fn malformed_web_config_is_an_error_that_quotes_nothing() {
     assert!(!r.message.contains(SECRET1), "{}", r.message);
 }
 
+/// The binary with every log line on: secrets must not reach those either.
 fn preflight() -> Command {
-    let mut cmd = Command::cargo_bin("mssql-preflight").expect("binary built");
+    let mut cmd = support::preflight();
     cmd.env("MSSQL_PREFLIGHT_LOG", "trace");
     cmd
 }

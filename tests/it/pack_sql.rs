@@ -12,7 +12,7 @@ use mssql_preflight::report::Report;
 use crate::packs::acme_dir;
 use crate::support::accounts::Passwords;
 use crate::support::emulator::TestServer;
-use crate::support::{assert_status, run};
+use crate::support::{assert_status, preflight, run};
 
 const PMP: (&str, &str) = ("pmp", "Pmp-Test-Passw0rd!");
 
@@ -207,9 +207,8 @@ async fn run_acme(audit_tables: &str, agent_mode: u32) -> (Option<i32>, Report) 
     let checks = acme_dir(&agent_conf);
     let target_file = files.path().join("target.toml");
     std::fs::write(&target_file, target(&server, &passwords)).unwrap();
-    let mut command = assert_cmd::Command::cargo_bin("mssql-preflight").unwrap();
+    let mut command = preflight();
     command
-        .env("MSSQL_PREFLIGHT_LOG", "off")
         .args(["run", "--profile", "acme", "--format", "json", "--target"])
         .arg(&target_file)
         .arg("--checks-dir")

@@ -4,20 +4,17 @@
 //! checks like built-in ones.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use assert_cmd::Command;
 use mssql_preflight::catalog::Catalog;
-use mssql_preflight::engine::{self, EngineOptions, Silent};
+use mssql_preflight::engine::EngineOptions;
 use mssql_preflight::finding::Status;
 use mssql_preflight::report::Report;
-use mssql_preflight::selection::{self, Selection};
 use predicates::prelude::*;
 
 use crate::support::dns::{TestDns, Zone};
 use crate::support::net::closed_port;
-use crate::support::{TargetFile, assert_status};
+use crate::support::{assert_status, matching, preflight, run_selected};
 
 /// One `[[check]]` table with the metadata every check needs.
 pub fn check(id: &str, family: &str, severity: &str, probe: &str) -> String {
@@ -38,28 +35,12 @@ pub fn checks_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
 
 /// Runs the checks matching `patterns`, with the packs in `dir` loaded.
 pub async fn run_with_packs(toml: &str, dir: &Path, patterns: &[&str]) -> Report {
-    let file = TargetFile::new(toml);
-    let target = Arc::new(file.load());
     let catalog = Catalog::load(&[dir.to_path_buf()]).expect("the packs load");
-    let plan = selection::plan(
-        &catalog.registry,
-        &catalog.profiles,
-        &Selection {
-            profile: None,
-            include: patterns.iter().map(|p| p.to_string()).collect(),
-            exclude: Vec::new(),
-        },
-    )
-    .expect("patterns select checks");
     let mut options = EngineOptions::default();
     options.settings.timeout = Duration::from_secs(2);
-    engine::run(target, &plan, &options, &Silent).await.report
-}
-
-fn preflight() -> Command {
-    let mut cmd = Command::cargo_bin("mssql-preflight").expect("binary built");
-    cmd.env("NO_COLOR", "1").env("MSSQL_PREFLIGHT_LOG", "off");
-    cmd
+    run_selected(toml, &catalog, &matching(patterns), &options)
+        .await
+        .report
 }
 
 #[tokio::test]

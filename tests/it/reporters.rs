@@ -3,6 +3,8 @@
 
 use mssql_preflight::report::{Format, JSON_SCHEMA, Report, Style};
 
+use crate::support::preflight;
+
 const SAMPLE: &str = include_str!("../data/sample-report.json");
 
 fn sample() -> Report {
@@ -78,8 +80,7 @@ fn the_schema_rejects_what_it_should() {
 #[test]
 fn the_json_of_a_real_run_matches_the_schema() {
     let port = crate::support::net::closed_port().to_string();
-    let output = assert_cmd::Command::cargo_bin("mssql-preflight")
-        .unwrap()
+    let output = preflight()
         .args([
             "run",
             "--host",
@@ -97,11 +98,7 @@ fn the_json_of_a_real_run_matches_the_schema() {
 
 #[test]
 fn the_schema_command_prints_the_published_schema() {
-    let output = assert_cmd::Command::cargo_bin("mssql-preflight")
-        .unwrap()
-        .arg("schema")
-        .output()
-        .unwrap();
+    let output = preflight().arg("schema").output().unwrap();
     assert_eq!(String::from_utf8(output.stdout).unwrap(), JSON_SCHEMA);
 }
 

@@ -8,17 +8,17 @@ use std::time::Duration;
 
 use mssql_emulator::{EmulatorOptions, Scenario};
 use mssql_preflight::catalog::Catalog;
-use mssql_preflight::engine::{self, EngineOptions, Silent};
+use mssql_preflight::engine::EngineOptions;
 use mssql_preflight::facts::sql::{SqlLogins, UNVERIFIED_NOTE};
 use mssql_preflight::finding::Status;
 use mssql_preflight::report::{CheckResult, Report};
-use mssql_preflight::selection::{self, Selection};
+use mssql_preflight::selection::Selection;
 
 use crate::support::accounts::Passwords;
 use crate::support::dns::{TestDns, Zone};
 use crate::support::emulator::TestServer;
 use crate::support::samba::{Samba, WRITER, WRITER_PASSWORD, probe_files};
-use crate::support::{TargetFile, assert_status, run_with};
+use crate::support::{TargetFile, assert_status, run_selected, run_with};
 
 const PMP: (&str, &str) = ("pmp", "Pmp-Test-Passw0rd!");
 const PBACK: (&str, &str) = ("pback", "Pback-Test-Passw0rd!");
@@ -142,22 +142,21 @@ impl Case {
         run_with(&self.toml(), patterns, self.options()).await
     }
 
+    /// Runs the check `id` alone and asserts its status and that its
+    /// message says `words`.
+    async fn verdict(&self, id: &str, status: Status, words: &str) -> CheckResult {
+        let report = self.run(&[id]).await;
+        check(&report, id, status, words).clone()
+    }
+
     /// Runs a profile, and says how many logins the run sent.
     async fn run_profile(&self, profile: &str) -> (Report, usize) {
-        let file = TargetFile::new(&self.toml());
-        let target = Arc::new(file.load());
         let catalog = Catalog::builtin().expect("built-in catalog");
-        let plan = selection::plan(
-            &catalog.registry,
-            &catalog.profiles,
-            &Selection {
-                profile: Some(profile.to_owned()),
-                include: Vec::new(),
-                exclude: Vec::new(),
-            },
-        )
-        .expect("the profile exists");
-        let run = engine::run(target, &plan, &self.options(), &Silent).await;
+        let selection = Selection {
+            profile: Some(profile.to_owned()),
+            ..Selection::default()
+        };
+        let run = run_selected(&self.toml(), &catalog, &selection, &self.options()).await;
         let logins = run
             .gathered::<SqlLogins>()
             .map(|ledger| ledger.count())
@@ -217,13 +216,8 @@ async fn no_login7_reaches_a_server_whose_certificate_fails_verification() {
 #[tokio::test]
 async fn an_expired_certificate_stops_the_login_too() {
     let case = Case::builtin("expired").await;
-    let report = case.run(&["sql.login"]).await;
-    check(
-        &report,
-        "sql.login",
-        Status::Skip,
-        "no credentials were sent",
-    );
+    case.verdict("sql.login", Status::Skip, "no credentials were sent")
+        .await;
     assert!(case.server.emulator().logins().is_empty());
 }
 
@@ -273,13 +267,13 @@ async fn each_account_logs_in_once_however_many_checks_use_it() {
 #[tokio::test]
 async fn both_accounts_logging_in_pass() {
     let case = Case::builtin("sql2022-healthy").await;
-    let report = case.run(&["sql.login"]).await;
-    let r = check(
-        &report,
-        "sql.login",
-        Status::Pass,
-        "application account `pmp` logs in to `PassTrix`",
-    );
+    let r = case
+        .verdict(
+            "sql.login",
+            Status::Pass,
+            "application account `pmp` logs in to `PassTrix`",
+        )
+        .await;
     assert!(r.message.contains("backup account `pback` logs in"));
     assert_eq!(r.evidence["sql"]["user"], "pmp");
 }
@@ -289,13 +283,14 @@ async fn a_wrong_password_fails_and_points_at_the_error_log() {
     let case = Case::builtin("sql2022-healthy")
         .await
         .accounts(Some(("pmp", "not-the-password")), None);
-    let report = case.run(&["sql.login"]).await;
-    let r = check(&report, "sql.login", Status::Fail, "login failed");
+    let r = case
+        .verdict("sql.login", Status::Fail, "login failed")
+        .await;
     assert_eq!(r.evidence["sql"]["failure"]["number"], 18456);
-    remedy(r, "error log");
-    remedy(r, "state 8: wrong password");
+    remedy(&r, "error log");
+    remedy(&r, "state 8: wrong password");
     // The password never appears anywhere in the result.
-    let json = serde_json::to_string(r).unwrap();
+    let json = serde_json::to_string(&r).unwrap();
     assert!(!json.contains("not-the-password"));
 }
 
@@ -304,9 +299,8 @@ async fn an_unknown_login_fails() {
     let case = Case::builtin("sql2022-healthy")
         .await
         .accounts(Some(("nobody", "whatever-1")), None);
-    let report = case.run(&["sql.login"]).await;
-    let r = check(&report, "sql.login", Status::Fail, "`nobody`");
-    remedy(r, "CREATE LOGIN [nobody]");
+    let r = case.verdict("sql.login", Status::Fail, "`nobody`").await;
+    remedy(&r, "CREATE LOGIN [nobody]");
 }
 
 #[tokio::test]
@@ -314,9 +308,10 @@ async fn a_disabled_login_fails_with_the_statement_that_enables_it() {
     let case = Case::builtin("sql2022-healthy")
         .await
         .accounts(Some(("pdisabled", "Pdisabled-Test-Passw0rd!")), None);
-    let report = case.run(&["sql.login"]).await;
-    let r = check(&report, "sql.login", Status::Fail, "login disabled");
-    remedy(r, "ALTER LOGIN [pdisabled] ENABLE;");
+    let r = case
+        .verdict("sql.login", Status::Fail, "login disabled")
+        .await;
+    remedy(&r, "ALTER LOGIN [pdisabled] ENABLE;");
 }
 
 #[tokio::test]
@@ -324,9 +319,10 @@ async fn an_expired_password_fails() {
     let case = Case::builtin("sql2022-healthy")
         .await
         .accounts(Some(("pexpired", "Pexpired-Test-Passw0rd!")), None);
-    let report = case.run(&["sql.login"]).await;
-    let r = check(&report, "sql.login", Status::Fail, "password expired");
-    remedy(r, "ALTER LOGIN [pexpired] WITH PASSWORD");
+    let r = case
+        .verdict("sql.login", Status::Fail, "password expired")
+        .await;
+    remedy(&r, "ALTER LOGIN [pexpired] WITH PASSWORD");
 }
 
 #[tokio::test]
@@ -336,14 +332,13 @@ async fn a_database_the_login_cannot_open_fails() {
         .await
         .database(Some("Passwordstate"))
         .accounts(Some(PMP), None);
-    let report = case.run(&["sql.login"]).await;
-    let r = check(
-        &report,
-        "sql.login",
-        Status::Fail,
-        "database not accessible",
+    let r = case
+        .verdict("sql.login", Status::Fail, "database not accessible")
+        .await;
+    remedy(
+        &r,
+        "USE [Passwordstate]; CREATE USER [pmp] FOR LOGIN [pmp];",
     );
-    remedy(r, "USE [Passwordstate]; CREATE USER [pmp] FOR LOGIN [pmp];");
     assert_eq!(r.evidence["sql"]["database_error"]["number"], 4060);
 }
 
@@ -353,13 +348,8 @@ async fn a_database_that_does_not_exist_yet_is_left_to_sql_database() {
         .await
         .database(Some("NewVault"))
         .accounts(Some(PMP), None);
-    let report = case.run(&["sql.login"]).await;
-    check(
-        &report,
-        "sql.login",
-        Status::Pass,
-        "`NewVault` does not exist yet",
-    );
+    case.verdict("sql.login", Status::Pass, "`NewVault` does not exist yet")
+        .await;
 }
 
 #[tokio::test]
@@ -370,8 +360,9 @@ async fn windows_authentication_from_an_untrusted_domain_fails() {
         case.passwords.sql(r"CORP\pmp-svc", "Win-Test-Passw0rd!")
     );
     let case = case.accounts(None, None).section(&windows);
-    let report = case.run(&["sql.login"]).await;
-    let r = check(&report, "sql.login", Status::Fail, "untrusted domain");
+    let r = case
+        .verdict("sql.login", Status::Fail, "untrusted domain")
+        .await;
     assert!(r.message.contains("Windows account"), "{}", r.message);
 }
 
@@ -389,13 +380,8 @@ async fn a_password_that_was_not_given_skips_with_the_reason() {
         .await
         .accounts(None, None)
         .section("[sql]\nuser = \"pmp\"\npassword_env = \"PREFLIGHT_TEST_SURELY_UNSET\"\n");
-    let report = case.run(&["sql.login"]).await;
-    check(
-        &report,
-        "sql.login",
-        Status::Skip,
-        "PREFLIGHT_TEST_SURELY_UNSET",
-    );
+    case.verdict("sql.login", Status::Skip, "PREFLIGHT_TEST_SURELY_UNSET")
+        .await;
 }
 
 #[tokio::test]
@@ -404,13 +390,8 @@ async fn a_server_that_never_finishes_the_login_is_an_error_within_the_timeout()
     // so only an accepted unverified certificate gets as far as a login.
     let case = Case::builtin("hang-after-prelogin").await.trusting();
     let started = std::time::Instant::now();
-    let report = case.run(&["sql.login"]).await;
-    check(
-        &report,
-        "sql.login",
-        Status::Error,
-        "did not finish the login",
-    );
+    case.verdict("sql.login", Status::Error, "did not finish the login")
+        .await;
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 
@@ -419,13 +400,9 @@ async fn a_server_that_never_finishes_the_login_is_an_error_within_the_timeout()
 #[tokio::test]
 async fn a_current_release_passes_the_version_check() {
     let case = Case::builtin("sql2019-healthy").await;
-    let report = case.run(&["sql.version"]).await;
-    let r = check(
-        &report,
-        "sql.version",
-        Status::Pass,
-        "SQL Server 2019 (15.0.4375.4)",
-    );
+    let r = case
+        .verdict("sql.version", Status::Pass, "SQL Server 2019 (15.0.4375.4)")
+        .await;
     assert_eq!(r.evidence["edition"], "Enterprise Edition (64-bit)");
 }
 
@@ -434,21 +411,17 @@ async fn a_release_below_the_minimum_fails() {
     let case = Case::builtin("sql2019-healthy")
         .await
         .section("[checks.\"sql.version\"]\nminimum = \"16.0\"\n");
-    let report = case.run(&["sql.version"]).await;
-    let r = check(
-        &report,
-        "sql.version",
-        Status::Fail,
-        "older than the minimum 16.0",
-    );
+    let r = case
+        .verdict("sql.version", Status::Fail, "older than the minimum 16.0")
+        .await;
     assert_eq!(r.actual.as_deref(), Some("15.0.4375.4"));
 }
 
 #[tokio::test]
 async fn azure_sql_is_always_current() {
     let case = Case::builtin("azure-sqldb").await;
-    let report = case.run(&["sql.version"]).await;
-    check(&report, "sql.version", Status::Pass, "Azure SQL Database");
+    case.verdict("sql.version", Status::Pass, "Azure SQL Database")
+        .await;
 }
 
 /// A scenario answering `pattern` with one row of text columns.
@@ -471,13 +444,12 @@ async fn a_version_that_is_not_a_number_is_an_error() {
         r#"[["vNext", "3"]]"#,
     ))
     .await;
-    let report = case.run(&["sql.version"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.version",
         Status::Error,
         "not a version number: `vNext`",
-    );
+    )
+    .await;
 }
 
 // ------------------------------------------------------------ sql.platform
@@ -485,48 +457,44 @@ async fn a_version_that_is_not_a_number_is_an_error() {
 #[tokio::test]
 async fn sql_server_supports_native_backups() {
     let case = Case::builtin("sql2022-healthy").await;
-    let report = case.run(&["sql.platform"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.platform",
         Status::Pass,
         "native backups to disk are available",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn azure_sql_database_warns_that_native_backups_do_not_work() {
     let case = Case::builtin("azure-sqldb").await;
-    let report = case.run(&["sql.platform"]).await;
-    let r = check(
-        &report,
-        "sql.platform",
-        Status::Warn,
-        "Azure SQL Database does not allow native BACKUP",
-    );
-    remedy(r, "switch off its own database backup");
+    let r = case
+        .verdict(
+            "sql.platform",
+            Status::Warn,
+            "Azure SQL Database does not allow native BACKUP",
+        )
+        .await;
+    remedy(&r, "switch off its own database backup");
     assert_eq!(r.evidence["engine_edition"], 5);
 }
 
 #[tokio::test]
 async fn azure_managed_instance_warns_too() {
     let case = Case::builtin("azure-mi").await;
-    let report = case.run(&["sql.platform"]).await;
-    let r = check(
-        &report,
-        "sql.platform",
-        Status::Warn,
-        "Azure SQL Managed Instance",
-    );
-    remedy(r, "TO URL");
+    let r = case
+        .verdict("sql.platform", Status::Warn, "Azure SQL Managed Instance")
+        .await;
+    remedy(&r, "TO URL");
 }
 
 #[tokio::test]
 async fn amazon_rds_is_recognised_by_rdsadmin() {
     let case = Case::builtin("aws-rds").await;
-    let report = case.run(&["sql.platform"]).await;
-    let r = check(&report, "sql.platform", Status::Warn, "Amazon RDS");
-    remedy(r, "rds_backup_database");
+    let r = case
+        .verdict("sql.platform", Status::Warn, "Amazon RDS")
+        .await;
+    remedy(&r, "rds_backup_database");
     let markers = r.evidence["rds_markers"].to_string();
     assert!(markers.contains("rdsadmin"), "{markers}");
 }
@@ -536,13 +504,12 @@ async fn a_managed_platform_passes_when_the_application_does_not_back_up_itself(
     let case = Case::builtin("azure-sqldb")
         .await
         .section("[checks.\"sql.platform\"]\nnative_backup = false\n");
-    let report = case.run(&["sql.platform"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.platform",
         Status::Pass,
         "the platform backs up the database itself",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -566,8 +533,8 @@ async fn a_cloud_host_name_is_recognised_without_a_login() {
 #[tokio::test]
 async fn the_platform_of_an_unknown_host_without_a_login_is_not_guessed() {
     let case = Case::builtin("sql2022-healthy").await.accounts(None, None);
-    let report = case.run(&["sql.platform"]).await;
-    check(&report, "sql.platform", Status::Skip, "add a [sql] section");
+    case.verdict("sql.platform", Status::Skip, "add a [sql] section")
+        .await;
 }
 
 // --------------------------------------------------------------- sql.clock
@@ -575,8 +542,8 @@ async fn the_platform_of_an_unknown_host_without_a_login_is_not_guessed() {
 #[tokio::test]
 async fn clocks_in_agreement_pass() {
     let case = Case::builtin("sql2022-healthy").await;
-    let report = case.run(&["sql.clock"]).await;
-    check(&report, "sql.clock", Status::Pass, "the server's clock is");
+    case.verdict("sql.clock", Status::Pass, "the server's clock is")
+        .await;
 }
 
 const CLOCK_IN_2020: &str = r#"
@@ -592,8 +559,8 @@ rows = [["2020-01-01 00:00:00"]]
 #[tokio::test]
 async fn a_clock_far_off_fails() {
     let case = Case::scenario(CLOCK_IN_2020).await;
-    let report = case.run(&["sql.clock"]).await;
-    check(&report, "sql.clock", Status::Fail, "behind this machine's");
+    case.verdict("sql.clock", Status::Fail, "behind this machine's")
+        .await;
 }
 
 #[tokio::test]
@@ -601,13 +568,12 @@ async fn a_clock_between_the_thresholds_warns() {
     let case = Case::scenario(CLOCK_IN_2020)
         .await
         .section("[checks.\"sql.clock\"]\nwarn_seconds = 60\nfail_seconds = 9999999999\n");
-    let report = case.run(&["sql.clock"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.clock",
         Status::Warn,
         "close to Kerberos's 5-minute limit",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -618,8 +584,8 @@ async fn a_clock_that_is_not_a_time_is_an_error() {
         r#"[["soon"]]"#,
     ))
     .await;
-    let report = case.run(&["sql.clock"]).await;
-    check(&report, "sql.clock", Status::Error, "not a date and time");
+    case.verdict("sql.clock", Status::Error, "not a date and time")
+        .await;
 }
 
 // ------------------------------------------------- sql.connection.encrypted
@@ -627,13 +593,13 @@ async fn a_clock_that_is_not_a_time_is_an_error() {
 #[tokio::test]
 async fn an_encrypted_session_passes() {
     let case = Case::builtin("sql2022-healthy").await;
-    let report = case.run(&["sql.connection.encrypted"]).await;
-    let r = check(
-        &report,
-        "sql.connection.encrypted",
-        Status::Pass,
-        "session is encrypted",
-    );
+    let r = case
+        .verdict(
+            "sql.connection.encrypted",
+            Status::Pass,
+            "session is encrypted",
+        )
+        .await;
     assert_eq!(r.evidence["auth_scheme"], "SQL");
 }
 
@@ -656,13 +622,8 @@ rows = [["FALSE", "SQL", "TCP", "TSQL"]]
 "#,
     )
     .await;
-    let report = case.run(&["sql.connection.encrypted"]).await;
-    check(
-        &report,
-        "sql.connection.encrypted",
-        Status::Fail,
-        "not encrypted",
-    );
+    case.verdict("sql.connection.encrypted", Status::Fail, "not encrypted")
+        .await;
 }
 
 #[tokio::test]
@@ -673,13 +634,12 @@ async fn a_session_missing_from_the_connections_view_is_an_error() {
         "[]",
     ))
     .await;
-    let report = case.run(&["sql.connection.encrypted"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.connection.encrypted",
         Status::Error,
         "no row for this session",
-    );
+    )
+    .await;
 }
 
 // ---------------------------------------------- sql.config.force-encryption
@@ -687,26 +647,25 @@ async fn a_session_missing_from_the_connections_view_is_an_error() {
 #[tokio::test]
 async fn force_encryption_on_passes() {
     let case = Case::builtin("sql2022-healthy").await;
-    let report = case.run(&["sql.config.force-encryption"]).await;
-    let r = check(
-        &report,
-        "sql.config.force-encryption",
-        Status::Pass,
-        "ForceEncryption is on",
-    );
+    let r = case
+        .verdict(
+            "sql.config.force-encryption",
+            Status::Pass,
+            "ForceEncryption is on",
+        )
+        .await;
     assert_eq!(r.evidence["prelogin_forces_encryption"], true);
 }
 
 #[tokio::test]
 async fn force_encryption_off_warns() {
     let case = Case::builtin("not-forced").await;
-    let report = case.run(&["sql.config.force-encryption"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.config.force-encryption",
         Status::Warn,
         "ForceEncryption is off",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -727,14 +686,14 @@ rows = [['HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL16.MSSQLSERVER\MSSQL
 "#,
     )
     .await;
-    let report = case.run(&["sql.config.force-encryption"]).await;
-    let r = check(
-        &report,
-        "sql.config.force-encryption",
-        Status::Warn,
-        "waits for a restart",
-    );
-    remedy(r, "Restart the SQL Server service");
+    let r = case
+        .verdict(
+            "sql.config.force-encryption",
+            Status::Warn,
+            "waits for a restart",
+        )
+        .await;
+    remedy(&r, "Restart the SQL Server service");
 }
 
 const REGISTRY_DENIED: &str = r#"
@@ -750,13 +709,13 @@ errors = [{ number = 300, class = 14, state = 1, text = "VIEW SERVER PERFORMANCE
 #[tokio::test]
 async fn force_encryption_skips_naming_the_permission_it_lacks() {
     let case = Case::scenario(REGISTRY_DENIED).await;
-    let report = case.run(&["sql.config.force-encryption"]).await;
-    let r = check(
-        &report,
-        "sql.config.force-encryption",
-        Status::Skip,
-        "VIEW SERVER PERFORMANCE STATE",
-    );
+    let r = case
+        .verdict(
+            "sql.config.force-encryption",
+            Status::Skip,
+            "VIEW SERVER PERFORMANCE STATE",
+        )
+        .await;
     assert!(
         r.message
             .contains("GRANT VIEW SERVER PERFORMANCE STATE TO [pmp];"),
@@ -768,13 +727,12 @@ async fn force_encryption_skips_naming_the_permission_it_lacks() {
 #[tokio::test]
 async fn force_encryption_does_not_apply_to_azure_sql_database() {
     let case = Case::builtin("azure-sqldb").await;
-    let report = case.run(&["sql.config.force-encryption"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.config.force-encryption",
         Status::Skip,
         "always requires encryption",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -785,13 +743,12 @@ async fn a_registry_without_force_encryption_is_an_error() {
         r#"[['HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL16.MSSQLSERVER\MSSQLServer\SuperSocketNetLib\Tcp\IPAll', "TcpPort", "1433"]]"#,
     ))
     .await;
-    let report = case.run(&["sql.config.force-encryption"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.config.force-encryption",
         Status::Error,
         "did not list ForceEncryption",
-    );
+    )
+    .await;
 }
 
 // --------------------------------------------------- sql.service.account
@@ -799,13 +756,12 @@ async fn a_registry_without_force_encryption_is_an_error() {
 #[tokio::test]
 async fn a_virtual_service_account_passes_naming_the_computer_account() {
     let case = Case::builtin("sql2022-healthy").await;
-    let report = case.run(&["sql.service.account"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.service.account",
         Status::Pass,
         "computer account SQL01$",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -827,38 +783,36 @@ rows = [["SQL Server (MSSQLSERVER)", "Automatic", "Running", 'CORP\svc-sql']]
 "#,
     )
     .await;
-    let report = case.run(&["sql.service.account"]).await;
-    let r = check(
-        &report,
-        "sql.service.account",
-        Status::Warn,
-        r"custom account CORP\svc-sql",
-    );
-    remedy(r, "Grant-SmbShareAccess");
+    let r = case
+        .verdict(
+            "sql.service.account",
+            Status::Warn,
+            r"custom account CORP\svc-sql",
+        )
+        .await;
+    remedy(&r, "Grant-SmbShareAccess");
 }
 
 #[tokio::test]
 async fn the_service_account_skips_naming_the_permission_it_lacks() {
     let case = Case::scenario(REGISTRY_DENIED).await;
-    let report = case.run(&["sql.service.account"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.service.account",
         Status::Skip,
         "VIEW SERVER PERFORMANCE STATE",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn the_service_account_does_not_apply_to_managed_platforms() {
     let case = Case::builtin("azure-mi").await;
-    let report = case.run(&["sql.service.account"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.service.account",
         Status::Skip,
         "Azure SQL Managed Instance",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -869,13 +823,12 @@ async fn services_without_a_database_engine_are_an_error() {
         r#"[["SQL Server Agent (MSSQLSERVER)", 'NT Service\SQLSERVERAGENT']]"#,
     ))
     .await;
-    let report = case.run(&["sql.service.account"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.service.account",
         Status::Error,
         "no SQL Server database engine service",
-    );
+    )
+    .await;
 }
 
 // ------------------------------------------------------------ sql.database
@@ -883,13 +836,12 @@ async fn services_without_a_database_engine_are_an_error() {
 #[tokio::test]
 async fn a_usable_database_passes() {
     let case = Case::builtin("sql2022-healthy").await;
-    let report = case.run(&["sql.database"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.database",
         Status::Pass,
         "`PassTrix` exists and `pmp` can use it",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -897,9 +849,13 @@ async fn a_database_without_a_user_for_the_login_fails() {
     let case = Case::builtin("sql2022-healthy")
         .await
         .database(Some("Passwordstate"));
-    let report = case.run(&["sql.database"]).await;
-    let r = check(&report, "sql.database", Status::Fail, "cannot open it");
-    remedy(r, "USE [Passwordstate]; CREATE USER [pmp] FOR LOGIN [pmp];");
+    let r = case
+        .verdict("sql.database", Status::Fail, "cannot open it")
+        .await;
+    remedy(
+        &r,
+        "USE [Passwordstate]; CREATE USER [pmp] FOR LOGIN [pmp];",
+    );
 }
 
 #[tokio::test]
@@ -907,9 +863,10 @@ async fn a_missing_database_fails_where_the_application_does_not_create_it() {
     let case = Case::builtin("sql2022-healthy")
         .await
         .database(Some("NewVault"));
-    let report = case.run(&["sql.database"]).await;
-    let r = check(&report, "sql.database", Status::Fail, "does not exist");
-    remedy(r, "CREATE DATABASE [NewVault]");
+    let r = case
+        .verdict("sql.database", Status::Fail, "does not exist")
+        .await;
+    remedy(&r, "CREATE DATABASE [NewVault]");
 }
 
 #[tokio::test]
@@ -919,13 +876,8 @@ async fn a_missing_database_passes_when_the_login_may_create_it() {
         .database(Some("NewVault"))
         .accounts(Some(("sa", "Sa-Test-Passw0rd!")), None)
         .section("[checks.\"sql.database\"]\nmay_create = true\n");
-    let report = case.run(&["sql.database"]).await;
-    check(
-        &report,
-        "sql.database",
-        Status::Pass,
-        "may create it (sysadmin)",
-    );
+    case.verdict("sql.database", Status::Pass, "may create it (sysadmin)")
+        .await;
 }
 
 #[tokio::test]
@@ -945,13 +897,8 @@ server_roles = ["dbcreator"]
     .await
     .database(Some("NewVault"))
     .section("[checks.\"sql.database\"]\nmay_create = true\n");
-    let report = case.run(&["sql.database"]).await;
-    check(
-        &report,
-        "sql.database",
-        Status::Pass,
-        "may create it (dbcreator)",
-    );
+    case.verdict("sql.database", Status::Pass, "may create it (dbcreator)")
+        .await;
 }
 
 #[tokio::test]
@@ -960,9 +907,10 @@ async fn a_missing_database_fails_when_the_login_may_not_create_it() {
         .await
         .database(Some("NewVault"))
         .section("[checks.\"sql.database\"]\nmay_create = true\n");
-    let report = case.run(&["sql.database"]).await;
-    let r = check(&report, "sql.database", Status::Fail, "may not create it");
-    remedy(r, "ALTER SERVER ROLE dbcreator ADD MEMBER [pmp];");
+    let r = case
+        .verdict("sql.database", Status::Fail, "may not create it")
+        .await;
+    remedy(&r, "ALTER SERVER ROLE dbcreator ADD MEMBER [pmp];");
 }
 
 #[tokio::test]
@@ -1013,13 +961,8 @@ rows = [["{certificate}"]]
 #[tokio::test]
 async fn the_default_key_skips() {
     let case = Case::builtin("sql2022-healthy").await;
-    let report = case.run(&["sql.pmp.keys"]).await;
-    check(
-        &report,
-        "sql.pmp.keys",
-        Status::Skip,
-        "default encryption key",
-    );
+    case.verdict("sql.pmp.keys", Status::Skip, "default encryption key")
+        .await;
 }
 
 #[tokio::test]
@@ -1027,13 +970,12 @@ async fn a_custom_key_in_place_passes() {
     let case = Case::scenario(&keys_scenario("PMPCert", ""))
         .await
         .section(PMP_KEYS);
-    let report = case.run(&["sql.pmp.keys"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.pmp.keys",
         Status::Pass,
         "certificate `PMPCert` and symmetric key `PMPKey` exist",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1041,14 +983,10 @@ async fn a_missing_certificate_fails_with_the_statements_that_create_it() {
     let case = Case::scenario(&keys_scenario("OtherCert", ""))
         .await
         .section(PMP_KEYS);
-    let report = case.run(&["sql.pmp.keys"]).await;
-    let r = check(
-        &report,
-        "sql.pmp.keys",
-        Status::Fail,
-        "the certificate `PMPCert`",
-    );
-    remedy(r, "CREATE CERTIFICATE [PMPCert]");
+    let r = case
+        .verdict("sql.pmp.keys", Status::Fail, "the certificate `PMPCert`")
+        .await;
+    remedy(&r, "CREATE CERTIFICATE [PMPCert]");
 }
 
 const PMP_READER: &str = r#"
@@ -1067,9 +1005,10 @@ async fn keys_the_login_may_not_use_fail() {
     let case = Case::scenario(&keys_scenario("PMPCert", &extra))
         .await
         .section(PMP_KEYS);
-    let report = case.run(&["sql.pmp.keys"]).await;
-    let r = check(&report, "sql.pmp.keys", Status::Fail, "may not use them");
-    remedy(r, "GRANT CONTROL ON CERTIFICATE::[PMPCert] TO [pmp];");
+    let r = case
+        .verdict("sql.pmp.keys", Status::Fail, "may not use them")
+        .await;
+    remedy(&r, "GRANT CONTROL ON CERTIFICATE::[PMPCert] TO [pmp];");
 }
 
 #[tokio::test]
@@ -1078,8 +1017,8 @@ async fn key_permissions_the_server_will_not_tell_are_an_error() {
     let case = Case::scenario(&keys_scenario("PMPCert", PMP_READER))
         .await
         .section(PMP_KEYS);
-    let report = case.run(&["sql.pmp.keys"]).await;
-    check(&report, "sql.pmp.keys", Status::Error, "would not say");
+    case.verdict("sql.pmp.keys", Status::Error, "would not say")
+        .await;
 }
 
 #[tokio::test]
@@ -1087,8 +1026,8 @@ async fn half_a_custom_key_is_an_error() {
     let case = Case::builtin("sql2022-healthy")
         .await
         .section("[app]\nkind = \"pmp\"\ncertificate_name = \"PMPCert\"\n");
-    let report = case.run(&["sql.pmp.keys"]).await;
-    check(&report, "sql.pmp.keys", Status::Error, "needs both");
+    case.verdict("sql.pmp.keys", Status::Error, "needs both")
+        .await;
 }
 
 // ------------------------------------------------ sql.role.backup-operator
@@ -1096,13 +1035,12 @@ async fn half_a_custom_key_is_an_error() {
 #[tokio::test]
 async fn a_backup_account_in_the_role_passes() {
     let case = Case::builtin("sql2022-healthy").await;
-    let report = case.run(&["sql.role.backup-operator"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.role.backup-operator",
         Status::Pass,
         "`pback` is in db_backupoperator of `PassTrix`",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1110,13 +1048,13 @@ async fn a_backup_account_without_the_role_fails_with_the_exact_fix() {
     let case = Case::builtin("backup-account-without-role")
         .await
         .database(Some("Passwordstate"));
-    let report = case.run(&["sql.role.backup-operator"]).await;
-    let r = check(
-        &report,
-        "sql.role.backup-operator",
-        Status::Fail,
-        "not in db_backupoperator",
-    );
+    let r = case
+        .verdict(
+            "sql.role.backup-operator",
+            Status::Fail,
+            "not in db_backupoperator",
+        )
+        .await;
     assert_eq!(
         r.remediation.as_deref(),
         Some("USE [Passwordstate]; ALTER ROLE [db_backupoperator] ADD MEMBER [pback];")
@@ -1137,13 +1075,13 @@ default_database = "master"
 "#,
     )
     .await;
-    let report = case.run(&["sql.role.backup-operator"]).await;
-    let r = check(
-        &report,
-        "sql.role.backup-operator",
-        Status::Fail,
-        "has no user in `PassTrix`",
-    );
+    let r = case
+        .verdict(
+            "sql.role.backup-operator",
+            Status::Fail,
+            "has no user in `PassTrix`",
+        )
+        .await;
     assert_eq!(
         r.remediation.as_deref(),
         Some(
@@ -1181,13 +1119,13 @@ async fn the_role_is_checked_on_the_backup_accounts_behalf() {
         ))
         .await,
     );
-    let report = case.run(&["sql.role.backup-operator"]).await;
-    let r = check(
-        &report,
-        "sql.role.backup-operator",
-        Status::Pass,
-        "is in db_backupoperator",
-    );
+    let r = case
+        .verdict(
+            "sql.role.backup-operator",
+            Status::Pass,
+            "is in db_backupoperator",
+        )
+        .await;
     assert!(
         r.notes.iter().any(|n| n.contains("checked through `pmp`")),
         "{:?}",
@@ -1198,14 +1136,10 @@ async fn the_role_is_checked_on_the_backup_accounts_behalf() {
 #[tokio::test]
 async fn a_missing_user_is_found_on_the_backup_accounts_behalf() {
     let case = without_backup_password(Case::scenario(&role_members_scenario("[]")).await);
-    let report = case.run(&["sql.role.backup-operator"]).await;
-    let r = check(
-        &report,
-        "sql.role.backup-operator",
-        Status::Fail,
-        "has no user",
-    );
-    remedy(r, "CREATE USER [pback] FOR LOGIN [pback]");
+    let r = case
+        .verdict("sql.role.backup-operator", Status::Fail, "has no user")
+        .await;
+    remedy(&r, "CREATE USER [pback] FOR LOGIN [pback]");
 }
 
 #[tokio::test]
@@ -1217,13 +1151,12 @@ async fn without_view_definition_the_role_cannot_be_checked_on_behalf() {
         ))
         .await,
     );
-    let report = case.run(&["sql.role.backup-operator"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.role.backup-operator",
         Status::Skip,
         "lacks VIEW DEFINITION",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1253,26 +1186,25 @@ async fn no_backup_account_skips_the_backup_checks() {
 #[tokio::test]
 async fn the_backup_permission_passes() {
     let case = Case::builtin("sql2022-healthy").await;
-    let report = case.run(&["sql.perm.backup"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.perm.backup",
         Status::Pass,
         "may run BACKUP DATABASE on `PassTrix`",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_missing_backup_permission_fails() {
     let case = Case::builtin("backup-account-without-role").await;
-    let report = case.run(&["sql.perm.backup"]).await;
-    let r = check(
-        &report,
-        "sql.perm.backup",
-        Status::Fail,
-        "may not run BACKUP DATABASE",
-    );
-    remedy(r, "ALTER ROLE [db_backupoperator] ADD MEMBER [pback];");
+    let r = case
+        .verdict(
+            "sql.perm.backup",
+            Status::Fail,
+            "may not run BACKUP DATABASE",
+        )
+        .await;
+    remedy(&r, "ALTER ROLE [db_backupoperator] ADD MEMBER [pback];");
 }
 
 #[tokio::test]
@@ -1280,13 +1212,12 @@ async fn the_backup_permission_on_a_database_that_does_not_exist_skips() {
     let case = Case::builtin("sql2022-healthy")
         .await
         .database(Some("NewVault"));
-    let report = case.run(&["sql.perm.backup"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.perm.backup",
         Status::Skip,
         "does not know the database `NewVault`",
-    );
+    )
+    .await;
 }
 
 // ------------------------------------------------------- sql.backup.recent
@@ -1294,13 +1225,9 @@ async fn the_backup_permission_on_a_database_that_does_not_exist_skips() {
 #[tokio::test]
 async fn a_recent_full_backup_passes() {
     let case = Case::builtin("sql2022-healthy").await;
-    let report = case.run(&["sql.backup.recent"]).await;
-    let r = check(
-        &report,
-        "sql.backup.recent",
-        Status::Pass,
-        "finished 0.0 hours ago",
-    );
+    let r = case
+        .verdict("sql.backup.recent", Status::Pass, "finished 0.0 hours ago")
+        .await;
     assert_eq!(
         r.evidence["destination"],
         r"\\nas01\Backups\PassTrix\PassTrix_full.bak"
@@ -1333,13 +1260,9 @@ async fn an_old_backup_warns() {
     .await
     .accounts(Some(PMP), None)
     .section("[backup]\nuser = \"pback\"\npassword_env = \"PREFLIGHT_TEST_SURELY_UNSET\"\ndestination = '\\\\nas01\\Backups'\n");
-    let report = case.run(&["sql.backup.recent"]).await;
-    let r = check(
-        &report,
-        "sql.backup.recent",
-        Status::Warn,
-        "is 72.0 hours old",
-    );
+    let r = case
+        .verdict("sql.backup.recent", Status::Warn, "is 72.0 hours old")
+        .await;
     assert!(
         r.notes
             .iter()
@@ -1352,13 +1275,12 @@ async fn an_old_backup_warns() {
 #[tokio::test]
 async fn no_backup_on_record_warns() {
     let case = Case::scenario(&backup_history("[]")).await;
-    let report = case.run(&["sql.backup.recent"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.backup.recent",
         Status::Warn,
         "no full backup of `PassTrix` on record",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1374,25 +1296,19 @@ errors = [{ number = 229, class = 14, state = 5, text = "The SELECT permission w
 "#,
     )
     .await;
-    let report = case.run(&["sql.backup.recent"]).await;
-    check(
-        &report,
+    case.verdict(
         "sql.backup.recent",
         Status::Skip,
         "SELECT on msdb.dbo.backupset",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn backup_history_does_not_apply_to_azure() {
     let case = Case::builtin("azure-sqldb").await;
-    let report = case.run(&["sql.backup.recent"]).await;
-    check(
-        &report,
-        "sql.backup.recent",
-        Status::Skip,
-        "keeps its own backups",
-    );
+    case.verdict("sql.backup.recent", Status::Skip, "keeps its own backups")
+        .await;
 }
 
 #[tokio::test]
@@ -1403,8 +1319,8 @@ async fn a_backup_record_without_an_age_is_an_error() {
         r#"[["2024-07-01 01:00:00", 'D:\Backups\PassTrix.bak']]"#,
     ))
     .await;
-    let report = case.run(&["sql.backup.recent"]).await;
-    check(&report, "sql.backup.recent", Status::Error, "no age");
+    case.verdict("sql.backup.recent", Status::Error, "no age")
+        .await;
 }
 
 // ----------------------------------------------------- share.sql-can-write
@@ -1415,11 +1331,62 @@ fn with_destination(case: Case, destination: &str) -> Case {
     case.accounts(None, None).section(&sql).section(&backup)
 }
 
+/// A scenario whose `BACKUP DATABASE … TO DISK` fails with the operating
+/// system error SQL Server reports when it cannot open the file.
+fn backup_failing_with(description: &str, os_error: &str) -> String {
+    format!(
+        r#"
+description = "{description}"
+extends = "sql2022-healthy"
+
+[[rules]]
+pattern = '(?s)^\s*BACKUP\s+DATABASE\b.*\bTO\s+DISK\s*=\s*N?\x27(?P<path>[^\x27]*)\x27'
+errors = [
+    {{ number = 3201, class = 16, state = 1, text = "Cannot open backup device '${{path}}'. Operating system error {os_error}." }},
+    {{ number = 3013, class = 16, state = 1, text = "BACKUP DATABASE is terminating abnormally." }},
+]
+"#
+    )
+}
+
 fn files_in(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect()
+}
+
+/// A healthy SQL Server whose backups of `database` go to the Samba share:
+/// its writes land in the directory Samba serves (the emulator maps the
+/// share there), and the backup account is the share's writer. `app` is the
+/// application account.
+async fn backing_up_to(samba: &Samba, database: &str, app: (&str, &str)) -> Case {
+    let case = Case::scenario(&format!(
+        r#"
+description = "SQL Server 2022 backing up to the Samba share"
+extends = "sql2022-healthy"
+
+[server]
+shares = {{ '\\127.0.0.1\backups' = {} }}
+
+[[accounts]]
+user = "pback"
+password = "{WRITER_PASSWORD}"
+default_database = "master"
+databases = {{ {database} = ["db_backupoperator"] }}
+"#,
+        toml::Value::String(samba.share_dir("backups").display().to_string())
+    ))
+    .await;
+    let backup = format!(
+        "{}smb_port = {}\n",
+        case.passwords
+            .backup(WRITER, WRITER_PASSWORD, Some(&samba.unc("backups", ""))),
+        samba.port
+    );
+    case.database(Some(database))
+        .accounts(Some(app), None)
+        .section(&backup)
 }
 
 #[tokio::test]
@@ -1429,8 +1396,8 @@ async fn the_write_test_runs_only_when_asked_for() {
         Case::builtin("sql2022-healthy").await,
         dir.path().to_str().unwrap(),
     );
-    let report = case.run(&["share.sql-can-write"]).await;
-    check(&report, "share.sql-can-write", Status::Skip, "--intrusive");
+    case.verdict("share.sql-can-write", Status::Skip, "--intrusive")
+        .await;
     assert!(files_in(dir.path()).is_empty());
 }
 
@@ -1442,13 +1409,13 @@ async fn sql_server_writing_a_copy_only_backup_passes_and_leaves_nothing() {
         dir.path().to_str().unwrap(),
     )
     .intrusive();
-    let report = case.run(&["share.sql-can-write"]).await;
-    let r = check(
-        &report,
-        "share.sql-can-write",
-        Status::Pass,
-        "wrote a COPY_ONLY backup of `PassTrix`",
-    );
+    let r = case
+        .verdict(
+            "share.sql-can-write",
+            Status::Pass,
+            "wrote a COPY_ONLY backup of `PassTrix`",
+        )
+        .await;
     let statement = r.evidence["statement"].as_str().unwrap();
     assert!(statement.contains("WITH COPY_ONLY"), "{statement}");
     assert!(statement.contains("preflight-"), "{statement}");
@@ -1463,31 +1430,22 @@ async fn sql_server_writing_a_copy_only_backup_passes_and_leaves_nothing() {
 async fn a_destination_sql_server_cannot_write_to_fails() {
     let dir = tempfile::tempdir().unwrap();
     let case = with_destination(
-        Case::scenario(
-            r#"
-description = "the service account may not write to the share"
-extends = "sql2022-healthy"
-
-[[rules]]
-pattern = '(?s)^\s*BACKUP\s+DATABASE\b.*\bTO\s+DISK\s*=\s*N?\x27(?P<path>[^\x27]*)\x27'
-errors = [
-    { number = 3201, class = 16, state = 1, text = "Cannot open backup device '${path}'. Operating system error 5(Access is denied.)." },
-    { number = 3013, class = 16, state = 1, text = "BACKUP DATABASE is terminating abnormally." },
-]
-"#,
-        )
+        Case::scenario(&backup_failing_with(
+            "the service account may not write to the share",
+            "5(Access is denied.)",
+        ))
         .await,
         dir.path().to_str().unwrap(),
     )
     .intrusive();
-    let report = case.run(&["share.sql-can-write"]).await;
-    let r = check(
-        &report,
-        "share.sql-can-write",
-        Status::Fail,
-        r"service account (NT Service\MSSQLSERVER) may not write",
-    );
-    remedy(r, "SQL01$");
+    let r = case
+        .verdict(
+            "share.sql-can-write",
+            Status::Fail,
+            r"service account (NT Service\MSSQLSERVER) may not write",
+        )
+        .await;
+    remedy(&r, "SQL01$");
     assert!(files_in(dir.path()).is_empty());
 }
 
@@ -1495,43 +1453,33 @@ errors = [
 async fn a_path_sql_server_cannot_find_fails() {
     let dir = tempfile::tempdir().unwrap();
     let case = with_destination(
-        Case::scenario(
-            r#"
-description = "the SQL Server machine does not see the destination"
-extends = "sql2022-healthy"
-
-[[rules]]
-pattern = '(?s)^\s*BACKUP\s+DATABASE\b.*\bTO\s+DISK\s*=\s*N?\x27(?P<path>[^\x27]*)\x27'
-errors = [
-    { number = 3201, class = 16, state = 1, text = "Cannot open backup device '${path}'. Operating system error 3(The system cannot find the path specified.)." },
-    { number = 3013, class = 16, state = 1, text = "BACKUP DATABASE is terminating abnormally." },
-]
-"#,
-        )
+        Case::scenario(&backup_failing_with(
+            "the SQL Server machine does not see the destination",
+            "3(The system cannot find the path specified.)",
+        ))
         .await,
         dir.path().to_str().unwrap(),
     )
     .intrusive();
-    let report = case.run(&["share.sql-can-write"]).await;
-    let r = check(
-        &report,
-        "share.sql-can-write",
-        Status::Fail,
-        "SQL Server cannot find",
-    );
-    remedy(r, "as the SQL Server machine sees it");
+    let r = case
+        .verdict(
+            "share.sql-can-write",
+            Status::Fail,
+            "SQL Server cannot find",
+        )
+        .await;
+    remedy(&r, "as the SQL Server machine sees it");
 }
 
 #[tokio::test]
 async fn a_destination_this_machine_cannot_see_is_not_written() {
     let case = with_destination(Case::builtin("sql2022-healthy").await, r"D:\Backups").intrusive();
-    let report = case.run(&["share.sql-can-write"]).await;
-    check(
-        &report,
+    case.verdict(
         "share.sql-can-write",
         Status::Skip,
         "not a directory this machine can see",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1544,13 +1492,13 @@ async fn a_share_whose_server_is_not_reachable_is_not_written() {
         crate::support::net::closed_port()
     );
     let case = case.accounts(Some(PMP), None).section(&backup).intrusive();
-    let report = case.run(&["share.sql-can-write"]).await;
-    let r = check(
-        &report,
-        "share.sql-can-write",
-        Status::Skip,
-        "could not remove it afterwards",
-    );
+    let r = case
+        .verdict(
+            "share.sql-can-write",
+            Status::Skip,
+            "could not remove it afterwards",
+        )
+        .await;
     assert!(
         r.message.contains("does not accept connections"),
         "{}",
@@ -1562,40 +1510,15 @@ async fn a_share_whose_server_is_not_reachable_is_not_written() {
 async fn a_backup_on_a_network_share_is_removed_over_smb_as_the_backup_account() {
     let samba = Samba::start();
     let share_dir = samba.share_dir("backups");
-    // SQL Server writes into the share (the emulator maps it to the
-    // directory Samba serves); the backup account is the share's writer.
-    let case = Case::scenario(&format!(
-        r#"
-description = "SQL Server backing up to the Samba share"
-extends = "sql2022-healthy"
-
-[server]
-shares = {{ '\\127.0.0.1\backups' = {} }}
-
-[[accounts]]
-user = "pback"
-password = "{WRITER_PASSWORD}"
-default_database = "master"
-databases = {{ PassTrix = ["db_backupoperator"] }}
-"#,
-        toml::Value::String(share_dir.display().to_string())
-    ))
-    .await;
+    let case = backing_up_to(&samba, "PassTrix", PMP).await.intrusive();
     let before = files_in(&share_dir);
-    let backup = format!(
-        "{}smb_port = {}\n",
-        case.passwords
-            .backup(WRITER, WRITER_PASSWORD, Some(&samba.unc("backups", ""))),
-        samba.port
-    );
-    let case = case.accounts(Some(PMP), None).section(&backup).intrusive();
-    let report = case.run(&["share.sql-can-write"]).await;
-    let r = check(
-        &report,
-        "share.sql-can-write",
-        Status::Pass,
-        r"to \\127.0.0.1\backups",
-    );
+    let r = case
+        .verdict(
+            "share.sql-can-write",
+            Status::Pass,
+            r"to \\127.0.0.1\backups",
+        )
+        .await;
     assert_eq!(
         r.evidence["removed"], true,
         "the file SQL Server wrote was removed"
@@ -1618,8 +1541,8 @@ async fn the_write_test_skips_when_the_login_may_not_back_up() {
         dir.path().to_str().unwrap(),
     )
     .intrusive();
-    let report = case.run(&["share.sql-can-write"]).await;
-    check(&report, "share.sql-can-write", Status::Skip, "error 262");
+    case.verdict("share.sql-can-write", Status::Skip, "error 262")
+        .await;
     assert!(files_in(dir.path()).is_empty());
 }
 
@@ -1628,8 +1551,8 @@ async fn the_write_test_does_not_apply_to_managed_platforms() {
     let dir = tempfile::tempdir().unwrap();
     let case =
         with_destination(Case::builtin("aws-rds").await, dir.path().to_str().unwrap()).intrusive();
-    let report = case.run(&["share.sql-can-write"]).await;
-    check(&report, "share.sql-can-write", Status::Skip, "Amazon RDS");
+    case.verdict("share.sql-can-write", Status::Skip, "Amazon RDS")
+        .await;
 }
 
 // ---------------------------------------------------- net.browser.instance
@@ -1665,13 +1588,8 @@ async fn run_without_port(case: &Case, patterns: &[&str]) -> Report {
 #[tokio::test]
 async fn a_default_instance_does_not_need_the_browser() {
     let case = Case::builtin("sql2022-healthy").await;
-    let report = case.run(&["net.browser.instance"]).await;
-    check(
-        &report,
-        "net.browser.instance",
-        Status::Skip,
-        "no named instance",
-    );
+    case.verdict("net.browser.instance", Status::Skip, "no named instance")
+        .await;
 }
 
 #[tokio::test]
@@ -1776,13 +1694,12 @@ async fn a_silent_browser_with_a_configured_port_passes() {
             "browser_port = {}",
             silent.local_addr().unwrap().port()
         ));
-    let report = case.run(&["net.browser.instance"]).await;
-    check(
-        &report,
+    case.verdict(
         "net.browser.instance",
         Status::Pass,
         "does not answer, but the port",
-    );
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1799,13 +1716,12 @@ async fn a_browser_that_answers_nonsense_is_an_error() {
         .await
         .server_line("instance = \"PMP\"")
         .server_line(&format!("browser_port = {port}"));
-    let report = case.run(&["net.browser.instance"]).await;
-    check(
-        &report,
+    case.verdict(
         "net.browser.instance",
         Status::Error,
         "not an SSRP response",
-    );
+    )
+    .await;
 }
 
 // ------------------------------------------------------ facts for others
@@ -1865,42 +1781,12 @@ async fn pmp_profile_against_a_server_that_does_not_force_encryption() {
     insta::assert_snapshot!("pmp_not_forced", table(&report));
 }
 
-/// A healthy SQL Server whose backups go to a healthy Samba share, where
-/// the backup account may write and SQL Server's writes land.
-async fn healthy_with_share(samba: &Samba) -> Case {
-    let share_dir = samba.share_dir("backups");
-    let case = Case::scenario(&format!(
-        r#"
-description = "SQL Server 2022 backing up to the Samba share"
-extends = "sql2022-healthy"
-
-[server]
-shares = {{ '\\127.0.0.1\backups' = {} }}
-
-[[accounts]]
-user = "pback"
-password = "{WRITER_PASSWORD}"
-default_database = "master"
-databases = {{ Passwordstate = ["db_backupoperator"] }}
-"#,
-        toml::Value::String(share_dir.display().to_string())
-    ))
-    .await;
-    let backup = format!(
-        "{}smb_port = {}\n",
-        case.passwords
-            .backup(WRITER, WRITER_PASSWORD, Some(&samba.unc("backups", ""))),
-        samba.port
-    );
-    case.database(Some("Passwordstate"))
-        .accounts(Some(PSTATE), None)
-        .section(&backup)
-}
-
 #[tokio::test]
 async fn passwordstate_profile_against_a_healthy_server() {
     let samba = Samba::start();
-    let case = healthy_with_share(&samba).await.intrusive();
+    let case = backing_up_to(&samba, "Passwordstate", PSTATE)
+        .await
+        .intrusive();
     let (report, logins) = case.run_profile("passwordstate").await;
     insta::assert_snapshot!("passwordstate_healthy", table(&report));
     assert_eq!(logins, 2);

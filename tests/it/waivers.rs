@@ -3,18 +3,12 @@
 //! stops applying and the report says so; a waiver without a justification
 //! is a usage error.
 
-use assert_cmd::Command;
 use mssql_preflight::finding::Status;
 use mssql_preflight::report::Report;
 use predicates::prelude::*;
 
 use crate::support::net::closed_port;
-
-fn preflight() -> Command {
-    let mut cmd = Command::cargo_bin("mssql-preflight").expect("binary built");
-    cmd.env("NO_COLOR", "1").env("MSSQL_PREFLIGHT_LOG", "off");
-    cmd
-}
+use crate::support::preflight;
 
 /// A target whose SQL port is closed (net.tcp.reachable fails), with `waiver`.
 fn target_with(waiver: &str) -> (tempfile::TempDir, std::path::PathBuf) {

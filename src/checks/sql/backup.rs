@@ -17,14 +17,6 @@ use crate::probe::sql::{QueryFailure, ident, literal};
 use crate::probe::write_probe::{PROBE_PREFIX, PROBE_SUFFIX};
 use crate::registry::{Check, CheckMeta, Family};
 
-fn database_name(ctx: &RunContext) -> Result<&str, Stop> {
-    ctx.target.server.database.as_deref().ok_or_else(|| {
-        Stop::skip(
-            "no application database named: set `database` under [server] in the target file",
-        )
-    })
-}
-
 /// The statements that put `user` into db_backupoperator of `database`.
 fn grant_role(database: &str, user: &str, create_user: bool) -> String {
     let login = ident(user);
@@ -63,7 +55,7 @@ impl Check for BackupOperatorRole {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let database = database_name(ctx)?;
+        let database = ctx.target.database()?;
         let account = AccountKind::Backup.account(&ctx.target)?;
         let user = account.user.as_str();
         let own = login_of(ctx, AccountKind::Backup).await;
@@ -120,14 +112,9 @@ async fn as_backup_account(
             )));
         }
         return Ok(session.mark(
-            Finding::problem(
-                meta.severity,
-                format!("`{user}` has no user in `{database}`, so it is not in db_backupoperator"),
-            )
-            .expected("db_backupoperator")
-            .actual("no database user")
-            .remediation(grant_role(database, user, true))
-            .evidence("login_refused_database", &login.database_refused),
+            Membership::NoUser
+                .finding(meta, user, database)
+                .evidence("login_refused_database", &login.database_refused),
         ));
     }
     let set = session
@@ -136,25 +123,18 @@ async fn as_backup_account(
         .map_err(|e| query_stop(session, "the backup account's roles", e, "no permission"))?;
     let yes = |column: &str| set.get(0, column).as_bool() == Some(true);
     let finding = if yes("backup_operator") {
-        Finding::pass(format!("`{user}` is in db_backupoperator of `{database}`"))
+        Membership::Operator.finding(meta, user, database)
     } else if yes("db_owner") || yes("sysadmin") {
         let via = if yes("sysadmin") {
             "sysadmin"
         } else {
             "db_owner"
         };
-        Finding::pass(format!(
-            "`{user}` may back up `{database}` as {via}, more than the db_backupoperator it needs"
-        ))
-        .note("the guide asks for db_backupoperator only; a narrower role limits what a stolen backup password can do")
+        Membership::Broader(via)
+            .finding(meta, user, database)
+            .note("the guide asks for db_backupoperator only; a narrower role limits what a stolen backup password can do")
     } else {
-        Finding::problem(
-            meta.severity,
-            format!("`{user}` is not in db_backupoperator of `{database}`"),
-        )
-        .expected("db_backupoperator")
-        .actual("not a member")
-        .remediation(grant_role(database, user, false))
+        Membership::NotMember("not a member".to_owned()).finding(meta, user, database)
     };
     Ok(session.mark(finding.evidence("roles", set.to_json_rows())))
 }
@@ -197,34 +177,64 @@ async fn on_behalf(meta: &CheckMeta, session: &SqlSession, database: &str, user:
         .filter_map(|row| members.get(row, "role_name").as_text())
         .collect();
     let has = |role: &str| roles.iter().any(|r| r.eq_ignore_ascii_case(role));
-    let finding = if members.rows.is_empty() {
-        Finding::problem(
-            meta.severity,
-            format!("`{user}` has no user in `{database}`, so it is not in db_backupoperator"),
-        )
-        .expected("db_backupoperator")
-        .actual("no database user")
-        .remediation(grant_role(database, user, true))
+    let membership = if members.rows.is_empty() {
+        Membership::NoUser
     } else if has("db_backupoperator") {
-        Finding::pass(format!("`{user}` is in db_backupoperator of `{database}`"))
+        Membership::Operator
     } else if has("db_owner") {
-        Finding::pass(format!(
-            "`{user}` may back up `{database}` as db_owner, more than the db_backupoperator it needs"
-        ))
+        Membership::Broader("db_owner")
+    } else if roles.is_empty() {
+        Membership::NotMember("no role".to_owned())
     } else {
-        Finding::problem(
-            meta.severity,
-            format!("`{user}` is not in db_backupoperator of `{database}`"),
-        )
-        .expected("db_backupoperator")
-        .actual(if roles.is_empty() {
-            "no role".to_owned()
-        } else {
-            roles.join(", ")
-        })
-        .remediation(grant_role(database, user, false))
+        Membership::NotMember(roles.join(", "))
     };
-    Ok(session.mark(finding.evidence("roles", &roles)))
+    Ok(session.mark(
+        membership
+            .finding(meta, user, database)
+            .evidence("roles", &roles),
+    ))
+}
+
+/// Where the backup account stands in the database, however that was found
+/// out (as the account itself, or through the application account).
+enum Membership {
+    /// The login has no user in the database.
+    NoUser,
+    /// A member of db_backupoperator.
+    Operator,
+    /// Not a member, but in this role that may back up too.
+    Broader(&'static str),
+    /// Not a member; what it has instead, in words.
+    NotMember(String),
+}
+
+impl Membership {
+    fn finding(self, meta: &CheckMeta, user: &str, database: &str) -> Finding {
+        let missing = |message: String, actual: String, create_user: bool| {
+            Finding::problem(meta.severity, message)
+                .expected("db_backupoperator")
+                .actual(actual)
+                .remediation(grant_role(database, user, create_user))
+        };
+        match self {
+            Membership::NoUser => missing(
+                format!("`{user}` has no user in `{database}`, so it is not in db_backupoperator"),
+                "no database user".to_owned(),
+                true,
+            ),
+            Membership::Operator => {
+                Finding::pass(format!("`{user}` is in db_backupoperator of `{database}`"))
+            }
+            Membership::Broader(role) => Finding::pass(format!(
+                "`{user}` may back up `{database}` as {role}, more than the db_backupoperator it needs"
+            )),
+            Membership::NotMember(roles) => missing(
+                format!("`{user}` is not in db_backupoperator of `{database}`"),
+                roles,
+                false,
+            ),
+        }
+    }
 }
 
 pub struct BackupPermission {
@@ -251,7 +261,7 @@ impl Check for BackupPermission {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let database = database_name(ctx)?;
+        let database = ctx.target.database()?;
         let login = session_of(ctx, AccountKind::Backup).await?;
         let session = login.session()?;
         let user = &session.user;
@@ -329,7 +339,7 @@ impl Check for RecentBackup {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let database = database_name(ctx)?;
+        let database = ctx.target.database()?;
         let max_hours: i64 = ctx.param(&self.meta, "max_age_hours")?;
         let info = ctx.fact::<ServerFacts>().await?;
         if !info.platform.native_backup_to_disk() {
@@ -448,7 +458,7 @@ impl Check for SqlCanWrite {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let destination = ctx.fact::<BackupDestination>().await?;
-        let database = database_name(ctx)?;
+        let database = ctx.target.database()?;
         if let Err(why) = removable(ctx, &destination).await {
             return Err(Stop::skip(format!(
                 "the test backup was not written, because this machine could not remove it afterwards: {why}"

@@ -10,14 +10,6 @@ use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::probe::sql::{ident, literal};
 use crate::registry::{Check, CheckMeta, Family};
 
-fn database_name(ctx: &RunContext) -> Result<&str, Stop> {
-    ctx.target.server.database.as_deref().ok_or_else(|| {
-        Stop::skip(
-            "no application database named: set `database` under [server] in the target file",
-        )
-    })
-}
-
 pub struct Database {
     meta: CheckMeta,
 }
@@ -47,7 +39,7 @@ impl Check for Database {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let database = database_name(ctx)?;
+        let database = ctx.target.database()?;
         let may_create: bool = ctx.param(&self.meta, "may_create")?;
         let login = session_of(ctx, AccountKind::App).await?;
         let session = login.session()?;

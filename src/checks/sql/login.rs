@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
-use super::diagnosis::{Who, diagnose};
+use super::diagnosis::{Diagnosis, Who, diagnose};
 use crate::context::RunContext;
 use crate::facts::sql::{AccountKind, SqlLogin, UNVERIFIED_NOTE, login_of};
 use crate::finding::{Finding, Outcome, Severity, Status, Stop};
@@ -33,6 +33,19 @@ struct AccountVerdict {
     remediation: Option<String>,
     evidence: Value,
     inconclusive: bool,
+}
+
+impl AccountVerdict {
+    /// A login that failed, as `diagnosis` explains it.
+    fn failed(who: &str, diagnosis: Diagnosis, evidence: Value) -> Self {
+        AccountVerdict {
+            status: Status::Fail,
+            line: format!("{who}: {} — {}", diagnosis.cause, diagnosis.explanation),
+            remediation: Some(diagnosis.remediation),
+            evidence,
+            inconclusive: diagnosis.inconclusive,
+        }
+    }
 }
 
 #[async_trait]
@@ -162,27 +175,13 @@ async fn judge(ctx: &RunContext, login: &SqlLogin) -> AccountVerdict {
                         evidence["database_presence"] = json!(p);
                     }
                     let failure = crate::probe::sql::LoginFailure::Server(refusal.clone());
-                    let d = diagnose(&failure, &who_args);
-                    AccountVerdict {
-                        status: Status::Fail,
-                        line: format!("{who}: {} — {}", d.cause, d.explanation),
-                        remediation: Some(d.remediation),
-                        evidence,
-                        inconclusive: false,
-                    }
+                    AccountVerdict::failed(&who, diagnose(&failure, &who_args), evidence)
                 }
             }
         }
         (Err(failure), _) => {
             evidence["failure"] = json!(failure);
-            let d = diagnose(failure, &who_args);
-            AccountVerdict {
-                status: Status::Fail,
-                line: format!("{who}: {} — {}", d.cause, d.explanation),
-                remediation: Some(d.remediation),
-                evidence,
-                inconclusive: d.inconclusive,
-            }
+            AccountVerdict::failed(&who, diagnose(failure, &who_args), evidence)
         }
     }
 }

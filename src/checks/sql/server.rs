@@ -8,13 +8,14 @@ use async_trait::async_trait;
 use super::query_stop;
 use crate::context::RunContext;
 use crate::facts::sql::{
-    Platform, ServerFacts, ServerInfo, ServerRegistry, ServiceInfo, UNVERIFIED_NOTE,
-    Version as SqlVersion, Visibility, any_session,
+    Platform, ServerFacts, ServerInfo, ServerRegistry, ServiceInfo, UNVERIFIED_NOTE, Visibility,
+    any_session,
 };
 use crate::facts::tls::Prelogin;
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::probe::tds::prelogin::Encryption;
 use crate::registry::{Check, CheckMeta, Family};
+use crate::version::SqlVersion;
 
 /// How to make a hidden view visible, when a permission is what hides it.
 fn grant_hint(permission: Option<&str>, login: &str) -> String {

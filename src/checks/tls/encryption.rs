@@ -17,7 +17,7 @@ fn with_answer(finding: Finding, answer: &PreloginAnswer) -> Finding {
     match answer.response.version {
         Some(version) => finding
             .evidence("server_version", version.to_string())
-            .evidence("product", version.product()),
+            .evidence("product", version.release_name()),
         None => finding,
     }
 }

@@ -132,11 +132,6 @@ impl ProbeError {
         matches!(self.cause, Cause::TimedOut { .. })
     }
 
-    /// The server ended the connection before answering at all.
-    pub fn is_refusal(&self) -> bool {
-        matches!(self.cause, Cause::Closed | Cause::Reset)
-    }
-
     /// The server's alert, when it sent one.
     pub fn alert(&self) -> Option<&str> {
         match &self.cause {
@@ -218,7 +213,10 @@ mod tests {
             Cause::Closed
         );
         let reset = io::Error::from(io::ErrorKind::ConnectionReset);
-        assert!(ProbeError::from_io(Stage::TlsHandshake, &reset).is_refusal());
+        assert!(matches!(
+            ProbeError::from_io(Stage::TlsHandshake, &reset).cause,
+            Cause::Closed | Cause::Reset
+        ));
         let framing: io::Error = FramingError::UnexpectedType {
             expected: 0x12,
             actual: 0xA7,

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::version::SqlVersion;
+
 /// The ENCRYPTION option, as sent or answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -48,45 +50,6 @@ impl Encryption {
     }
 }
 
-/// The version the server states in PRELOGIN: major.minor.build.sub-build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ServerVersion {
-    pub major: u8,
-    pub minor: u8,
-    pub build: u16,
-    pub sub_build: u16,
-}
-
-impl ServerVersion {
-    /// The product name for the major version, as administrators know it.
-    pub fn product(&self) -> Option<&'static str> {
-        Some(match self.major {
-            8 => "SQL Server 2000",
-            9 => "SQL Server 2005",
-            10 if self.minor >= 50 => "SQL Server 2008 R2",
-            10 => "SQL Server 2008",
-            11 => "SQL Server 2012",
-            12 => "SQL Server 2014",
-            13 => "SQL Server 2016",
-            14 => "SQL Server 2017",
-            15 => "SQL Server 2019",
-            16 => "SQL Server 2022",
-            17 => "SQL Server 2025",
-            _ => return None,
-        })
-    }
-}
-
-impl std::fmt::Display for ServerVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}.{}.{}.{}",
-            self.major, self.minor, self.build, self.sub_build
-        )
-    }
-}
-
 const VERSION: u8 = 0x00;
 const ENCRYPTION: u8 = 0x01;
 const INSTOPT: u8 = 0x02;
@@ -124,7 +87,7 @@ pub fn request(encryption: Encryption) -> Vec<u8> {
 /// What the server answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PreloginResponse {
-    pub version: Option<ServerVersion>,
+    pub version: Option<SqlVersion>,
     /// Absent when the server omitted the option (no server does).
     pub encryption: Option<Encryption>,
     /// The server asked for a client certificate (the 0x80 bit).
@@ -198,11 +161,11 @@ pub fn parse_response(data: &[u8]) -> Result<PreloginResponse, PreloginError> {
         match token {
             VERSION => {
                 at_least(6)?;
-                response.version = Some(ServerVersion {
-                    major: value[0],
-                    minor: value[1],
-                    build: u16::from_be_bytes([value[2], value[3]]),
-                    sub_build: u16::from_be_bytes([value[4], value[5]]),
+                response.version = Some(SqlVersion {
+                    major: value[0].into(),
+                    minor: value[1].into(),
+                    build: u16::from_be_bytes([value[2], value[3]]).into(),
+                    revision: u16::from_be_bytes([value[4], value[5]]).into(),
                 });
             }
             ENCRYPTION => {
@@ -256,7 +219,10 @@ mod tests {
         ];
         let parsed = parse_response(&answer).unwrap();
         assert_eq!(parsed.version.unwrap().to_string(), "16.0.4000.0");
-        assert_eq!(parsed.version.unwrap().product(), Some("SQL Server 2022"));
+        assert_eq!(
+            parsed.version.unwrap().release_name(),
+            Some("SQL Server 2022")
+        );
         assert_eq!(parsed.encryption, Some(Encryption::Required));
         assert!(parsed.client_cert_requested);
         assert_eq!(parsed.mars, Some(false));

@@ -5,9 +5,10 @@
 //! is described rather than refused.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -102,7 +103,7 @@ impl RecordingVerifier {
     }
 
     fn chain(&self) -> Vec<CertificateDer<'static>> {
-        self.chain.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.chain.lock().clone()
     }
 }
 
@@ -117,7 +118,7 @@ impl ServerCertVerifier for RecordingVerifier {
     ) -> Result<ServerCertVerified, rustls::Error> {
         let mut chain = vec![end_entity.clone().into_owned()];
         chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
-        *self.chain.lock().unwrap_or_else(|e| e.into_inner()) = chain;
+        *self.chain.lock() = chain;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -335,7 +336,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Observed<S> {
         let polled = std::pin::Pin::new(&mut this.inner).poll_read(cx, buf);
         let fresh = &buf.filled()[before..];
         if !fresh.is_empty() {
-            let mut seen = this.seen.lock().unwrap_or_else(|e| e.into_inner());
+            let mut seen = this.seen.lock();
             seen.0 += fresh.len();
             seen.1.get_or_insert(fresh[0]);
         }
@@ -374,7 +375,7 @@ pub async fn probe_tds8(
 ) -> Result<StrictExchange, StrictFailure> {
     let seen = Arc::new(Mutex::new((0, None)));
     let failure = |error: ProbeError| {
-        let (bytes_received, first_byte) = *seen.lock().unwrap_or_else(|e| e.into_inner());
+        let (bytes_received, first_byte) = *seen.lock();
         StrictFailure {
             error,
             bytes_received,

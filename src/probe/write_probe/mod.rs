@@ -15,10 +15,11 @@
 mod local;
 mod smb;
 
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -418,22 +419,18 @@ struct ProgressState {
 }
 
 impl Progress {
-    fn state(&self) -> std::sync::MutexGuard<'_, ProgressState> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     async fn run<T>(
         &self,
         step: Step,
         operation: impl std::future::Future<Output = Result<T, FsError>>,
     ) -> Result<T, StepFailure> {
-        self.state().current = Some(step);
+        self.inner.lock().current = Some(step);
         let started = Instant::now();
         let result = operation.await;
         match result {
             Ok(value) => {
                 let millis = started.elapsed().as_millis() as u64;
-                self.state().completed.push((step, millis));
+                self.inner.lock().completed.push((step, millis));
                 Ok(value)
             }
             Err(error) => Err(StepFailure { step, error }),
@@ -441,28 +438,28 @@ impl Progress {
     }
 
     fn current(&self) -> Step {
-        self.state().current.unwrap_or(Step::OpenFolder)
+        self.inner.lock().current.unwrap_or(Step::OpenFolder)
     }
 
     fn completed(&self) -> Vec<(Step, u64)> {
-        self.state().completed.clone()
+        self.inner.lock().completed.clone()
     }
 
     fn set_created(&self, at: SystemTime) {
-        self.state().created_at = Some(at);
+        self.inner.lock().created_at = Some(at);
     }
 
     fn created_at(&self) -> Option<SystemTime> {
-        self.state().created_at
+        self.inner.lock().created_at
     }
 
     fn set_gone(&self) {
-        self.state().gone = true;
+        self.inner.lock().gone = true;
     }
 
     /// A file may exist: its creation started and it is not confirmed gone.
     fn file_may_exist(&self) -> bool {
-        let state = self.state();
+        let state = self.inner.lock();
         state.current >= Some(Step::Create) && !state.gone
     }
 }
@@ -513,7 +510,7 @@ mod tests {
         }
 
         fn names(&self) -> Vec<String> {
-            self.files.lock().unwrap().keys().cloned().collect()
+            self.files.lock().keys().cloned().collect()
         }
     }
 
@@ -527,10 +524,7 @@ mod tests {
         async fn create_new(&self, name: &str) -> Result<((), SystemTime), FsError> {
             if !matches!(self.fail, Some((Step::Create, _))) {
                 // The file exists before the answer comes back.
-                self.files
-                    .lock()
-                    .unwrap()
-                    .insert(name.to_owned(), SystemTime::now());
+                self.files.lock().insert(name.to_owned(), SystemTime::now());
             }
             self.at(Step::Create).await.map(|_| ((), SystemTime::now()))
         }
@@ -546,18 +540,18 @@ mod tests {
         }
         async fn rename(&self, _: &mut (), from: &str, to: &str) -> Result<(), FsError> {
             self.at(Step::Rename).await?;
-            let mut files = self.files.lock().unwrap();
+            let mut files = self.files.lock();
             let time = files.remove(from).unwrap_or_else(SystemTime::now);
             files.insert(to.to_owned(), time);
             Ok(())
         }
         async fn delete(&self, _: (), name: &str) -> Result<(), FsError> {
             self.at(Step::Delete).await?;
-            self.files.lock().unwrap().remove(name);
+            self.files.lock().remove(name);
             Ok(())
         }
         async fn probe_files(&self) -> Result<Vec<Listed>, FsError> {
-            let files = self.files.lock().unwrap();
+            let files = self.files.lock();
             Ok(files
                 .iter()
                 .map(|(name, modified)| Listed {
@@ -567,17 +561,14 @@ mod tests {
                 .collect())
         }
         async fn remove(&self, name: &str, afresh: bool) -> Result<bool, FsError> {
-            self.removals
-                .lock()
-                .unwrap()
-                .push((name.to_owned(), afresh));
-            Ok(self.files.lock().unwrap().remove(name).is_some())
+            self.removals.lock().push((name.to_owned(), afresh));
+            Ok(self.files.lock().remove(name).is_some())
         }
         fn remove_in_background(&self, names: Vec<String>) {
             for name in &names {
-                self.files.lock().unwrap().remove(name);
+                self.files.lock().remove(name);
             }
-            self.background.lock().unwrap().extend(names);
+            self.background.lock().extend(names);
         }
     }
 
@@ -604,7 +595,7 @@ mod tests {
         let report = run(&store, &CancellationToken::new()).await;
         assert_eq!(report.failure.unwrap().step, Step::Create);
         assert_eq!(report.cleanup, Cleanup::NotNeeded);
-        assert!(store.removals.lock().unwrap().is_empty());
+        assert!(store.removals.lock().is_empty());
     }
 
     #[tokio::test]
@@ -617,10 +608,7 @@ mod tests {
                 names: vec![report.file.clone()]
             }
         );
-        assert_eq!(
-            *store.removals.lock().unwrap(),
-            vec![(report.file.clone(), false)]
-        );
+        assert_eq!(*store.removals.lock(), vec![(report.file.clone(), false)]);
         assert!(store.names().is_empty());
     }
 
@@ -631,7 +619,6 @@ mod tests {
         let removed: Vec<String> = store
             .removals
             .lock()
-            .unwrap()
             .iter()
             .map(|(n, _)| n.clone())
             .collect();
@@ -662,14 +649,7 @@ mod tests {
                 matches!(report.cleanup, Cleanup::Removed { .. }),
                 "{report:?}"
             );
-            assert!(
-                store
-                    .removals
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .all(|(_, afresh)| *afresh)
-            );
+            assert!(store.removals.lock().iter().all(|(_, afresh)| *afresh));
             assert!(store.names().is_empty(), "{hang:?}: {:?}", store.names());
         }
     }
@@ -683,7 +663,7 @@ mod tests {
         let cancel = CancellationToken::new();
         let abandoned = tokio::time::timeout(Duration::from_millis(50), run(&store, &cancel)).await;
         assert!(abandoned.is_err(), "the probe was still hanging");
-        assert_eq!(store.background.lock().unwrap().len(), 2);
+        assert_eq!(store.background.lock().len(), 2);
         assert!(store.names().is_empty());
     }
 
@@ -692,7 +672,7 @@ mod tests {
         let store = FakeStore::default();
         let now = SystemTime::now();
         {
-            let mut files = store.files.lock().unwrap();
+            let mut files = store.files.lock();
             files.insert(
                 ".mssql-preflight-probe-old.tmp".into(),
                 now - STALE_AFTER * 2,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mssql_preflight::catalog::Catalog;
-use mssql_preflight::engine::{self, EngineOptions, Silent};
+use mssql_preflight::engine::{self, EngineOptions, Run, Silent};
 use mssql_preflight::finding::Status;
 use mssql_preflight::report::{CheckResult, Report};
 use mssql_preflight::selection::{self, Selection};
@@ -42,23 +42,43 @@ impl TargetFile {
     }
 }
 
+/// The binary, with logging off and without colour.
+pub fn preflight() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("mssql-preflight").expect("binary built");
+    cmd.env("NO_COLOR", "1").env("MSSQL_PREFLIGHT_LOG", "off");
+    cmd
+}
+
+/// A selection of the checks whose ids match `patterns`.
+pub fn matching(patterns: &[&str]) -> Selection {
+    Selection {
+        include: patterns.iter().map(|p| p.to_string()).collect(),
+        ..Selection::default()
+    }
+}
+
+/// Runs the `selection` of the `catalog`'s checks against the target
+/// described by `toml`, in process.
+pub async fn run_selected(
+    toml: &str,
+    catalog: &Catalog,
+    selection: &Selection,
+    options: &EngineOptions,
+) -> Run {
+    let file = TargetFile::new(toml);
+    let target = Arc::new(file.load());
+    let plan = selection::plan(&catalog.registry, &catalog.profiles, selection)
+        .expect("the selection selects checks");
+    engine::run(target, &plan, options, &Silent).await
+}
+
 /// Runs the checks matching `patterns` against the target described by
 /// `toml`, in process, with the given engine options.
 pub async fn run_with(toml: &str, patterns: &[&str], options: EngineOptions) -> Report {
-    let file = TargetFile::new(toml);
-    let target = Arc::new(file.load());
     let catalog = Catalog::builtin().expect("built-in catalog");
-    let plan = selection::plan(
-        &catalog.registry,
-        &catalog.profiles,
-        &Selection {
-            profile: None,
-            include: patterns.iter().map(|p| p.to_string()).collect(),
-            exclude: Vec::new(),
-        },
-    )
-    .expect("patterns select checks");
-    engine::run(target, &plan, &options, &Silent).await.report
+    run_selected(toml, &catalog, &matching(patterns), &options)
+        .await
+        .report
 }
 
 /// Runs with a short per-operation timeout, so failing fixtures stay quick.
