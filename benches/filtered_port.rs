@@ -9,13 +9,13 @@
 #[allow(dead_code)]
 mod net;
 
-use std::sync::Arc;
+#[allow(dead_code)] // each benchmark uses part of it
+mod common;
+
 use std::time::{Duration, Instant};
 
-use mssql_preflight::catalog::Catalog;
 use mssql_preflight::engine::{self, EngineOptions, Silent};
-use mssql_preflight::selection::{self, Selection};
-use mssql_preflight::target::{SecretInputs, Target, TargetOverrides};
+use mssql_preflight::selection::Selection;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 const LIMIT: f64 = 1.2;
@@ -41,17 +41,8 @@ fn main() {
     );
     let path = dir.path().join("target.toml");
     std::fs::write(&path, toml).expect("target file");
-    let target = Arc::new(
-        Target::load(
-            Some(&path),
-            &TargetOverrides::default(),
-            SecretInputs::default(),
-        )
-        .expect("target"),
-    );
-    let catalog = Catalog::builtin().expect("catalog");
-    let plan =
-        selection::plan(&catalog.registry, &catalog.profiles, &Selection::default()).expect("plan");
+    let target = common::load_target(&path);
+    let plan = common::plan(&Selection::default());
     let mut options = EngineOptions::default();
     options.settings.timeout = TIMEOUT;
     options.settings.intrusive = true;

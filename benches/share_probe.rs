@@ -7,18 +7,18 @@
 #[allow(dead_code)]
 mod samba;
 
+#[allow(dead_code)] // each benchmark uses part of it
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mssql_preflight::catalog::Catalog;
 use mssql_preflight::engine::{self, EngineOptions, Silent};
 use mssql_preflight::finding::Status;
 use mssql_preflight::probe::destination::UncPath;
 use mssql_preflight::probe::smb::{ShareConnection, ShareLogin};
 use mssql_preflight::probe::write_probe::{self, LocalStore, SmbStore};
-use mssql_preflight::selection::{self, Selection};
-use mssql_preflight::target::{SecretInputs, Target, TargetOverrides};
 use tokio_util::sync::CancellationToken;
 
 const ROUNDS: usize = 40;
@@ -38,25 +38,8 @@ fn main() {
         samba.target(&unc, samba::WRITER, samba::WRITER_PASSWORD),
     )
     .unwrap();
-    let target = Arc::new(
-        Target::load(
-            Some(&target_file),
-            &TargetOverrides::default(),
-            SecretInputs::default(),
-        )
-        .expect("target"),
-    );
-    let catalog = Catalog::builtin().expect("catalog");
-    let plan = selection::plan(
-        &catalog.registry,
-        &catalog.profiles,
-        &Selection {
-            profile: None,
-            include: vec!["share.write".to_owned()],
-            exclude: Vec::new(),
-        },
-    )
-    .expect("plan");
+    let target = common::load_target(&target_file);
+    let plan = common::plan(&common::checks_matching("share.write"));
     let whole = measure(|| {
         runtime.block_on(async {
             let run = engine::run(target.clone(), &plan, &EngineOptions::default(), &Silent).await;

@@ -5,16 +5,18 @@
 //! Run with `cargo bench --bench sql_profiles`; set `PREFLIGHT_BENCH_RUNS`
 //! to change the number of runs per profile (default 20).
 
+#[allow(dead_code)] // each benchmark uses part of it
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mssql_emulator::{Emulator, EmulatorOptions, Scenario};
-use mssql_preflight::catalog::Catalog;
 use mssql_preflight::engine::{self, EngineOptions, Silent};
 use mssql_preflight::facts::sql::SqlLogins;
-use mssql_preflight::selection::{self, Selection};
-use mssql_preflight::target::{SecretInputs, Target, TargetOverrides};
+use mssql_preflight::selection::Selection;
+use mssql_preflight::target::Target;
 
 struct Profile {
     name: &'static str,
@@ -64,18 +66,12 @@ async fn bench(profile: &Profile, runs: usize) {
         .await
         .expect("the emulator starts");
     let dir = tempfile::tempdir().expect("temporary directory");
-    let target = Arc::new(target(&emulator, profile, dir.path()));
-    let catalog = Catalog::builtin().expect("built-in catalog");
-    let plan = selection::plan(
-        &catalog.registry,
-        &catalog.profiles,
-        &Selection {
-            profile: Some(profile.name.to_owned()),
-            include: Vec::new(),
-            exclude: Vec::new(),
-        },
-    )
-    .expect("the profile exists");
+    let target = target(&emulator, profile, dir.path());
+    let plan = common::plan(&Selection {
+        profile: Some(profile.name.to_owned()),
+        include: Vec::new(),
+        exclude: Vec::new(),
+    });
     let mut options = EngineOptions::default();
     options.settings.timeout = Duration::from_secs(5);
 
@@ -112,7 +108,7 @@ async fn bench(profile: &Profile, runs: usize) {
     emulator.shutdown().await;
 }
 
-fn target(emulator: &Emulator, profile: &Profile, dir: &Path) -> Target {
+fn target(emulator: &Emulator, profile: &Profile, dir: &Path) -> Arc<Target> {
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, emulator.ca_pem()).expect("write the CA file");
     let addr = emulator.tds_addr();
@@ -140,12 +136,7 @@ fn target(emulator: &Emulator, profile: &Profile, dir: &Path) -> Target {
     }
     let path = dir.join("target.toml");
     std::fs::write(&path, toml).expect("write the target file");
-    Target::load(
-        Some(&path),
-        &TargetOverrides::default(),
-        SecretInputs::default(),
-    )
-    .expect("the target loads")
+    common::load_target(&path)
 }
 
 fn toml_string(text: &str) -> String {

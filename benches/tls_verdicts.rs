@@ -6,17 +6,16 @@
 //! number of rounds, 20 by default). The emulator listens on port 1433 of a
 //! loopback address of its own, since nmap recognises SQL Server by port.
 
+#[allow(dead_code)] // each benchmark uses part of it
+mod common;
+
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mssql_emulator::{Emulator, EmulatorOptions, Scenario};
-use mssql_preflight::catalog::Catalog;
 use mssql_preflight::engine::{self, EngineOptions, Silent};
 use mssql_preflight::finding::Status;
-use mssql_preflight::selection::{self, Selection};
-use mssql_preflight::target::{SecretInputs, Target, TargetOverrides};
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -88,25 +87,8 @@ async fn main() {
         ),
     )
     .expect("write target");
-    let target = Arc::new(
-        Target::load(
-            Some(&target_file),
-            &TargetOverrides::default(),
-            SecretInputs::default(),
-        )
-        .expect("target loads"),
-    );
-    let catalog = Catalog::builtin().expect("catalog");
-    let plan = selection::plan(
-        &catalog.registry,
-        &catalog.profiles,
-        &Selection {
-            profile: None,
-            include: vec!["tls.*".to_owned()],
-            exclude: Vec::new(),
-        },
-    )
-    .expect("tls.* selects checks");
+    let target = common::load_target(&target_file);
+    let plan = common::plan(&common::checks_matching("tls.*"));
 
     let mut ours = Vec::with_capacity(rounds);
     for _ in 0..rounds {
