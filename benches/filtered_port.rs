@@ -54,7 +54,7 @@ fn main() {
     let ratio = wall.as_secs_f64() / TIMEOUT.as_secs_f64();
 
     println!("checks run:        {}", run.report.summary.total);
-    println!("verdicts:          {}", run.report.summary.verdict());
+    println!("verdicts:          {}", run.report.headline());
     let slowest = run.report.results.iter().max_by_key(|r| r.duration_ms);
     if let Some(r) = slowest {
         println!(

@@ -69,8 +69,7 @@ async fn bench(profile: &Profile, runs: usize) {
     let target = target(&emulator, profile, dir.path());
     let plan = common::plan(&Selection {
         profile: Some(profile.name.to_owned()),
-        include: Vec::new(),
-        exclude: Vec::new(),
+        ..Selection::default()
     });
     let mut options = EngineOptions::default();
     options.settings.timeout = Duration::from_secs(5);

@@ -11,6 +11,7 @@ use tokio::time::Instant as TokioInstant;
 
 use crate::context::{Fact, RunContext, RunSettings};
 use crate::finding::{Outcome, Status, Stop};
+use crate::outcome::{self, FailOn};
 use crate::params::Params;
 use crate::registry::{Check, CheckMeta};
 use crate::report::{CheckResult, Report, SCHEMA_ID, Summary, ToolInfo};
@@ -31,6 +32,8 @@ pub struct EngineOptions {
     pub retry_timeout: Option<Duration>,
     /// Pause between attempts.
     pub retry_interval: Duration,
+    /// Whether warnings fail the run (the verdict's policy).
+    pub fail_on: FailOn,
 }
 
 impl Default for EngineOptions {
@@ -40,6 +43,7 @@ impl Default for EngineOptions {
             deadline: Duration::from_secs(60),
             retry_timeout: None,
             retry_interval: Duration::from_secs(2),
+            fail_on: FailOn::default(),
         }
     }
 }
@@ -172,16 +176,22 @@ pub async fn run(
     progress.finished();
 
     let results: Vec<CheckResult> = results.into_iter().flatten().collect();
+    let verdict = outcome::decide(&results, options.fail_on).verdict;
     let report = Report {
         schema: SCHEMA_ID.to_owned(),
         tool: ToolInfo::current(),
         target: target.summary(),
         profile: plan.profile.name.clone(),
+        profile_reason: plan.profile_reason.clone(),
         started_at: started_at
             .format(&Rfc3339)
             .unwrap_or_else(|_| started_at.to_string()),
         duration_ms: started.elapsed().as_millis() as u64,
         attempts,
+        fail_on: options.fail_on,
+        verdict,
+        exit_code: verdict.exit_code(),
+        interrupted_by: None,
         summary: Summary::of(&results),
         results,
     };
@@ -198,7 +208,7 @@ async fn evaluate(
     let meta = check.meta();
     let started = Instant::now();
     let outcome = if meta.intrusive && !ctx.settings.intrusive {
-        Err(Stop::skip(
+        Err(Stop::not_configured(
             "intrusive: it changes the target, so it runs only with --intrusive",
         ))
     } else {
@@ -245,6 +255,7 @@ fn result_of(
         remediation: None,
         evidence: Default::default(),
         notes: Vec::new(),
+        skip: None,
         waiver: None,
         duration_ms: took.as_millis() as u64,
     };
@@ -271,6 +282,7 @@ fn result_of(
         Err(stop) => {
             result.status = stop.status();
             result.message = stop.reason().to_owned();
+            result.skip = stop.skip().cloned();
         }
     }
     result

@@ -147,20 +147,84 @@ impl Finding {
     }
 }
 
+/// Why a skipped check reached no verdict, as data: reports group skips by
+/// their cause, and the run's verdict depends on it (a check blocked by a
+/// failure or an error is not "not applicable").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipKind {
+    /// The check has nothing to look at on this target (no named instance,
+    /// another application, a platform without that feature).
+    NotApplicable,
+    /// The check needs a setting the run was not given (an account, a
+    /// destination, `--intrusive`); the reason names what to add.
+    NotConfigured,
+    /// Another check's failure or error left nothing to judge; `by` names it.
+    Blocked,
+}
+
+impl SkipKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipKind::NotApplicable => "not_applicable",
+            SkipKind::NotConfigured => "not_configured",
+            SkipKind::Blocked => "blocked",
+        }
+    }
+}
+
+/// A skip with its kind, the checks that blocked it, and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skip {
+    pub kind: SkipKind,
+    /// Ids of the checks whose failure or error blocked this one (only for
+    /// `blocked`; empty otherwise).
+    #[serde(default)]
+    pub by: Vec<String>,
+    pub reason: String,
+}
+
 /// Why a check reached no verdict.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Stop {
-    /// The check does not apply or a prerequisite failed; the reason says which.
-    #[error("{0}")]
-    Skip(String),
+    /// The check does not apply, is not configured, or is blocked by another.
+    #[error("{}", .0.reason)]
+    Skip(Skip),
     /// The check could not run; the cause says why.
     #[error("{0}")]
     Error(String),
 }
 
 impl Stop {
-    pub fn skip(reason: impl Into<String>) -> Self {
-        Stop::Skip(reason.into())
+    /// Nothing on this target for the check to look at.
+    pub fn not_applicable(reason: impl Into<String>) -> Self {
+        Stop::Skip(Skip {
+            kind: SkipKind::NotApplicable,
+            by: Vec::new(),
+            reason: reason.into(),
+        })
+    }
+
+    /// The run lacks a setting the check needs; the reason names it.
+    pub fn not_configured(reason: impl Into<String>) -> Self {
+        Stop::Skip(Skip {
+            kind: SkipKind::NotConfigured,
+            by: Vec::new(),
+            reason: reason.into(),
+        })
+    }
+
+    /// The checks `by` failed or could not run, so this one has nothing to judge.
+    pub fn blocked<I, S>(by: I, reason: impl Into<String>) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Stop::Skip(Skip {
+            kind: SkipKind::Blocked,
+            by: by.into_iter().map(Into::into).collect(),
+            reason: reason.into(),
+        })
     }
 
     pub fn error(cause: impl Into<String>) -> Self {
@@ -176,7 +240,26 @@ impl Stop {
 
     pub fn reason(&self) -> &str {
         match self {
-            Stop::Skip(r) | Stop::Error(r) => r,
+            Stop::Skip(skip) => &skip.reason,
+            Stop::Error(cause) => cause,
+        }
+    }
+
+    /// The skip's kind and blockers, when this is a skip.
+    pub fn skip(&self) -> Option<&Skip> {
+        match self {
+            Stop::Skip(skip) => Some(skip),
+            Stop::Error(_) => None,
+        }
+    }
+
+    /// The same stop seen from a check that depends on the one that stopped:
+    /// a skip keeps its kind and blockers, and an error of a prerequisite
+    /// becomes a skip blocked by `check` (the check that reports that error).
+    pub fn through(self, check: &str) -> Self {
+        match self {
+            Stop::Error(cause) => Stop::blocked([check], cause),
+            skip => skip,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod engine;
 pub mod exit;
 pub mod facts;
 pub mod finding;
+pub mod outcome;
 pub mod pack;
 pub mod params;
 pub mod probe;

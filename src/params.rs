@@ -94,6 +94,10 @@ pub fn validate_table(
                 value.type_str()
             ));
         }
+        param
+            .rule
+            .check(value)
+            .map_err(|why| format!("`{name}` of check `{id}` {why}"))?;
     }
     Ok(())
 }

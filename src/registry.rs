@@ -66,6 +66,58 @@ pub struct ParamMeta {
     pub name: Text,
     pub default: toml::Value,
     pub help: Text,
+    /// What values make sense, checked when the target file is loaded.
+    #[serde(skip)]
+    pub rule: ParamRule,
+}
+
+/// The values a parameter accepts beyond its type, so that a nonsensical
+/// threshold is refused before anything runs instead of becoming a verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ParamRule {
+    #[default]
+    Any,
+    /// A count or duration: 0 or more.
+    NotNegative,
+    /// A count, duration or ratio that must be above 0.
+    Positive,
+    /// A TCP port, 1–65535.
+    Port,
+    /// A SQL Server version such as "13.0" or "15.0.2000".
+    SqlVersion,
+}
+
+impl ParamRule {
+    /// Why `value` is refused, in words that name the valid forms.
+    pub fn check(self, value: &toml::Value) -> Result<(), String> {
+        let number = value
+            .as_integer()
+            .map(|i| i as f64)
+            .or_else(|| value.as_float());
+        match self {
+            ParamRule::Any => Ok(()),
+            ParamRule::NotNegative => match number {
+                Some(n) if n >= 0.0 => Ok(()),
+                _ => Err(format!("must be 0 or more, not {value}")),
+            },
+            ParamRule::Positive => match number {
+                Some(n) if n > 0.0 => Ok(()),
+                _ => Err(format!("must be more than 0, not {value}")),
+            },
+            ParamRule::Port => match value.as_integer() {
+                Some(1..=65535) => Ok(()),
+                _ => Err(format!("must be a TCP port from 1 to 65535, not {value}")),
+            },
+            ParamRule::SqlVersion => {
+                match value.as_str().and_then(crate::version::SqlVersion::parse) {
+                    Some(_) => Ok(()),
+                    None => Err(format!(
+                        "must be a SQL Server version such as \"13.0\" (2016), \"15.0\" (2019) or \"16.0.1000\", not {value}"
+                    )),
+                }
+            }
+        }
+    }
 }
 
 /// Everything `list` and `explain` print about a check, and what reports
@@ -148,7 +200,16 @@ impl CheckMeta {
             name: name.into(),
             default: default.into(),
             help: help.into(),
+            rule: ParamRule::Any,
         });
+        self
+    }
+
+    /// The rule the last declared parameter's values must follow.
+    pub fn rule(mut self, rule: ParamRule) -> Self {
+        if let Some(param) = self.params.last_mut() {
+            param.rule = rule;
+        }
         self
     }
 

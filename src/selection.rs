@@ -6,17 +6,43 @@ use std::sync::Arc;
 use crate::profiles::{Profile, Profiles, glob_set};
 use crate::registry::{Check, Registry};
 use crate::suggest::did_you_mean;
+use crate::target::AppKind;
 
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub profile: Option<String>,
+    /// Why `profile` was chosen, for the report; empty when `--profile` chose it.
+    pub profile_reason: String,
     pub include: Vec<String>,
     pub exclude: Vec<String>,
+}
+
+impl Selection {
+    /// `--profile` when given, else the application's own profile from the
+    /// target's `[app] kind`, else every check; with the reason for the report.
+    pub fn profile_for(flag: Option<String>, app: Option<AppKind>) -> (Option<String>, String) {
+        match (flag, app) {
+            (Some(name), _) => (Some(name), "chosen with --profile".to_owned()),
+            (None, Some(kind)) => {
+                let name = kind.profile_name();
+                (
+                    Some(name.to_owned()),
+                    format!("the target's [app] kind is \"{name}\" (--profile chooses another)"),
+                )
+            }
+            (None, None) => (
+                None,
+                "no --profile and no [app] kind in the target, so every check".to_owned(),
+            ),
+        }
+    }
 }
 
 /// The checks to run, in registry order, with the profile they came from.
 pub struct Plan {
     pub profile: Profile,
+    /// Why this profile (see [`Selection::profile_for`]).
+    pub profile_reason: String,
     pub checks: Vec<Arc<dyn Check>>,
 }
 
@@ -56,6 +82,7 @@ pub fn plan(
         .collect();
     Ok(Plan {
         profile: profile.clone(),
+        profile_reason: selection.profile_reason.clone(),
         checks,
     })
 }

@@ -86,6 +86,30 @@ fn locate(text: &str, origin: &str, field: Option<String>, error: &toml::de::Err
     }
 }
 
+/// Where `key = …` of the table `[table]` stands in the TOML document
+/// `text`, as `origin:line:column`; just `origin` when it is not written that
+/// way. For errors found after parsing, such as a check parameter's value
+/// (`locate_key(text, origin, "checks.\"sql.clock\"", "warn_seconds")`).
+pub fn locate_key(text: &str, origin: &str, table: &str, key: &str) -> String {
+    let header = format!("[{table}]");
+    let mut in_table = false;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            in_table = trimmed.trim_end().replace('\'', "\"") == header;
+            continue;
+        }
+        if in_table
+            && let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            let column = line.len() - trimmed.len() + 1;
+            return format!("{origin}:{}:{column}", index + 1);
+        }
+    }
+    origin.to_owned()
+}
+
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -114,6 +138,23 @@ fn with_suggestion(message: &str) -> String {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn a_key_is_located_in_its_table() {
+        let text = "[server]\nhost = \"a\"\n\n[checks.\"sql.clock\"]\n  warn_seconds = -5\n[checks.'sql.version']\nminimum = \"abc\"\n";
+        assert_eq!(
+            locate_key(text, "t.toml", "checks.\"sql.clock\"", "warn_seconds"),
+            "t.toml:5:3"
+        );
+        assert_eq!(
+            locate_key(text, "t.toml", "checks.\"sql.version\"", "minimum"),
+            "t.toml:7:1"
+        );
+        assert_eq!(
+            locate_key(text, "t.toml", "checks.\"sql.clock\"", "minimum"),
+            "t.toml"
+        );
+    }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

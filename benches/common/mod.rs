@@ -27,8 +27,7 @@ pub fn plan(selection: &Selection) -> Plan {
 /// The checks whose ids match one pattern, such as `tls.*`.
 pub fn checks_matching(pattern: &str) -> Selection {
     Selection {
-        profile: None,
         include: vec![pattern.to_owned()],
-        exclude: Vec::new(),
+        ..Selection::default()
     }
 }

@@ -237,7 +237,7 @@ fn readme(report: &Report, members: &Members) -> String {
             .unwrap_or_default(),
         report.profile,
         report.started_at,
-        report.summary.verdict(),
+        report.headline(),
     );
     for (path, what) in LAYOUT {
         if members.contains(path) {

@@ -47,7 +47,8 @@ impl Check for BrowserInstance {
         let configured = ctx.target.server.port;
         let instance = &answer.instance;
         let base = |f: Finding| {
-            f.evidence("browser", answer.browser.to_string())
+            f.evidence("browser", answer.where_asked())
+                .evidence("asked", &answer.asked)
                 .evidence("instance", instance)
                 .evidence("configured_port", configured)
         };
@@ -56,37 +57,43 @@ impl Check for BrowserInstance {
             Err(BrowserFailure::NoAnswer) => {
                 return Ok(base(match configured {
                     Some(port) => Finding::pass(format!(
-                        "the SQL Server Browser at {} does not answer, but the port {port} is configured, so clients that are given it do not need the Browser",
-                        answer.browser
+                        "the SQL Server Browser ({}) does not answer, but the port {port} is configured, so clients that are given it do not need the Browser",
+                        answer.where_asked()
                     ))
                     .note("clients that connect by instance name alone (HOST\\INSTANCE) still need the Browser"),
-                    None => Finding::problem(
-                        self.meta.severity,
+                    // Not a matter of advice: without a port nothing can
+                    // connect, whatever the check's severity.
+                    None => Finding::fail(
                         format!(
-                            "the SQL Server Browser at {} does not answer for `{instance}` and no port is configured: clients cannot find the instance",
-                            answer.browser
+                            "the SQL Server Browser ({}) does not answer for `{instance}` and no port is configured: clients cannot find the instance",
+                            answer.where_asked()
                         ),
                     )
                     .expected("an answer on UDP 1434, or a configured port")
                     .actual("no answer")
                     .remediation(format!(
                         "Either start the SQL Server Browser service and allow UDP {} in the firewall, or give the instance a static TCP port (SQL Server Configuration Manager → TCP/IP → IPAll → TCP Port), allow it in the firewall, and set `port` under [server].",
-                        answer.browser.port()
+                        ctx.target.server.browser_port
                     )),
                 }));
             }
             Err(other) => {
                 return Err(Stop::error(format!(
-                    "cannot ask the SQL Server Browser at {}: {other}",
-                    answer.browser
+                    "cannot ask the SQL Server Browser ({}): {other}",
+                    answer.where_asked()
                 )));
             }
+        };
+        // Without a configured port, an instance the Browser gives no port
+        // for cannot be reached at all: a failure, whatever the severity.
+        let port_problem = |message: String| match configured {
+            Some(_) => Finding::problem(self.meta.severity, message),
+            None => Finding::fail(message),
         };
         let Some(entry) = answer.entry() else {
             let known: Vec<&str> = instances.iter().map(|i| i.instance_name.as_str()).collect();
             return Ok(base(
-                Finding::problem(
-                    self.meta.severity,
+                port_problem(
                     format!(
                         "the SQL Server Browser does not know the instance `{instance}`; it lists {}",
                         known.join(", ")
@@ -98,8 +105,7 @@ impl Check for BrowserInstance {
         };
         let Some(port) = entry.tcp_port else {
             return Ok(base(
-                Finding::problem(
-                    self.meta.severity,
+                port_problem(
                     format!("the instance `{instance}` does not listen on TCP: the Browser reports no TCP port"),
                 )
                 .remediation("Enable TCP/IP in SQL Server Configuration Manager → Protocols for the instance, set a static TCP port under IPAll, and restart the service.")

@@ -131,7 +131,7 @@ impl Check for PmpDatabaseParams {
             .evidence("path", &path));
         }
         let Some(access) = file.access else {
-            return Err(Stop::skip(format!(
+            return Err(Stop::error(format!(
                 "{path} holds SQL credentials, but its permissions are not mode bits here: check its ACL so that only PMP's service account can read it (`icacls`)"
             )));
         };

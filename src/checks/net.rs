@@ -93,9 +93,10 @@ impl Check for DnsReverse {
         let lookup = ctx.fact::<HostLookup>().await?;
         let host = ctx.target.server.host.as_str();
         let addresses = lookup.result.as_ref().map_err(|f| {
-            Stop::skip(format!(
-                "`{host}` does not resolve ({f}); see net.dns.resolve"
-            ))
+            Stop::blocked(
+                ["net.dns.resolve"],
+                format!("`{host}` does not resolve ({f}); see net.dns.resolve"),
+            )
         })?;
         let resolver = ctx.fact::<DnsResolver>().await?;
         let lookups = futures::future::join_all(

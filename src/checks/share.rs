@@ -21,7 +21,7 @@ use crate::probe::dns::LookupFailure;
 use crate::probe::fs_error::{FsError, FsProblem};
 use crate::probe::tcp::{self, ConnectAttempt, ConnectOutcome};
 use crate::probe::write_probe::{Cleanup, PROBE_BYTES, ProbeReport, Step};
-use crate::registry::{Check, CheckMeta, Family};
+use crate::registry::{Check, CheckMeta, Family, ParamRule};
 use crate::target::AppKind;
 
 pub fn checks() -> Vec<Arc<dyn Check>> {
@@ -384,7 +384,8 @@ impl ShareSpace {
                 .why("A full destination makes backups fail, and a destination with room for barely one backup cannot keep the number of backups Passwordstate is set to retain.")
                 .fix("Free space on the destination's volume, lower the number of backups kept (Administration → Backups and Upgrades → Settings), or choose a larger destination.")
                 .guide("Passwordstate backup guide §3 (backup settings: paths and number of backups)")
-                .param("min_ratio", 2.0, "warn when free space is below this many times the database's size"),
+                .param("min_ratio", 2.0, "warn when free space is below this many times the database's size")
+                .rule(ParamRule::Positive),
         }
     }
 }
@@ -463,7 +464,9 @@ impl WinRmReachable {
                 .fix("On the SQL Server host run `Enable-PSRemoting -Force` in an elevated PowerShell, allow TCP 5985 (or 5986) from the Passwordstate web server, and add the backup account to the local Remote Management Users group.")
                 .guide("Passwordstate backup guide §2.3 (PowerShell on the database server), §2.4 (Remote Management Users), §5 (PowerShell remoting on the SQL Server host)")
                 .param("http_port", 5985, "WinRM's HTTP port")
-                .param("https_port", 5986, "WinRM's HTTPS port"),
+                .rule(ParamRule::Port)
+                .param("https_port", 5986, "WinRM's HTTPS port")
+                .rule(ParamRule::Port),
         }
     }
 }
@@ -476,22 +479,22 @@ impl Check for WinRmReachable {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let app = ctx.target.app.as_ref().ok_or_else(|| {
-            Stop::skip("no application configured: add an [app] section with `kind`")
+            Stop::not_configured("no application configured: add an [app] section with `kind`")
         })?;
         if app.kind != AppKind::Passwordstate {
-            return Err(Stop::skip(
+            return Err(Stop::not_applicable(
                 "only Passwordstate runs its backups through PowerShell remoting",
             ));
         }
         match app.database_on_other_server {
             Some(true) => {}
             Some(false) => {
-                return Err(Stop::skip(
+                return Err(Stop::not_applicable(
                     "the database is on the Passwordstate web server: no remoting is needed",
                 ));
             }
             None => {
-                return Err(Stop::skip(
+                return Err(Stop::not_configured(
                     "set `database_on_other_server = true` under [app] when Passwordstate's database is on another server (it then backs up over PowerShell remoting)",
                 ));
             }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::exit::FailOn;
+use crate::outcome::FailOn;
 use crate::report::Format;
 
 #[derive(Debug, Parser)]
@@ -120,10 +120,10 @@ pub struct RunArgs {
     #[arg(long, short = 't', value_name = "FILE")]
     pub target: Option<PathBuf>,
     /// Server host name or IP address (overrides the target file).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::target::values::host)]
     pub host: Option<String>,
     /// SQL Server TCP port (overrides the target file; otherwise 1433 or the SQL Browser's answer).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::target::values::port)]
     pub port: Option<u16>,
     /// Named instance (overrides the target file).
     #[arg(long)]

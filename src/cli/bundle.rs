@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::args::{BundleArgs, RunArgs};
 use super::output::check_writable;
-use super::run::{execute, exit_code, prepare, report};
+use super::run::{execute, prepare, report};
 use super::usage_error;
 use crate::bundle::environment::Environment;
 use crate::bundle::log::LogCapture;
@@ -55,7 +55,7 @@ pub fn bundle(args: BundleArgs, log: LogCapture) -> i32 {
         output.display(),
         members.paths().count()
     );
-    exit_code(&prepared, &run, &args.run)
+    run.report.exit_code
 }
 
 /// The user's pack files, named `DIR-NAME/FILE` so two directories cannot clash.

@@ -81,7 +81,9 @@ async fn show(number: usize, showcase: &Showcase, timeout: Duration) -> Result<(
         emulator.tds_addr()
     ));
     // Everything here is disposable, so the intrusive test backup runs too.
+    // Every check, not only the [app] kind's profile: the demo shows them all.
     let mut args = RunArgs::for_target(&files.target, timeout);
+    args.profile = Some(crate::profiles::ALL.to_owned());
     args.intrusive = true;
     report(&args).await?;
 

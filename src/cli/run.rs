@@ -49,11 +49,14 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
     target
         .validate_checks(&catalog.registry)
         .map_err(|e| e.to_string())?;
+    let (profile, profile_reason) =
+        Selection::profile_for(args.profile.clone(), target.app.as_ref().map(|a| a.kind));
     let plan = selection::plan(
         &catalog.registry,
         &catalog.profiles,
         &Selection {
-            profile: args.profile.clone(),
+            profile,
+            profile_reason,
             include: args.checks.clone(),
             exclude: args.skips.clone(),
         },
@@ -66,6 +69,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
         },
         deadline: args.deadline,
         retry_timeout: args.retry_timeout,
+        fail_on: args.fail_on,
         ..EngineOptions::default()
     };
     Ok(Prepared {
@@ -84,7 +88,7 @@ pub fn run(args: RunArgs) -> i32 {
     if let Err(message) = report(&run, &args) {
         return usage_error(message);
     }
-    exit_code(&prepared, &run, &args)
+    run.report.exit_code
 }
 
 /// Runs the prepared checks, showing progress on a terminal; Ctrl-C cancels
@@ -92,7 +96,7 @@ pub fn run(args: RunArgs) -> i32 {
 pub fn execute(prepared: &Prepared) -> engine::Run {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let cancel = prepared.options.settings.cancel.clone();
-    runtime.spawn(interrupt_on_ctrl_c(cancel));
+    runtime.spawn(interrupt_on_ctrl_c(cancel.clone()));
     let run = runtime.block_on(engine::run(
         prepared.target.clone(),
         &prepared.plan,
@@ -103,6 +107,10 @@ pub fn execute(prepared: &Prepared) -> engine::Run {
     // sockets closing in the background: do not wait for those.
     runtime.block_on(write_probe::settle_cleanups(write_probe::CLEANUP_TIMEOUT));
     runtime.shutdown_background();
+    let mut run = run;
+    if cancel.is_cancelled() {
+        run.report.interrupt("SIGINT", exit::INTERRUPTED);
+    }
     run
 }
 
@@ -118,14 +126,6 @@ pub fn report(run: &engine::Run, args: &RunArgs) -> Result<(), String> {
         write_file(path, &report.render(*format, Style::PLAIN))?;
     }
     Ok(())
-}
-
-/// Interrupted, or what the report's summary says.
-pub fn exit_code(prepared: &Prepared, run: &engine::Run, args: &RunArgs) -> i32 {
-    if prepared.options.settings.cancel.is_cancelled() {
-        return exit::INTERRUPTED;
-    }
-    exit::for_summary(&run.report.summary, args.fail_on)
 }
 
 /// The first Ctrl-C cancels the run so that probes can undo what they did;

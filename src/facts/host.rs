@@ -67,13 +67,15 @@ fn access_of(_meta: &std::fs::Metadata) -> Option<FileAccess> {
 /// The application's install folder, for the given kind.
 fn install_dir(ctx: &RunContext, kind: AppKind, name: &str) -> Result<PathBuf, Stop> {
     let app = ctx.target.app.as_ref().ok_or_else(|| {
-        Stop::skip("no application configured: add an [app] section with `kind` and `install_dir`")
+        Stop::not_configured(
+            "no application configured: add an [app] section with `kind` and `install_dir`",
+        )
     })?;
     if app.kind != kind {
-        return Err(Stop::skip(format!("this check is about {name}")));
+        return Err(Stop::not_applicable(format!("this check is about {name}")));
     }
     app.install_dir.clone().ok_or_else(|| {
-        Stop::skip(format!(
+        Stop::not_configured(format!(
             "{name}'s install folder is unknown: set `install_dir` under [app]"
         ))
     })
@@ -338,7 +340,7 @@ impl Fact for BackupSettingsTable {
             let session = login.session()?;
             let database = session.require_database()?.to_owned();
             let mut set = session.rows(BACKUP_SETTINGS_QUERY).await.map_err(|e| {
-                Stop::skip(format!(
+                Stop::error(format!(
                     "cannot read BackupSettings in `{database}` (is it Passwordstate's database?): {e}"
                 ))
             })?;

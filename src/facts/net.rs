@@ -36,7 +36,7 @@ impl Fact for HostLookup {
 
     async fn gather(ctx: &RunContext) -> Result<HostLookupResult, Stop> {
         if let Some(ip) = ctx.target.server.ip() {
-            return Err(Stop::skip(format!(
+            return Err(Stop::not_applicable(format!(
                 "the host is given as the IP address {ip}, so no DNS lookup is involved"
             )));
         }
@@ -61,10 +61,13 @@ impl Fact for HostAddresses {
         }
         let lookup = ctx.fact::<HostLookup>().await?;
         lookup.result.clone().map_err(|failure| {
-            Stop::skip(format!(
-                "`{}` does not resolve ({failure}); see net.dns.resolve",
-                ctx.target.server.host
-            ))
+            Stop::blocked(
+                ["net.dns.resolve"],
+                format!(
+                    "`{}` does not resolve ({failure}); see net.dns.resolve",
+                    ctx.target.server.host
+                ),
+            )
         })
     }
 }
@@ -73,7 +76,10 @@ impl Fact for HostAddresses {
 pub struct BrowserLookup;
 
 pub struct BrowserAnswer {
-    pub browser: SocketAddr,
+    /// Every address asked (UDP, the browser port of each host address).
+    pub asked: Vec<SocketAddr>,
+    /// The address whose answer is `result`, when one answered.
+    pub answered_by: Option<SocketAddr>,
     pub instance: String,
     pub result: Result<Vec<InstanceInfo>, BrowserFailure>,
 }
@@ -86,6 +92,19 @@ impl BrowserAnswer {
                 .find(|i| i.instance_name.eq_ignore_ascii_case(&self.instance))
         })
     }
+
+    /// Where the answer came from, or every address asked when none answered.
+    pub fn where_asked(&self) -> String {
+        match self.answered_by {
+            Some(browser) => browser.to_string(),
+            None => self
+                .asked
+                .iter()
+                .map(SocketAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
 }
 
 impl Fact for BrowserLookup {
@@ -93,15 +112,19 @@ impl Fact for BrowserLookup {
 
     async fn gather(ctx: &RunContext) -> Result<BrowserAnswer, Stop> {
         let Some(instance) = ctx.target.server.instance.clone() else {
-            return Err(Stop::skip(
+            return Err(Stop::not_applicable(
                 "no named instance is configured, so the SQL Server Browser is not needed",
             ));
         };
         let addresses = ctx.fact::<HostAddresses>().await?;
-        let browser = SocketAddr::new(addresses[0], ctx.target.server.browser_port);
-        let result = ssrp::query_instance(browser, &instance, ctx.timeout()).await;
+        let asked: Vec<SocketAddr> = addresses
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, ctx.target.server.browser_port))
+            .collect();
+        let (answered_by, result) = ssrp::query_any(&asked, &instance, ctx.timeout()).await;
         Ok(BrowserAnswer {
-            browser,
+            asked,
+            answered_by,
             instance,
             result,
         })
@@ -152,11 +175,14 @@ impl Fact for SqlPort {
                 port,
                 source: PortSource::Browser,
             }),
-            None => Err(Stop::skip(format!(
-                "the port of instance `{instance}` is unknown: the SQL Server Browser at {} gave none \
-                 and no port is configured (set `port` under [server]); see net.browser.instance",
-                answer.browser
-            ))),
+            None => Err(Stop::blocked(
+                ["net.browser.instance"],
+                format!(
+                    "the port of instance `{instance}` is unknown: the SQL Server Browser ({}) gave none \
+                     and no port is configured (set `port` under [server]); see net.browser.instance",
+                    answer.where_asked()
+                ),
+            )),
         }
     }
 }
@@ -190,10 +216,13 @@ impl Fact for SqlEndpoint {
     async fn gather(ctx: &RunContext) -> Result<SocketAddr, Stop> {
         let reach = ctx.fact::<TcpReachability>().await?;
         tcp::first_connected(&reach.attempts).ok_or_else(|| {
-            Stop::skip(format!(
-                "SQL Server is not reachable on TCP port {} of `{}`; see net.tcp.reachable",
-                reach.port.port, ctx.target.server.host
-            ))
+            Stop::blocked(
+                ["net.tcp.reachable"],
+                format!(
+                    "SQL Server is not reachable on TCP port {} of `{}`; see net.tcp.reachable",
+                    reach.port.port, ctx.target.server.host
+                ),
+            )
         })
     }
 }

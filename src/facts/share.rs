@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::context::{Fact, RunContext};
 use crate::facts::net::DnsResolver;
-use crate::finding::Stop;
+use crate::finding::{SkipKind, Stop};
 use crate::probe::destination::{Destination, UncPath};
 use crate::probe::dns::{LookupFailure, ip_literal};
 use crate::probe::fs_error::{FsError, FsProblem};
@@ -27,7 +27,7 @@ impl Fact for BackupDestination {
 
     async fn gather(ctx: &RunContext) -> Result<Destination, Stop> {
         ctx.target.backup.parsed_destination.clone().ok_or_else(|| {
-            Stop::skip(
+            Stop::not_configured(
                 "no backup destination: set `destination` under [backup] (a UNC path such as \\\\server\\share\\folder, or a local directory)",
             )
         })
@@ -43,7 +43,7 @@ impl Fact for UncDestination {
     async fn gather(ctx: &RunContext) -> Result<UncPath, Stop> {
         match &*ctx.fact::<BackupDestination>().await? {
             Destination::Unc(unc) => Ok(unc.clone()),
-            Destination::Local { path } => Err(Stop::skip(format!(
+            Destination::Local { path } => Err(Stop::not_applicable(format!(
                 "the destination {} is a local or mounted directory: no SMB server to reach",
                 path.display()
             ))),
@@ -88,10 +88,13 @@ impl Fact for SmbReachability {
     async fn gather(ctx: &RunContext) -> Result<Vec<ConnectAttempt>, Stop> {
         let server = ctx.fact::<SmbServer>().await?;
         let addresses = server.addresses.as_ref().map_err(|failure| {
-            Stop::skip(format!(
-                "`{}` does not resolve ({failure}); see net.smb.reachable",
-                server.name
-            ))
+            Stop::blocked(
+                ["net.smb.reachable"],
+                format!(
+                    "`{}` does not resolve ({failure}); see net.smb.reachable",
+                    server.name
+                ),
+            )
         })?;
         Ok(tcp::try_port(addresses, server.port, ctx.timeout()).await)
     }
@@ -109,14 +112,19 @@ impl Fact for ShareSession {
         let account = ctx.target.backup_account()?;
         let password = match &account.password {
             Credential::Given(p) => p.clone(),
-            Credential::Missing(why) => return Err(Stop::skip(why.clone())),
+            Credential::Missing { why, .. } => {
+                return Err(Stop::blocked(["sql.login"], why.clone()));
+            }
         };
         let reach = ctx.fact::<SmbReachability>().await?;
         let address = tcp::first_connected(&reach).ok_or_else(|| {
-            Stop::skip(format!(
-                "the SMB port of `{}` does not accept connections; see net.smb.reachable",
-                unc.server()
-            ))
+            Stop::blocked(
+                ["net.smb.reachable"],
+                format!(
+                    "the SMB port of `{}` does not accept connections; see net.smb.reachable",
+                    unc.server()
+                ),
+            )
         })?;
         let login = ShareLogin {
             unc: (*unc).clone(),
@@ -190,9 +198,10 @@ impl Fact for DestinationSpace {
     async fn gather(ctx: &RunContext) -> Result<Space, Stop> {
         let destination = ctx.fact::<BackupDestination>().await?;
         let unreadable = |e: FsError| {
-            Stop::skip(format!(
-                "cannot read the free space at {destination}: {e}; see share.write"
-            ))
+            Stop::blocked(
+                ["share.write"],
+                format!("cannot read the free space at {destination}: {e}; see share.write"),
+            )
         };
         if let Some(path) = os_path(ctx, &destination) {
             let timeout = ctx.timeout();
@@ -212,11 +221,14 @@ impl Fact for DestinationSpace {
         let share = match &*ctx.fact::<ShareSession>().await? {
             Ok(share) => share.clone(),
             Err(e) => {
-                return Err(Stop::skip(format!(
-                    "could not {} as the backup account ({}); see share.write",
-                    e.step.describe(),
-                    e.error
-                )));
+                return Err(Stop::blocked(
+                    ["share.write"],
+                    format!(
+                        "could not {} as the backup account ({}); see share.write",
+                        e.step.describe(),
+                        e.error
+                    ),
+                ));
             }
         };
         let folder = share
@@ -256,10 +268,20 @@ impl Fact for DatabaseSize {
                 bytes: *bytes,
                 source: "the application database's data files (sys.database_files)",
             }),
-            Err(why) => Err(Stop::skip(format!(
-                "the database's size is unknown: SQL Server did not tell ({}) and `database_size` is not set under [backup] (e.g. \"12 GiB\"; in SQL Server: EXEC sp_spaceused)",
-                why.reason()
-            ))),
+            Err(why) => {
+                let reason = format!(
+                    "the database's size is unknown: SQL Server did not tell ({}) and `database_size` is not set under [backup] (e.g. \"12 GiB\"; in SQL Server: EXEC sp_spaceused)",
+                    why.reason()
+                );
+                // Blocked stays blocked (a failed login says more than the
+                // missing setting); otherwise the setting is what is missing.
+                Err(match why.skip() {
+                    Some(skip) if skip.kind == SkipKind::Blocked => {
+                        Stop::blocked(skip.by.clone(), reason)
+                    }
+                    _ => Stop::not_configured(reason),
+                })
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::context::{Fact, RunContext};
 use crate::facts::net::SqlEndpoint;
-use crate::facts::tls::{LoginTrust, Prelogin, Tds8Strict};
+use crate::facts::tls::{LoginTrust, LoginTrustVerdict, Prelogin, Tds8Strict};
 use crate::finding::{Finding, Stop};
 use crate::probe::sql::{
     self, CertificateTrust, Credentials, LoginFailure, LoginRequest, QueryFailure, ResultSet,
@@ -41,6 +41,14 @@ impl AccountKind {
         match self {
             AccountKind::App => "application account",
             AccountKind::Backup => "backup account",
+        }
+    }
+
+    /// The target file's section that configures this account.
+    pub fn section(self) -> &'static str {
+        match self {
+            AccountKind::App => "sql",
+            AccountKind::Backup => "backup",
         }
     }
 
@@ -74,26 +82,26 @@ impl Fact for LoginClearance {
         // Boxed: fact futures nest inside each other, and unboxed the chain
         // from a check down to the TLS probes is too deep for the compiler.
         let trust = ctx.fact::<LoginTrust>().boxed().await?;
-        clearance(
-            trust.verified,
-            &trust.reason,
-            ctx.target.tls.trust_server_certificate,
-        )
+        clearance(&trust, ctx.target.tls.trust_server_certificate)
     }
 }
 
 /// The decision [`LoginClearance`] makes, on its own for testing.
-pub fn clearance(verified: bool, reason: &str, trust_anyway: bool) -> Result<Clearance, Stop> {
-    if verified || trust_anyway {
+pub fn clearance(trust: &LoginTrustVerdict, trust_anyway: bool) -> Result<Clearance, Stop> {
+    let reason = &trust.reason;
+    if trust.verified || trust_anyway {
         return Ok(Clearance {
-            verified,
-            reason: reason.to_owned(),
+            verified: trust.verified,
+            reason: reason.clone(),
         });
     }
-    Err(Stop::skip(format!(
-        "no login was attempted, so no credentials were sent: the server's certificate could not be verified ({reason}). \
+    Err(Stop::blocked(
+        trust.judged_by.iter().copied(),
+        format!(
+            "no login was attempted, so no credentials were sent: the server's certificate could not be verified ({reason}). \
          Fix the certificate (see the tls.* checks), or on a network you trust accept it with --trust-server-cert"
-    )))
+        ),
+    ))
 }
 
 /// One login attempt as the ledger records it (no secrets).
@@ -198,6 +206,17 @@ impl SqlSession {
                 "SELECT DB_ID({name}) AS database_id, HAS_DBACCESS({name}) AS has_access"
             ))
             .await?;
+        // "Does not exist" only when the server said so: a NULL database_id
+        // in the row asked for. Anything else is an answer we cannot read.
+        if set.rows.is_empty() || set.column("database_id").is_none() {
+            return Err(QueryFailure::Unexpected {
+                detail: format!(
+                    "expected one row with database_id and has_access, got {} row(s) with columns [{}]",
+                    set.rows.len(),
+                    set.columns.join(", ")
+                ),
+            });
+        }
         Ok(DatabasePresence {
             exists: !set.get(0, "database_id").is_null(),
             accessible: set.get(0, "has_access").as_bool(),
@@ -207,7 +226,7 @@ impl SqlSession {
     /// The session's database, or why database-scoped checks cannot run.
     pub fn require_database(&self) -> Result<&str, Stop> {
         self.database.as_deref().ok_or_else(|| {
-            Stop::skip(format!(
+            Stop::blocked(["sql.login", "sql.database"], format!(
                 "the {} `{}` could not open the application database; see sql.login and sql.database",
                 self.account.describe(),
                 self.user
@@ -243,11 +262,14 @@ impl SqlLogin {
     /// The session, or why checks that need it skip.
     pub fn session(&self) -> Result<&SqlSession, Stop> {
         self.outcome.as_ref().map_err(|failure| {
-            Stop::skip(format!(
-                "the {} `{}` could not log in ({failure}); see sql.login",
-                self.account.describe(),
-                self.user
-            ))
+            Stop::blocked(
+                ["sql.login"],
+                format!(
+                    "the {} `{}` could not log in ({failure}); see sql.login",
+                    self.account.describe(),
+                    self.user
+                ),
+            )
         })
     }
 }
@@ -313,7 +335,8 @@ async fn log_in(ctx: &RunContext, kind: AccountKind) -> Result<SqlLogin, Stop> {
     let account = kind.account(target)?;
     let password = match &account.password {
         Credential::Given(password) => password.clone(),
-        Credential::Missing(why) => return Err(Stop::skip(why.clone())),
+        // sql.login reports the missing password as its error, with the fix.
+        Credential::Missing { why, .. } => return Err(Stop::blocked(["sql.login"], why.clone())),
     };
     let endpoint = *ctx.fact::<SqlEndpoint>().await?;
     let clearance = ctx.fact::<LoginClearance>().await?;
@@ -427,7 +450,7 @@ impl Fact for DatabaseDataSize {
             let session = login.session()?;
             session.require_database()?;
             let set = session.rows(DATA_FILES_QUERY).await.map_err(|e| {
-                Stop::skip(format!(
+                Stop::error(format!(
                     "cannot read the size of the application database's files: {e}"
                 ))
             })?;
@@ -799,13 +822,25 @@ mod tests {
 
     #[test]
     fn unverified_tls_blocks_the_login_unless_accepted() {
-        let stop = clearance(false, "the certificate is expired", false).unwrap_err();
-        assert!(matches!(stop, Stop::Skip(_)));
+        let refused = LoginTrustVerdict {
+            verified: false,
+            reason: "the certificate is expired".to_owned(),
+            judged_by: vec!["tls.cert.validity"],
+        };
+        let stop = clearance(&refused, false).unwrap_err();
+        let skip = stop.skip().expect("a skip");
+        assert_eq!(skip.kind, crate::finding::SkipKind::Blocked);
+        assert_eq!(skip.by, ["tls.cert.validity"]);
         assert!(stop.reason().contains("no credentials were sent"));
         assert!(stop.reason().contains("the certificate is expired"));
-        let accepted = clearance(false, "the certificate is expired", true).unwrap();
+        let accepted = clearance(&refused, true).unwrap();
         assert!(!accepted.verified);
-        assert!(clearance(true, "", false).unwrap().verified);
+        let verified = LoginTrustVerdict {
+            verified: true,
+            reason: String::new(),
+            judged_by: Vec::new(),
+        };
+        assert!(clearance(&verified, false).unwrap().verified);
     }
 
     #[test]

@@ -95,10 +95,10 @@ impl Fact for Tds7Handshake {
             let exchange = connection
                 .as_ref()
                 .as_ref()
-                .map_err(|e| Stop::skip(format!("no TLS handshake was tried: {e}; see tls.encryption.available")))?;
+                .map_err(|e| Stop::blocked(["tls.encryption.available"], format!("no TLS handshake was tried: {e}; see tls.encryption.available")))?;
             match &exchange.tls {
                 Some(result) => Ok(result.clone()),
-                None => Err(Stop::skip(
+                None => Err(Stop::blocked(["tls.encryption.available"], 
                     "the server offers no encryption, so there is no TLS handshake; see tls.encryption.available",
                 )),
             }
@@ -234,9 +234,10 @@ impl Fact for PresentedChain {
             {
                 return ServerChain::new(ChainSource::LegacyHandshake, chain);
             }
-            Err(Stop::skip(format!(
-                "no certificate to judge: {tds7_failure}; see tls.handshake"
-            )))
+            Err(Stop::blocked(
+                ["tls.handshake"],
+                format!("no certificate to judge: {tds7_failure}; see tls.handshake"),
+            ))
         }
         .boxed()
         .await
@@ -330,6 +331,8 @@ pub struct LoginTrustVerdict {
     pub verified: bool,
     /// Why not, in plain words; empty when verified.
     pub reason: String,
+    /// The checks that report why not; empty when verified.
+    pub judged_by: Vec<&'static str>,
 }
 
 impl Fact for LoginTrust {
@@ -338,19 +341,23 @@ impl Fact for LoginTrust {
     async fn gather(ctx: &RunContext) -> Result<LoginTrustVerdict, Stop> {
         async move {
             ctx.fact::<SqlEndpoint>().await?;
-            let refuse = |reason: String| {
+            let refuse = |judged_by: &[&'static str], reason: String| {
                 Ok(LoginTrustVerdict {
                     verified: false,
                     reason,
+                    judged_by: judged_by.to_vec(),
                 })
             };
             let chain = match ctx.fact::<JudgedChain>().await {
                 Ok(chain) => chain,
                 Err(stop) => {
-                    return refuse(format!(
-                        "the server's certificate could not be checked: {}",
-                        stop.reason()
-                    ));
+                    return refuse(
+                        &["tls.handshake"],
+                        format!(
+                            "the server's certificate could not be checked: {}",
+                            stop.reason()
+                        ),
+                    );
                 }
             };
             if let Some(error) = &chain.judgement.strict_error {
@@ -360,21 +367,27 @@ impl Fact for LoginTrust {
                     }
                     ChainVerdict::Trusted { .. } => error.clone(),
                 };
-                return refuse(format!(
-                    "the certificate does not verify against {}: {detail}",
-                    chain.anchors
-                ));
+                // The strict verification also rejects an expired certificate,
+                // which tls.cert.validity reports rather than tls.cert.chain.
+                return refuse(
+                    &["tls.cert.chain", "tls.cert.validity"],
+                    format!(
+                        "the certificate does not verify against {}: {detail}",
+                        chain.anchors
+                    ),
+                );
             }
             let name = ctx.fact::<LeafName>().await?;
             if !name.result.is_match() {
-                return refuse(format!(
-                    "the certificate is not issued for `{}`",
-                    name.expected
-                ));
+                return refuse(
+                    &["tls.cert.hostname"],
+                    format!("the certificate is not issued for `{}`", name.expected),
+                );
             }
             Ok(LoginTrustVerdict {
                 verified: true,
                 reason: String::new(),
+                judged_by: Vec::new(),
             })
         }
         .boxed()

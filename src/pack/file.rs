@@ -82,7 +82,7 @@ impl FileProbe {
             .as_ref()
             .and_then(|a| a.install_dir.as_ref())
             .ok_or_else(|| {
-                Stop::skip(
+                Stop::not_configured(
                     "this check looks in the application's folder: set `install_dir` under [app] in the target file",
                 )
             })?;
@@ -162,7 +162,7 @@ fn judge_mode(
     _metadata: &std::fs::Metadata,
     _max: &str,
 ) -> Result<Finding, Stop> {
-    Err(Stop::skip(
+    Err(Stop::error(
         "file modes are a Unix notion; on this system check the file's access list instead",
     ))
 }

@@ -181,7 +181,7 @@ impl SqlProbe {
         if let Some(c) = &self.expect.value {
             let Some(value) = result.value() else {
                 return Err(match &self.skip_if_null {
-                    Some(reason) => Stop::skip(reason.clone()),
+                    Some(reason) => Stop::not_applicable(reason.clone()),
                     None => Stop::error(
                         "the query returned no value (no row, or NULL), so its expectation cannot be judged",
                     ),
@@ -424,7 +424,7 @@ mod tests {
         let p = probe("expect.value.equals = 0\nskip_if_null = \"not a Passwordstate database\"");
         assert_eq!(
             p.judge(&meta(), &result(vec![vec![Value::Null]])),
-            Err(Stop::skip("not a Passwordstate database"))
+            Err(Stop::not_applicable("not a Passwordstate database"))
         );
     }
 

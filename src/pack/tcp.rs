@@ -109,7 +109,7 @@ impl TcpProbe {
         }
         let resolver = ctx.fact::<DnsResolver>().await?;
         resolver.addresses(host).await.map_err(|failure| match failure {
-            LookupFailure::NoSuchName | LookupFailure::NoRecords => Stop::skip(format!(
+            LookupFailure::NoSuchName | LookupFailure::NoRecords => Stop::error(format!(
                 "`{host}` does not resolve ({failure}), so its port cannot be tried; check the name in the pack"
             )),
             other => Stop::error(format!("cannot resolve `{host}`: {other}")),

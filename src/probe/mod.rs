@@ -4,9 +4,11 @@
 pub mod destination;
 pub mod dns;
 pub mod fs_error;
+pub mod login_ack;
 pub mod smb;
 pub mod sql;
 pub mod ssrp;
 pub mod tcp;
 pub mod tds;
+pub mod wire_record;
 pub mod write_probe;

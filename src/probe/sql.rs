@@ -17,7 +17,9 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use futures::TryStreamExt;
 
+use crate::probe::login_ack::{self, LoginAck};
 use crate::probe::tcp::{self, ConnectOutcome};
+use crate::probe::wire_record::{Recorded, WireRecord};
 use crate::target::secrets;
 
 /// How the login proves who it is.
@@ -105,35 +107,25 @@ impl std::fmt::Display for ServerError {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum LoginFailure {
     /// The TCP connection itself failed (the endpoint accepted earlier).
-    Connect {
-        detail: String,
-    },
+    Connect { detail: String },
     /// The server refused the login with an error (18456, 4060, 18452…).
     Server(ServerError),
     /// The TLS handshake failed: certificate rejected, no common protocol, or no TLS offered.
-    Tls {
-        detail: String,
-    },
+    Tls { detail: String },
     /// NTLM through sspi failed on this side.
-    Authentication {
-        detail: String,
-    },
+    Authentication { detail: String },
     /// Nothing came back in time.
-    Timeout {
-        after_millis: u64,
-    },
-    /// The connection broke or the server answered something unexpected.
-    Io {
-        detail: String,
-    },
-    Protocol {
-        detail: String,
-    },
+    Timeout { after_millis: u64 },
+    /// The connection broke; `login_sent` says whether LOGIN7 had left this
+    /// machine (from the connection's own record, see `wire_record`).
+    Io { detail: String, login_sent: bool },
+    /// The server answered something unexpected.
+    Protocol { detail: String, login_sent: bool },
+    /// The server ended its answer to LOGIN7 without acknowledging it: no
+    /// LOGINACK token, and no error either. No session exists.
+    NotAcknowledged,
     /// The server sent the client elsewhere (Azure gateway redirection).
-    Routing {
-        host: String,
-        port: u16,
-    },
+    Routing { host: String, port: u16 },
 }
 
 impl std::fmt::Display for LoginFailure {
@@ -148,10 +140,13 @@ impl std::fmt::Display for LoginFailure {
             LoginFailure::Timeout { after_millis } => {
                 write!(f, "the login did not complete within {after_millis} ms")
             }
-            LoginFailure::Io { detail } => write!(f, "the connection broke: {detail}"),
-            LoginFailure::Protocol { detail } => {
+            LoginFailure::Io { detail, .. } => write!(f, "the connection broke: {detail}"),
+            LoginFailure::Protocol { detail, .. } => {
                 write!(f, "the server's answer was not understood: {detail}")
             }
+            LoginFailure::NotAcknowledged => f.write_str(
+                "the server ended the login without acknowledging it (no LOGINACK token)",
+            ),
             LoginFailure::Routing { host, port } => {
                 write!(f, "the server redirected the login to {host}:{port}")
             }
@@ -169,6 +164,9 @@ pub enum QueryFailure {
     Timeout { after_millis: u64 },
     /// The connection broke or the answer was not understood; the session cannot be used again.
     Connection { detail: String },
+    /// The server answered, but not in the shape the query asks for (rows
+    /// or columns missing): nothing can be concluded from it.
+    Unexpected { detail: String },
 }
 
 impl QueryFailure {
@@ -189,6 +187,9 @@ impl std::fmt::Display for QueryFailure {
                 write!(f, "no answer within {after_millis} ms")
             }
             QueryFailure::Connection { detail } => write!(f, "the session broke: {detail}"),
+            QueryFailure::Unexpected { detail } => {
+                write!(f, "the answer could not be read: {detail}")
+            }
         }
     }
 }
@@ -368,7 +369,7 @@ impl ResultSet {
     }
 }
 
-type TdsClient = Client<Compat<TcpStream>>;
+type TdsClient = Client<Compat<Recorded<TcpStream>>>;
 
 /// A logged-in connection. Queries run one at a time; after a timeout or a
 /// broken connection the session refuses further queries, since tiberius
@@ -377,6 +378,8 @@ pub struct Connection {
     client: Option<TdsClient>,
     timeout: Duration,
     lost: Option<String>,
+    /// The server's acknowledgement of the login.
+    ack: LoginAck,
 }
 
 impl std::fmt::Debug for Connection {
@@ -402,13 +405,29 @@ pub async fn login(request: LoginRequest) -> Result<Connection, LoginFailure> {
         })?;
     let remaining = request.timeout.saturating_sub(started.elapsed());
     let config = config_for(&request, remaining);
-    match tokio::time::timeout(remaining, Client::connect(config, stream.compat_write())).await {
-        Ok(Ok(client)) => Ok(Connection {
-            client: Some(client),
-            timeout: request.timeout,
-            lost: None,
-        }),
-        Ok(Err(error)) => Err(classify_login_error(error, started.elapsed())),
+    let (stream, wire) = Recorded::new(stream);
+    let (connected, ack) = login_ack::witnessed(tokio::time::timeout(
+        remaining,
+        Client::connect(config, stream.compat_write()),
+    ))
+    .await;
+    let login_sent = wire.login_sent(request.strict);
+    match connected {
+        Ok(Ok(client)) => match ack {
+            Some(ack) => Ok(Connection {
+                client: Some(client),
+                timeout: request.timeout,
+                lost: None,
+                ack,
+            }),
+            None => Err(LoginFailure::NotAcknowledged),
+        },
+        Ok(Err(error)) => Err(classify_login_error(
+            error,
+            started.elapsed(),
+            &wire,
+            login_sent,
+        )),
         Err(_) => Err(LoginFailure::Timeout {
             after_millis: started.elapsed().as_millis() as u64,
         }),
@@ -444,48 +463,40 @@ fn config_for(request: &LoginRequest, handshake_limit: Duration) -> Config {
     config
 }
 
-/// Turns a tiberius error from a login into a typed failure.
-pub fn classify_login_error(error: tiberius::error::Error, elapsed: Duration) -> LoginFailure {
+/// Turns a tiberius error from a login into a typed failure. Whether TLS was
+/// under way and whether LOGIN7 had been sent come from the connection's own
+/// record, not from the error's wording.
+fn classify_login_error(
+    error: tiberius::error::Error,
+    elapsed: Duration,
+    wire: &WireRecord,
+    login_sent: bool,
+) -> LoginFailure {
     use tiberius::error::Error;
     match error {
         Error::Server(token) => LoginFailure::Server(server_error(&token)),
-        Error::Tls(detail) => LoginFailure::Tls { detail },
         Error::Io {
             kind: std::io::ErrorKind::TimedOut,
             ..
         } => LoginFailure::Timeout {
             after_millis: elapsed.as_millis() as u64,
         },
-        Error::Io { message, .. } => {
-            // tokio-rustls reports handshake failures as I/O errors carrying the TLS cause.
-            if looks_like_tls(&message) {
-                LoginFailure::Tls { detail: message }
-            } else {
-                LoginFailure::Io { detail: message }
-            }
-        }
-        Error::SspiRs(detail) => LoginFailure::Authentication { detail },
         Error::Routing { host, port } => LoginFailure::Routing { host, port },
-        Error::Protocol(detail) if looks_like_tls(&detail) || mentions_encryption(&detail) => {
-            LoginFailure::Tls {
-                detail: detail.into_owned(),
-            }
-        }
-        other => LoginFailure::Protocol {
+        #[cfg(not(windows))]
+        Error::SspiRs(detail) => LoginFailure::Authentication { detail },
+        Error::Tls(detail) if !login_sent => LoginFailure::Tls { detail },
+        other if !login_sent && wire.tls_started() => LoginFailure::Tls {
             detail: other.to_string(),
         },
+        Error::Io { message, .. } => LoginFailure::Io {
+            detail: message,
+            login_sent,
+        },
+        other => LoginFailure::Protocol {
+            detail: other.to_string(),
+            login_sent,
+        },
     }
-}
-
-fn looks_like_tls(message: &str) -> bool {
-    let lower = message.to_ascii_lowercase();
-    ["certificate", "tls", "handshake", "alert", "peer sent"]
-        .iter()
-        .any(|word| lower.contains(word))
-}
-
-fn mentions_encryption(message: &str) -> bool {
-    message.to_ascii_lowercase().contains("encrypt")
 }
 
 fn server_error(token: &tiberius::error::TokenError) -> ServerError {
@@ -500,6 +511,11 @@ fn server_error(token: &tiberius::error::TokenError) -> ServerError {
 }
 
 impl Connection {
+    /// What the server's LOGINACK said: the proof this session exists.
+    pub fn ack(&self) -> &LoginAck {
+        &self.ack
+    }
+
     /// Runs a batch and returns every result set it produced, each with its
     /// column names (also when it has no rows).
     pub async fn query(&mut self, sql: &str) -> Result<Vec<ResultSet>, QueryFailure> {
@@ -695,42 +711,69 @@ mod tests {
     }
 
     #[test]
-    fn login_errors_are_classified() {
+    fn login_errors_are_classified_by_what_the_wire_saw() {
+        use crate::probe::wire_record::tests_support::{after_login, before_tls, during_tls};
         let elapsed = Duration::from_millis(7);
+        let io = |kind, message: &str| tiberius::error::Error::Io {
+            kind,
+            message: message.into(),
+        };
+        let classify = |error, wire: &WireRecord| {
+            classify_login_error(error, elapsed, wire, wire.login_sent(false))
+        };
         assert!(matches!(
-            classify_login_error(tiberius::error::Error::Tls("bad".into()), elapsed),
+            classify(tiberius::error::Error::Tls("bad".into()), &during_tls()),
             LoginFailure::Tls { .. }
         ));
-        let io = tiberius::error::Error::Io {
-            kind: std::io::ErrorKind::TimedOut,
-            message: "x".into(),
-        };
         assert_eq!(
-            classify_login_error(io, elapsed),
+            classify(io(std::io::ErrorKind::TimedOut, "x"), &during_tls()),
             LoginFailure::Timeout { after_millis: 7 }
         );
-        let cert = tiberius::error::Error::Io {
-            kind: std::io::ErrorKind::InvalidData,
-            message: "invalid peer certificate: UnknownIssuer".into(),
-        };
+        // A certificate rejected mid-handshake: TLS, whatever the words.
         assert!(matches!(
-            classify_login_error(cert, elapsed),
+            classify(
+                io(
+                    std::io::ErrorKind::InvalidData,
+                    "invalid peer certificate: UnknownIssuer"
+                ),
+                &during_tls()
+            ),
             LoginFailure::Tls { .. }
         ));
-        let reset = tiberius::error::Error::Io {
-            kind: std::io::ErrorKind::ConnectionReset,
-            message: "connection reset by peer".into(),
-        };
-        assert!(matches!(
-            classify_login_error(reset, elapsed),
-            LoginFailure::Io { .. }
-        ));
+        // The server closed the connection after LOGIN7 went out: not a TLS
+        // failure, even though rustls words it as one.
+        assert_eq!(
+            classify(
+                io(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "peer closed connection without sending TLS close_notify"
+                ),
+                &after_login()
+            ),
+            LoginFailure::Io {
+                detail: "peer closed connection without sending TLS close_notify".into(),
+                login_sent: true
+            }
+        );
+        assert_eq!(
+            classify(
+                io(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection reset by peer"
+                ),
+                &before_tls()
+            ),
+            LoginFailure::Io {
+                detail: "connection reset by peer".into(),
+                login_sent: false
+            }
+        );
         let routed = tiberius::error::Error::Routing {
             host: "gw".into(),
             port: 11000,
         };
         assert_eq!(
-            classify_login_error(routed, elapsed),
+            classify(routed, &after_login()),
             LoginFailure::Routing {
                 host: "gw".into(),
                 port: 11000

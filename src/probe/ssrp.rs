@@ -46,6 +46,48 @@ impl std::fmt::Display for BrowserFailure {
     }
 }
 
+/// Asks the browser about `instance` at every address the host has, at once,
+/// as clients do: the first SSRP answer wins, and the address it came from is
+/// returned with it. With no answer from any address, the most telling
+/// failure (an unreadable answer, then a local error, then silence).
+pub async fn query_any(
+    browsers: &[SocketAddr],
+    instance: &str,
+    timeout: Duration,
+) -> (
+    Option<SocketAddr>,
+    Result<Vec<InstanceInfo>, BrowserFailure>,
+) {
+    let mut pending: futures::stream::FuturesUnordered<_> = browsers
+        .iter()
+        .map(|&browser| async move { (browser, query_instance(browser, instance, timeout).await) })
+        .collect();
+    let mut worst = BrowserFailure::NoAnswer;
+    while let Some((browser, result)) = futures::StreamExt::next(&mut pending).await {
+        match result {
+            Ok(list) => return (Some(browser), Ok(list)),
+            Err(failure) => {
+                if failure.rank() > worst.rank() {
+                    worst = failure;
+                }
+            }
+        }
+    }
+    (None, Err(worst))
+}
+
+impl BrowserFailure {
+    /// How much a failure says about the browser: an answer that could not
+    /// be read says most, silence least.
+    fn rank(&self) -> u8 {
+        match self {
+            BrowserFailure::NoAnswer => 0,
+            BrowserFailure::Io(_) => 1,
+            BrowserFailure::Malformed(_) => 2,
+        }
+    }
+}
+
 /// Asks the browser at `browser` about `instance`.
 pub async fn query_instance(
     browser: SocketAddr,

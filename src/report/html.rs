@@ -6,6 +6,8 @@
 
 use std::fmt::Write;
 
+use crate::outcome::Verdict;
+
 use super::{CheckResult, Report, evidence_lines, status_label};
 use crate::finding::Status;
 
@@ -60,7 +62,7 @@ pub fn render(report: &Report) -> String {
         out,
         "<p class=\"verdict {}\" id=\"summary\">{}</p>",
         verdict_class(report),
-        esc(&report.summary.verdict())
+        esc(&report.headline())
     );
     summary_table(&mut out, report);
     counts(&mut out, report);
@@ -95,18 +97,14 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// The headline's colour: the verdict's, never a count of statuses.
 fn verdict_class(report: &Report) -> &'static str {
-    let s = &report.summary;
-    if s.fail > 0 {
-        "fail"
-    } else if s.error > 0 {
-        "error"
-    } else if s.warn > 0 {
-        "warn"
-    } else if s.evaluated() > 0 {
-        "pass"
-    } else {
-        "skip"
+    match report.verdict {
+        Verdict::NotReady => "fail",
+        Verdict::Incomplete => "error",
+        Verdict::ReadyWithWarnings => "warn",
+        Verdict::Ready => "pass",
+        Verdict::NothingChecked => "skip",
     }
 }
 

@@ -6,7 +6,7 @@ use super::{Report, evidence_lines, status_label};
 pub fn render(report: &Report) -> String {
     let t = &report.target;
     let mut out = format!("# mssql-preflight report: {}\n\n", t.host);
-    out.push_str(&format!("**{}**\n\n", report.summary.verdict()));
+    out.push_str(&format!("**{}**\n\n", report.headline()));
     out.push_str("| | |\n|---|---|\n");
     let mut facts = report.target_rows();
     facts.push(("Started", report.started_at.clone()));

@@ -12,7 +12,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::finding::Status;
+use crate::finding::{Skip, Status};
+use crate::outcome::{self, Decision, FailOn, Verdict};
 use crate::registry::Family;
 use crate::target::TargetSummary;
 
@@ -26,11 +27,23 @@ pub struct Report {
     pub tool: ToolInfo,
     pub target: TargetSummary,
     pub profile: String,
+    /// Why this profile ran (`--profile`, the target's `[app] kind`, or the default).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub profile_reason: String,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub duration_ms: u64,
     /// How many times failing checks were run (more than 1 with `--retry-timeout`).
     pub attempts: u32,
+    /// The policy the verdict was decided under.
+    pub fail_on: FailOn,
+    /// Decided once from the results and `fail_on` (see `outcome`).
+    pub verdict: Verdict,
+    /// The process's exit code for this report.
+    pub exit_code: i32,
+    /// The signal that cut the run short, when one did (`SIGINT`, `SIGTERM`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted_by: Option<String>,
     pub summary: Summary,
     pub results: Vec<CheckResult>,
 }
@@ -95,43 +108,6 @@ impl Summary {
             Status::Waived => &mut self.waived,
         }
     }
-
-    /// Checks that reached a verdict about the target.
-    pub fn evaluated(&self) -> usize {
-        self.pass + self.warn + self.fail + self.waived
-    }
-
-    /// One sentence that tells "clean" from "not run" from "incomplete".
-    pub fn verdict(&self) -> String {
-        let counts = Status::ALL
-            .iter()
-            .filter(|s| self.count(**s) > 0)
-            .map(|s| format!("{} {}", self.count(*s), s))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let headline = if self.total == 0 {
-            "Nothing was checked: no check matched the selection".to_owned()
-        } else if self.fail > 0 {
-            "Not ready".to_owned()
-        } else if self.error > 0 {
-            "Incomplete: some checks could not run".to_owned()
-        } else if self.evaluated() == 0 {
-            "Not run: every check was skipped".to_owned()
-        } else if self.warn > 0 {
-            "Ready, with warnings".to_owned()
-        } else if self.skip > 0 {
-            "Ready as far as checked: some checks were skipped".to_owned()
-        } else if self.waived > 0 {
-            "Ready, with waived problems".to_owned()
-        } else {
-            "Ready: every check passed".to_owned()
-        };
-        if counts.is_empty() {
-            headline
-        } else {
-            format!("{headline} ({counts} of {} checks)", self.total)
-        }
-    }
 }
 
 /// One check's line in the report.
@@ -155,6 +131,9 @@ pub struct CheckResult {
     pub evidence: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why a skipped check did not run: its kind and the checks that blocked it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<Skip>,
     /// The target file's waiver, when one met a warning or failure of this
     /// check: applied (status `waived`) or expired (status unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,6 +142,28 @@ pub struct CheckResult {
 }
 
 impl Report {
+    /// The verdict and every result's effect on it, as `outcome` decides them.
+    pub fn decision(&self) -> Decision {
+        outcome::decide(&self.results, self.fail_on)
+    }
+
+    /// The report's last line: the verdict in words, what decided it, counts.
+    pub fn headline(&self) -> String {
+        let line = outcome::headline(&self.results, &self.decision(), self.fail_on);
+        match &self.interrupted_by {
+            Some(signal) => {
+                format!("Interrupted ({signal}): only part of the checks finished. {line}")
+            }
+            None => line,
+        }
+    }
+
+    /// Marks the run as cut short by `signal`, exiting with `exit_code`.
+    pub fn interrupt(&mut self, signal: &str, exit_code: i32) {
+        self.interrupted_by = Some(signal.to_owned());
+        self.exit_code = exit_code;
+    }
+
     /// Results grouped by family, in family order, each group in id order.
     pub fn by_family(&self) -> BTreeMap<Family, Vec<&CheckResult>> {
         let mut groups: BTreeMap<Family, Vec<&CheckResult>> = BTreeMap::new();
@@ -197,7 +198,14 @@ impl Report {
         if let Some(db) = &t.database {
             rows.push(("Database", db.clone()));
         }
-        rows.push(("Profile", self.profile.clone()));
+        rows.push((
+            "Profile",
+            if self.profile_reason.is_empty() {
+                self.profile.clone()
+            } else {
+                format!("{} ({})", self.profile, self.profile_reason)
+            },
+        ));
         rows.push(("Expected certificate name", t.expected_tls_name.clone()));
         rows
     }

@@ -37,7 +37,7 @@ pub fn render(report: &Report, style: Style) -> String {
         out.push_str(&table.to_string());
         out.push('\n');
     }
-    out.push_str(&format!("\n{}\n", report.summary.verdict()));
+    out.push_str(&format!("\n{}\n", report.headline()));
     out
 }
 

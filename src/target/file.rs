@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::values;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetFile {
@@ -39,11 +41,14 @@ pub struct WaiverSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
+    #[serde(default, deserialize_with = "values::de_host")]
     pub host: Option<String>,
+    #[serde(default, deserialize_with = "values::de_port")]
     pub port: Option<u16>,
     pub instance: Option<String>,
     pub database: Option<String>,
     /// UDP port of the SQL Server Browser service.
+    #[serde(default, deserialize_with = "values::de_port")]
     pub browser_port: Option<u16>,
 }
 
@@ -126,9 +131,11 @@ account_section! {
         /// A UNC path (`\\server\share\dir`) or a local or mounted directory.
         destination: Option<String>,
         /// The SMB port of the destination's server (445 unless set).
+        #[serde(default, deserialize_with = "values::de_port")]
         smb_port: Option<u16>,
         /// The database's size (e.g. "12 GiB"), for share.space when SQL cannot say.
-        database_size: Option<String>,
+        #[serde(default, deserialize_with = "values::de_size")]
+        database_size: Option<u64>,
     }
 }
 
@@ -137,6 +144,16 @@ account_section! {
 pub enum AppKind {
     Pmp,
     Passwordstate,
+}
+
+impl AppKind {
+    /// The built-in profile made for this application.
+    pub fn profile_name(self) -> &'static str {
+        match self {
+            AppKind::Pmp => "pmp",
+            AppKind::Passwordstate => "passwordstate",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,6 +3,7 @@
 
 mod file;
 pub mod secrets;
+pub mod values;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -179,11 +180,8 @@ impl Target {
             trust_server_certificate: overrides.trust_server_certificate
                 || file.tls.trust_server_certificate,
         };
-        if let Some(ca) = tls.ca_file.as_ref().filter(|ca| !ca.is_file()) {
-            return Err(invalid(format!(
-                "[tls] ca_file `{}` does not exist or is not a file",
-                ca.display()
-            )));
+        if let Some(ca) = &tls.ca_file {
+            check_ca_file(ca).map_err(|m| invalid(format!("[tls] ca_file: {m}")))?;
         }
         let allow_prompt = inputs.allow_prompt;
         let sql = match &file.sql {
@@ -213,12 +211,7 @@ impl Target {
                     .map_err(|m| invalid(format!("[backup] destination: {m}")))?,
                 destination: section.destination,
                 smb_port: section.smb_port,
-                database_size: section
-                    .database_size
-                    .as_deref()
-                    .map(parse_size)
-                    .transpose()
-                    .map_err(|m| invalid(format!("[backup] database_size: {m}")))?,
+                database_size: section.database_size,
             },
             None => Backup::default(),
         };
@@ -287,10 +280,23 @@ impl Target {
             }
         }
         for (id, table) in &self.params {
-            validate_table(registry, id, table, &["severity"]).map_err(|message| {
+            validate_table(registry, id, table, &["severity"]).map_err(|refused| {
+                // Name the line of the offending setting where the file has it.
+                let text = self
+                    .origin
+                    .as_ref()
+                    .and_then(|p| std::fs::read_to_string(p).ok())
+                    .unwrap_or_default();
+                let located = table
+                    .keys()
+                    .find(|k| refused.contains(&format!("`{k}`")))
+                    .map(|k| {
+                        crate::tomlfile::locate_key(&text, &origin, &format!("checks.\"{id}\""), k)
+                    })
+                    .unwrap_or_else(|| origin.clone());
                 TargetError::Invalid {
-                    origin: origin.clone(),
-                    message: format!("[checks.\"{id}\"]: {message}"),
+                    origin: located,
+                    message: format!("[checks.\"{id}\"]: {refused}"),
                 }
             })?;
         }
@@ -308,14 +314,16 @@ impl Target {
     /// The application account, or why its checks must skip.
     pub fn sql_account(&self) -> Result<&Account, Stop> {
         self.sql.as_ref().ok_or_else(|| {
-            Stop::skip("no application account: add a [sql] section with `user` to the target file")
+            Stop::not_configured(
+                "no application account: add a [sql] section with `user` to the target file",
+            )
         })
     }
 
     /// The application database, or why its checks must skip.
     pub fn database(&self) -> Result<&str, Stop> {
         self.server.database.as_deref().ok_or_else(|| {
-            Stop::skip(
+            Stop::not_configured(
                 "no application database named: set `database` under [server] in the target file",
             )
         })
@@ -324,7 +332,7 @@ impl Target {
     /// The backup account, or why its checks must skip.
     pub fn backup_account(&self) -> Result<&Account, Stop> {
         self.backup.account.as_ref().ok_or_else(|| {
-            Stop::skip("no backup account: add `user` under [backup] in the target file")
+            Stop::not_configured("no backup account: add `user` under [backup] in the target file")
         })
     }
 
@@ -390,6 +398,7 @@ fn account(
     };
     let password = secrets::resolve(secrets::PasswordSources {
         account: role,
+        section: if role == "backup" { "backup" } else { "sql" },
         user,
         env: fields.password_env,
         file: fields
@@ -406,12 +415,28 @@ fn account(
     }))
 }
 
-/// A size such as `12 GiB`, `500 MB` or `1048576` (bytes).
-fn parse_size(text: &str) -> Result<u64, String> {
-    text.trim()
-        .parse::<bytesize::ByteSize>()
-        .map(|size| size.as_u64())
-        .map_err(|_| format!("`{text}` is not a size: write it like \"12 GiB\" or \"500 MB\""))
+/// The CA file must hold at least one PEM certificate: anything else would
+/// only surface later as an untrusted chain.
+fn check_ca_file(path: &Path) -> Result<(), String> {
+    if !path.is_file() {
+        return Err(format!(
+            "`{}` does not exist or is not a file",
+            path.display()
+        ));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let certificates = pem::parse_many(&bytes)
+        .map(|blocks| blocks.iter().filter(|b| b.tag() == "CERTIFICATE").count())
+        .unwrap_or(0);
+    if certificates == 0 {
+        return Err(format!(
+            "`{}` holds no PEM certificate (a block starting -----BEGIN CERTIFICATE-----); \
+             a DER file (.cer, .crt) converts with `openssl x509 -inform der -in root.cer -out root.pem`",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
@@ -463,7 +488,10 @@ mod tests {
         )
         .unwrap();
         match &t.sql.as_ref().unwrap().password {
-            Credential::Missing(why) => assert!(why.contains("PREFLIGHT_TEST_UNSET_VAR")),
+            Credential::Missing { why, fix } => {
+                assert!(why.contains("PREFLIGHT_TEST_UNSET_VAR"));
+                assert!(fix.contains("PREFLIGHT_TEST_UNSET_VAR"));
+            }
             other => panic!("{other:?}"),
         }
     }

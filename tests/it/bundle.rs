@@ -134,13 +134,22 @@ struct Sources {
     backup_password: &'static str,
 }
 
-const RUNS: [Sources; 2] = [
+const RUNS: [Sources; 3] = [
     Sources {
+        // --password-stdin overrides the target's password_env: the login
+        // uses standard input, and the variable's value must still be masked.
         sql: "password_env = \"PREFLIGHT_BUNDLE_CANARY\"",
         backup: "password_file = \"backup.password\"",
         stdin_flag: "--password-stdin",
-        sql_password: ENV_CANARY,
+        sql_password: STDIN_CANARY,
         backup_password: FILE_CANARY,
+    },
+    Sources {
+        sql: "password_env = \"PREFLIGHT_BUNDLE_CANARY\"",
+        backup: "",
+        stdin_flag: "--backup-password-stdin",
+        sql_password: ENV_CANARY,
+        backup_password: STDIN_CANARY,
     },
     Sources {
         sql: "password_file = \"sql.password\"",
@@ -487,7 +496,7 @@ fn report_html_renders_in_headless_chromium_with_summary_and_remediation() {
         &["--dump-dom".to_owned(), url],
     );
     let text = rendered_text(&String::from_utf8_lossy(&dom.stdout));
-    let verdict = report.summary.verdict();
+    let verdict = report.headline();
     assert!(text.contains(&verdict), "no summary `{verdict}` in {text}");
     let remediation = remediation.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(

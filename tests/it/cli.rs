@@ -196,13 +196,16 @@ fn fail_on_warn_turns_warnings_into_exit_1() {
         format!("[server]\nhost = \"127.0.0.1\"\nport = {port}\n[checks.\"net.tcp.reachable\"]\nseverity = \"warn\"\n"),
     )
     .unwrap();
+    let only = ["--check", "net.tcp.reachable", "--target"];
     preflight()
-        .args(["run", "--target"])
+        .arg("run")
+        .args(only)
         .arg(&target)
         .assert()
         .code(0);
     preflight()
-        .args(["run", "--fail-on", "warn", "--target"])
+        .args(["run", "--fail-on", "warn"])
+        .args(only)
         .arg(&target)
         .assert()
         .code(1);
@@ -298,5 +301,90 @@ fn a_reader_that_stops_early_ends_the_output_without_an_error() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+/// Each setting that would only fail later, as a false verdict, is refused
+/// before anything runs: exit 2, the file, line and key, and the valid forms.
+#[test]
+fn bad_settings_are_refused_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("root.cer");
+    std::fs::write(&not_pem, [0x30, 0x82, 0x01, 0x0a]).unwrap();
+    let secret = dir.path().join("pw.txt");
+    std::fs::write(&secret, "x\n").unwrap();
+    set_mode(&secret, 0o600);
+    let cases: [(&str, String, &[&str]); 7] = [
+        (
+            "negative threshold",
+            "[server]\nhost = \"a\"\n[checks.\"sql.clock\"]\nwarn_seconds = -5\n".to_owned(),
+            &["t.toml:4:1", "warn_seconds", "0 or more"],
+        ),
+        (
+            "absurd size",
+            "[server]\nhost = \"a\"\n[backup]\ndatabase_size = \"99999999999999999999999 GiB\"\n"
+                .to_owned(),
+            &[
+                "t.toml:4:",
+                "database_size",
+                "larger than any database",
+                "12 GiB",
+            ],
+        ),
+        (
+            "version that is not one",
+            "[server]\nhost = \"a\"\n[checks.\"sql.version\"]\nminimum = \"abc\"\n".to_owned(),
+            &["t.toml:4:1", "minimum", "\"15.0\""],
+        ),
+        (
+            "port 0",
+            "[server]\nhost = \"a\"\nport = 0\n".to_owned(),
+            &["t.toml:3:", "port", "1 to 65535"],
+        ),
+        (
+            "host with a space",
+            "[server]\nhost = \"sql 01\"\n".to_owned(),
+            &["t.toml:2:", "host", "a space", "DNS name"],
+        ),
+        (
+            "CA file that is not PEM",
+            format!(
+                "[server]\nhost = \"a\"\n[tls]\nca_file = \"{}\"\n",
+                not_pem.display()
+            ),
+            &["ca_file", "no PEM certificate", "openssl x509 -inform der"],
+        ),
+        (
+            "two password sources",
+            format!(
+                "[server]\nhost = \"a\"\n[sql]\nuser = \"pmp\"\npassword_env = \"X\"\npassword_file = \"{}\"\n",
+                secret.display()
+            ),
+            &["[sql]", "password_env", "password_file", "keep one"],
+        ),
+    ];
+    for (what, toml, says) in cases {
+        let target = dir.path().join("t.toml");
+        std::fs::write(&target, toml).unwrap();
+        let output = preflight()
+            .args(["run", "--target"])
+            .arg(&target)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{what}: {stderr}");
+        assert!(output.stdout.is_empty(), "{what}: nothing ran");
+        for words in says {
+            assert!(stderr.contains(words), "{what}: `{words}` in {stderr}");
+        }
+    }
+    for (flag, value, says) in [
+        ("--port", "0", "1 to 65535"),
+        ("--host", "sql 01", "a space"),
+    ] {
+        let output = preflight().args(["run", flag, value]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(stderr.contains(says), "{flag}: {stderr}");
     }
 }

@@ -17,4 +17,5 @@ mod share;
 mod sql;
 mod target_file;
 mod tls;
+mod verdict;
 mod waivers;

@@ -10,7 +10,8 @@ use mssql_emulator::{EmulatorOptions, Scenario};
 use mssql_preflight::catalog::Catalog;
 use mssql_preflight::engine::EngineOptions;
 use mssql_preflight::facts::sql::{SqlLogins, UNVERIFIED_NOTE};
-use mssql_preflight::finding::Status;
+use mssql_preflight::finding::{SkipKind, Status};
+use mssql_preflight::outcome::Verdict;
 use mssql_preflight::report::{CheckResult, Report};
 use mssql_preflight::selection::Selection;
 
@@ -375,13 +376,35 @@ async fn no_account_skips_saying_which_setting_is_missing() {
 }
 
 #[tokio::test]
-async fn a_password_that_was_not_given_skips_with_the_reason() {
+async fn a_password_that_cannot_be_had_is_an_error_with_the_fix() {
     let case = Case::builtin("sql2022-healthy")
         .await
         .accounts(None, None)
         .section("[sql]\nuser = \"pmp\"\npassword_env = \"PREFLIGHT_TEST_SURELY_UNSET\"\n");
-    case.verdict("sql.login", Status::Skip, "PREFLIGHT_TEST_SURELY_UNSET")
-        .await;
+    let report = case.run(&["sql.login", "sql.version"]).await;
+    let login = check(
+        &report,
+        "sql.login",
+        Status::Error,
+        "PREFLIGHT_TEST_SURELY_UNSET",
+    );
+    assert!(
+        login.message.contains("export PREFLIGHT_TEST_SURELY_UNSET"),
+        "the fix is named: {login:#?}"
+    );
+    // What needs the session is blocked by that error, so the run cannot
+    // say "ready".
+    let version = check(
+        &report,
+        "sql.version",
+        Status::Skip,
+        "PREFLIGHT_TEST_SURELY_UNSET",
+    );
+    let skip = version.skip.as_ref().expect("skip data");
+    assert_eq!(skip.kind, SkipKind::Blocked);
+    assert_eq!(skip.by, ["sql.login"]);
+    assert_eq!(report.verdict, Verdict::Incomplete);
+    assert_eq!(report.exit_code, 3);
 }
 
 #[tokio::test]
@@ -1663,7 +1686,7 @@ async fn a_port_in_the_dynamic_range_warns_without_sql_access() {
 }
 
 #[tokio::test]
-async fn a_silent_browser_without_a_port_warns() {
+async fn a_silent_browser_without_a_port_fails_and_blocks_what_needs_the_port() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let case = Case::builtin("sql2022-healthy").await;
     let toml = case.toml().replacen(
@@ -1674,14 +1697,30 @@ async fn a_silent_browser_without_a_port_warns() {
         ),
         1,
     );
-    let report = run_with(&toml, &["net.browser.instance"], case.options()).await;
+    let report = run_with(
+        &toml,
+        &["net.browser.instance", "net.tcp.reachable"],
+        case.options(),
+    )
+    .await;
     let r = check(
         &report,
         "net.browser.instance",
-        Status::Warn,
+        Status::Fail,
         "does not answer",
     );
     remedy(r, "static TCP port");
+    let tcp = check(
+        &report,
+        "net.tcp.reachable",
+        Status::Skip,
+        "port of instance",
+    );
+    assert_eq!(
+        tcp.skip.as_ref().map(|s| s.by.clone()),
+        Some(vec!["net.browser.instance".to_owned()])
+    );
+    assert_eq!(report.verdict, Verdict::NotReady);
 }
 
 #[tokio::test]

@@ -19,7 +19,8 @@ fn the_example_target_loads() {
     )
     .unwrap();
     std::fs::create_dir_all(dir.path().join("certs")).unwrap();
-    std::fs::write(dir.path().join("certs/corp-root.pem"), "").unwrap();
+    let root = rcgen::generate_simple_self_signed(vec!["corp-root".to_owned()]).unwrap();
+    std::fs::write(dir.path().join("certs/corp-root.pem"), root.cert.pem()).unwrap();
     std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
     let secret = dir.path().join("secrets/pback.txt");
     std::fs::write(&secret, "example-backup-password\n").unwrap();

@@ -15,7 +15,7 @@ use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::probe::destination::Destination;
 use crate::probe::sql::{QueryFailure, ident, literal};
 use crate::probe::write_probe::{PROBE_PREFIX, PROBE_SUFFIX};
-use crate::registry::{Check, CheckMeta, Family};
+use crate::registry::{Check, CheckMeta, Family, ParamRule};
 
 /// The statements that put `user` into db_backupoperator of `database`.
 fn grant_role(database: &str, user: &str, create_user: bool) -> String {
@@ -74,7 +74,7 @@ impl Check for BackupOperatorRole {
             Err(stop) => stop.reason().to_owned(),
         };
         let admin = session_of(ctx, AccountKind::App).await.map_err(|stop| {
-            Stop::skip(format!(
+            Stop::blocked(["sql.login"], format!(
                 "cannot check: the backup account has no session ({why_not}) and the application account has none either ({})",
                 stop.reason()
             ))
@@ -107,9 +107,10 @@ async fn as_backup_account(
             .await
             .map_err(|e| query_stop(session, "whether the database exists", e, "no permission"))?;
         if !presence.exists {
-            return Err(Stop::skip(format!(
-                "the database `{database}` does not exist; see sql.database"
-            )));
+            return Err(Stop::blocked(
+                ["sql.database"],
+                format!("the database `{database}` does not exist; see sql.database"),
+            ));
         }
         return Ok(session.mark(
             Membership::NoUser
@@ -152,10 +153,13 @@ fn members_query(user: &str) -> String {
 
 async fn on_behalf(meta: &CheckMeta, session: &SqlSession, database: &str, user: &str) -> Outcome {
     if session.database.as_deref().is_none() {
-        return Err(Stop::skip(format!(
-            "cannot check: the backup account could not log in and `{}` cannot open `{database}` either",
-            session.user
-        )));
+        return Err(Stop::blocked(
+            ["sql.login"],
+            format!(
+                "cannot check: the backup account could not log in and `{}` cannot open `{database}` either",
+                session.user
+            ),
+        ));
     }
     let sets = session
         .results(&members_query(user))
@@ -167,10 +171,13 @@ async fn on_behalf(meta: &CheckMeta, session: &SqlSession, database: &str, user:
         .and_then(|v| v.as_bool())
         == Some(true);
     if !can_view {
-        return Err(Stop::skip(format!(
-            "cannot check: the backup account could not log in, and `{}` lacks VIEW DEFINITION in `{database}` to see its roles",
-            session.user
-        )));
+        return Err(Stop::blocked(
+            ["sql.login"],
+            format!(
+                "cannot check: the backup account could not log in, and `{}` lacks VIEW DEFINITION in `{database}` to see its roles",
+                session.user
+            ),
+        ));
     }
     let members = sets.get(1).cloned().unwrap_or_default();
     let roles: Vec<String> = (0..members.rows.len())
@@ -287,7 +294,7 @@ impl Check for BackupPermission {
                 ident(user)
             )),
             None => {
-                return Err(Stop::skip(format!(
+                return Err(Stop::blocked(["sql.database"], format!(
                     "the server does not know the database `{database}` (HAS_PERMS_BY_NAME returned NULL); see sql.database"
                 )));
             }
@@ -316,7 +323,8 @@ impl RecentBackup {
                 .why("A password vault without a recent backup is one disk failure away from losing every password; the age shows whether the scheduled backup really runs.")
                 .fix("Enable and schedule the application's database backup (Passwordstate: Administration → Backups and Upgrades), or the SQL Server maintenance plan, and check its last run.")
                 .guide("Passwordstate guide §1 (why backups matter), §3 (configure backups) and §4.1 (manual backups)")
-                .param("max_age_hours", 26, "warn when the last full backup is older than this many hours"),
+                .param("max_age_hours", 26, "warn when the last full backup is older than this many hours")
+                .rule(ParamRule::Positive),
         }
     }
 }
@@ -343,7 +351,7 @@ impl Check for RecentBackup {
         let max_hours: i64 = ctx.param(&self.meta, "max_age_hours")?;
         let info = ctx.fact::<ServerFacts>().await?;
         if !info.platform.native_backup_to_disk() {
-            return Err(Stop::skip(format!(
+            return Err(Stop::not_applicable(format!(
                 "{} keeps its own backups outside msdb; check them in the platform's console",
                 info.platform.describe()
             )));
@@ -445,6 +453,7 @@ impl SqlCanWrite {
                     45,
                     "how long the test backup may take; keep it below the run's --deadline (60 s by default)",
                 )
+                .rule(ParamRule::Positive)
                 .intrusive(),
         }
     }
@@ -460,13 +469,16 @@ impl Check for SqlCanWrite {
         let destination = ctx.fact::<BackupDestination>().await?;
         let database = ctx.target.database()?;
         if let Err(why) = removable(ctx, &destination).await {
-            return Err(Stop::skip(format!(
-                "the test backup was not written, because this machine could not remove it afterwards: {why}"
-            )));
+            return Err(Stop::blocked(
+                ["share.write"],
+                format!(
+                    "the test backup was not written, because this machine could not remove it afterwards: {why}"
+                ),
+            ));
         }
         let info = ctx.fact::<ServerFacts>().await?;
         if !info.platform.native_backup_to_disk() {
-            return Err(Stop::skip(format!(
+            return Err(Stop::not_applicable(format!(
                 "{} does not allow BACKUP … TO DISK; see sql.platform",
                 info.platform.describe()
             )));
@@ -506,10 +518,13 @@ impl Check for SqlCanWrite {
                 "SQL Server wrote a COPY_ONLY backup of `{database}` to {destination}"
             )),
             Err(QueryFailure::Server(error)) if error.number == 262 => {
-                return Err(Stop::skip(format!(
-                    "`{}` may not back up `{database}` (error 262), so SQL Server's own access to the destination could not be tested; see sql.perm.backup",
-                    session.user
-                )));
+                return Err(Stop::blocked(
+                    ["sql.perm.backup"],
+                    format!(
+                        "`{}` may not back up `{database}` (error 262), so SQL Server's own access to the destination could not be tested; see sql.perm.backup",
+                        session.user
+                    ),
+                ));
             }
             Err(QueryFailure::Server(error)) => {
                 let (what, fix) =

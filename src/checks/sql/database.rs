@@ -159,7 +159,7 @@ impl Check for PmpKeys {
         let key = app.and_then(|a| a.symmetric_key_name.as_deref());
         let (certificate, key) = match (certificate, key) {
             (None, None) => {
-                return Err(Stop::skip(
+                return Err(Stop::not_applicable(
                     "PMP's default encryption key is used (no certificate_name or symmetric_key_name under [app]): PMP creates its own",
                 ));
             }

@@ -73,18 +73,40 @@ pub fn diagnose(failure: &LoginFailure, who: &Who<'_>) -> Diagnosis {
             remediation: "Check that SQL Server is not overloaded or paused, and that nothing on the way holds the connection; raise --timeout if the network is slow.".to_owned(),
             inconclusive: true,
         },
-        LoginFailure::Connect { detail } | LoginFailure::Io { detail } => Diagnosis {
+        // The server had the login and closed the connection instead of
+        // answering it: that is its answer, and the application gets the same.
+        LoginFailure::Io {
+            detail,
+            login_sent: true,
+        } => found(
+            "connection closed",
+            format!("the server closed the connection after it received the login, without answering it: {detail}"),
+            "Look at the SQL Server error log at the time of this run: the server (or a proxy in front of it) dropped the login. Check the login's and the endpoint's settings, and that nothing between this machine and SQL Server inspects TDS.".to_owned(),
+        ),
+        LoginFailure::Connect { detail }
+        | LoginFailure::Io {
+            detail,
+            login_sent: false,
+        } => Diagnosis {
             cause: "connection broke".to_owned(),
-            explanation: format!("the connection broke during the login: {detail}"),
+            explanation: format!("the connection broke before the login was sent: {detail}"),
             remediation: "Run the check again; if it persists, look at the SQL Server error log and any firewall or proxy on the way.".to_owned(),
             inconclusive: true,
         },
-        LoginFailure::Protocol { detail } => Diagnosis {
+        LoginFailure::Protocol { detail, login_sent } => Diagnosis {
             cause: "unexpected answer".to_owned(),
-            explanation: format!("the server's answer to the login was not understood: {detail}"),
+            explanation: format!(
+                "the server's answer {} was not understood: {detail}",
+                if *login_sent { "to the login" } else { "before the login was sent" }
+            ),
             remediation: "Check that the port belongs to SQL Server (not another service), and the SQL Server version.".to_owned(),
             inconclusive: true,
         },
+        LoginFailure::NotAcknowledged => found(
+            "login not acknowledged",
+            "the server ended its answer to the login with DONE but sent no LOGINACK: it neither accepted nor refused the login, so there is no session".to_owned(),
+            "Check that the port belongs to SQL Server itself and not to a proxy or another service speaking TDS; SQL Server always answers a login with LOGINACK or an error.".to_owned(),
+        ),
     }
 }
 
@@ -338,8 +360,25 @@ mod tests {
         assert!(diagnose(&LoginFailure::Timeout { after_millis: 5 }, &who()).inconclusive);
         let io = LoginFailure::Io {
             detail: "reset".into(),
+            login_sent: false,
         };
         assert!(diagnose(&io, &who()).inconclusive);
+        // After LOGIN7 went out, a closed connection is the server's answer.
+        let closed = LoginFailure::Io {
+            detail: "peer closed connection".into(),
+            login_sent: true,
+        };
+        let d = diagnose(&closed, &who());
+        assert!(!d.inconclusive);
+        assert!(
+            d.explanation.contains("after it received the login"),
+            "{}",
+            d.explanation
+        );
+        assert!(!d.explanation.contains("never sent"));
+        let unacknowledged = diagnose(&LoginFailure::NotAcknowledged, &who());
+        assert!(!unacknowledged.inconclusive);
+        assert!(unacknowledged.explanation.contains("LOGINACK"));
         let tls = LoginFailure::Tls {
             detail: "UnknownIssuer".into(),
         };

@@ -8,6 +8,7 @@ use crate::context::RunContext;
 use crate::facts::sql::{AccountKind, SqlLogin, UNVERIFIED_NOTE, login_of};
 use crate::finding::{Finding, Outcome, Severity, Status, Stop};
 use crate::registry::{Check, CheckMeta, Family};
+use crate::target::Credential;
 
 pub struct Login {
     meta: CheckMeta,
@@ -60,7 +61,7 @@ impl Check for Login {
             .filter(|kind| kind.account(&ctx.target).is_ok())
             .collect();
         if configured.is_empty() {
-            return Err(Stop::skip(
+            return Err(Stop::not_configured(
                 "no account to log in with: add a [sql] section with `user` (and, for backups, `user` under [backup]) to the target file",
             ));
         }
@@ -68,6 +69,24 @@ impl Check for Login {
         let mut first_stop = None;
         let mut unverified = false;
         for kind in configured {
+            // A configured account whose password cannot be had is not a
+            // skip: the run cannot tell whether it logs in.
+            if let Ok(account) = kind.account(&ctx.target)
+                && let Credential::Missing { why, fix } = &account.password
+            {
+                verdicts.push(AccountVerdict {
+                    status: Status::Error,
+                    line: why.clone(),
+                    remediation: Some(fix.clone()),
+                    evidence: json!({
+                        "account": kind.section(),
+                        "user": account.user,
+                        "password": "missing",
+                    }),
+                    inconclusive: true,
+                });
+                continue;
+            }
             match login_of(ctx, kind).await {
                 Ok(login) => {
                     unverified |= !login.tls_verified;
@@ -93,9 +112,15 @@ impl Check for Login {
             .unwrap_or(Status::Pass);
         let lines: Vec<&str> = verdicts.iter().map(|v| v.line.as_str()).collect();
         if worst == Status::Pass && verdicts.iter().any(|v| v.inconclusive) {
+            let fixes: Vec<&str> = verdicts
+                .iter()
+                .filter(|v| v.inconclusive)
+                .filter_map(|v| v.remediation.as_deref())
+                .collect();
             return Err(Stop::error(format!(
-                "cannot tell whether every account can log in: {}",
-                lines.join("; ")
+                "cannot tell whether every account can log in: {}. To fix: {}",
+                lines.join("; "),
+                fixes.join(" ")
             )));
         }
         let mut evidence = Map::new();
@@ -129,7 +154,7 @@ impl Check for Login {
 async fn judge(ctx: &RunContext, login: &SqlLogin) -> AccountVerdict {
     let who = format!("{} `{}`", login.account.describe(), login.user);
     let mut evidence = json!({
-        "account": match login.account { AccountKind::App => "sql", AccountKind::Backup => "backup" },
+        "account": login.account.section(),
         "user": login.user,
         "auth": login.auth,
         "database": login.database,

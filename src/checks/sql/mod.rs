@@ -38,11 +38,13 @@ pub fn checks() -> Vec<Arc<dyn Check>> {
 /// permission or object makes it skip (naming them), anything else is an error.
 fn query_stop(session: &SqlSession, what: &str, failure: QueryFailure, permission: &str) -> Stop {
     match failure {
-        QueryFailure::Server(error) if is_permission_denied(&error) => Stop::skip(format!(
-            "cannot read {what}: the login `{}` lacks {permission} (server: {})",
-            session.user, error.message
-        )),
-        QueryFailure::Server(error) if is_missing_object(&error) => Stop::skip(format!(
+        QueryFailure::Server(error) if is_permission_denied(&error) => {
+            Stop::not_configured(format!(
+                "cannot read {what}: the login `{}` lacks {permission} (server: {})",
+                session.user, error.message
+            ))
+        }
+        QueryFailure::Server(error) if is_missing_object(&error) => Stop::not_applicable(format!(
             "cannot read {what}: the server does not offer it (server: {})",
             error.message
         )),

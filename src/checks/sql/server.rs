@@ -14,7 +14,7 @@ use crate::facts::sql::{
 use crate::facts::tls::Prelogin;
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::probe::tds::prelogin::Encryption;
-use crate::registry::{Check, CheckMeta, Family};
+use crate::registry::{Check, CheckMeta, Family, ParamRule};
 use crate::version::SqlVersion;
 
 /// How to make a hidden view visible, when a permission is what hides it.
@@ -55,7 +55,8 @@ impl Version {
                     "minimum",
                     "13.0",
                     "the oldest acceptable ProductVersion, major.minor (13.0 = SQL Server 2016)",
-                ),
+                )
+                .rule(ParamRule::SqlVersion),
         }
     }
 }
@@ -254,7 +255,9 @@ impl Clock {
                 .fix("Synchronise both machines with the domain's time source: `w32tm /resync` on Windows, chrony or systemd-timesyncd on Linux.")
                 .guide("Kerberos clock skew (Windows authentication, PMP guide step 4.v)")
                 .param("warn_seconds", 120, "warn above this difference, in seconds")
-                .param("fail_seconds", 300, "fail above this difference, in seconds (Kerberos allows 300)"),
+                .rule(ParamRule::NotNegative)
+                .param("fail_seconds", 300, "fail above this difference, in seconds (Kerberos allows 300)")
+                .rule(ParamRule::NotNegative),
         }
     }
 }
@@ -414,7 +417,7 @@ impl Check for ForceEncryption {
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let info = ctx.fact::<ServerFacts>().await?;
         if info.platform == Platform::AzureSqlDatabase {
-            return Err(Stop::skip(
+            return Err(Stop::not_applicable(
                 "Azure SQL Database has no ForceEncryption setting: it always requires encryption",
             ));
         }
@@ -422,7 +425,7 @@ impl Check for ForceEncryption {
         let settings = match registry.as_ref() {
             Visibility::Visible { value } => value.clone(),
             Visibility::Hidden { reason, permission } => {
-                return Err(Stop::skip(format!(
+                return Err(Stop::not_configured(format!(
                     "cannot read ForceEncryption: {reason}{}",
                     grant_hint(permission.as_deref(), &info.read_as)
                 )));
@@ -504,7 +507,7 @@ impl Check for ServiceAccount {
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let info = ctx.fact::<ServerFacts>().await?;
         if !info.platform.native_backup_to_disk() {
-            return Err(Stop::skip(format!(
+            return Err(Stop::not_applicable(format!(
                 "{} manages its own service accounts and backups",
                 info.platform.describe()
             )));
@@ -512,7 +515,7 @@ impl Check for ServiceAccount {
         let services = match &info.service_accounts {
             Visibility::Visible { value } => value,
             Visibility::Hidden { reason, permission } => {
-                return Err(Stop::skip(format!(
+                return Err(Stop::not_configured(format!(
                     "cannot read the service accounts: {reason}{}",
                     grant_hint(permission.as_deref(), &info.read_as)
                 )));

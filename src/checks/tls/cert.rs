@@ -11,7 +11,7 @@ use crate::certificate::{CertificateInfo, KeyKind};
 use crate::context::RunContext;
 use crate::facts::tls::{JudgedChain, LeafName, PresentedChain, ServerChain};
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::registry::{Check, CheckMeta, Family};
+use crate::registry::{Check, CheckMeta, Family, ParamRule};
 
 /// "the leaf" or "certificate 2 (CN=Issuing CA)".
 fn which(index: usize, cert: &CertificateInfo) -> String {
@@ -194,7 +194,8 @@ impl Validity {
                 .why("An expired certificate (or one not valid yet) makes every TLS connection fail; renewing before expiry avoids an outage.")
                 .fix("Renew the certificate with your CA, install the new one on the SQL Server machine and select it in SQL Server Configuration Manager, then restart SQL Server.")
                 .guide("PMP guide steps 1 and 3 (certificate, SSL encryption)")
-                .param("warn_days", 30, "warn when a certificate expires within this many days"),
+                .param("warn_days", 30, "warn when a certificate expires within this many days")
+                .rule(ParamRule::NotNegative),
         }
     }
 }

@@ -138,7 +138,7 @@ impl Check for Forced {
                 .remediation(configuration_manager_steps(ctx)),
                 &answer,
             )),
-            Some(Encryption::NotSupported) | None => Err(Stop::skip(
+            Some(Encryption::NotSupported) | None => Err(Stop::blocked(["tls.encryption.available"], 
                 "the server cannot encrypt at all; see tls.encryption.available",
             )),
         }

@@ -236,7 +236,7 @@ impl Check for Strict {
                 .evidence("bytes_received", failure.bytes_received));
             }
             Err(failure) => {
-                return Err(Stop::skip(format!(
+                return Err(Stop::not_applicable(format!(
                     "the server does not offer TDS 8 strict ({}); SQL Server 2022 and later offer it",
                     failure.error
                 )));
