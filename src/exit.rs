@@ -13,8 +13,13 @@ pub const NOT_READY: i32 = 1;
 pub const USAGE: i32 = 2;
 /// No failure, but at least one check could not be evaluated (`error`).
 pub const INCOMPLETE: i32 = 3;
-/// The user interrupted the run (Ctrl-C); the report shows what finished.
+/// The user interrupted the run (Ctrl-C, SIGINT); the report shows what finished.
 pub const INTERRUPTED: i32 = 130;
+/// The run was asked to stop (SIGTERM: `timeout`, `docker stop`, systemd, CI
+/// cancellation); the report shows what finished. 128 + the signal's number.
+pub const TERMINATED: i32 = 143;
+/// The terminal went away (SIGHUP); the report shows what finished.
+pub const HUNG_UP: i32 = 129;
 
 /// The lowest status that fails a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

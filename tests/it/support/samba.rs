@@ -192,9 +192,9 @@ impl Drop for Samba {
     }
 }
 
-/// Probe files (any run's) in `dir`.
+/// Files named like probe files (any run's) in `dir`, sorted.
 pub fn probe_files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
@@ -202,7 +202,9 @@ pub fn probe_files(dir: &Path) -> Vec<String> {
                 .filter(|n| n.starts_with(".mssql-preflight-probe-"))
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 fn free_port() -> u16 {
