@@ -14,6 +14,7 @@ mod pack_sql;
 mod packs;
 mod reporters;
 mod share;
+mod signals;
 mod sql;
 mod target_file;
 mod tls;

@@ -258,12 +258,7 @@ async fn cli_stalled_mid_probe(
     relay: &SmbRelay,
     dir: &tempfile::TempDir,
 ) -> tokio::process::Child {
-    let toml = samba
-        .target(&samba.unc("backups", ""), WRITER, WRITER_PASSWORD)
-        .replace(
-            &format!("smb_port = {}", samba.port),
-            &format!("smb_port = {}", relay.port),
-        );
+    let toml = samba.writer_target_through(relay.port);
     let target = dir.path().join("target.toml");
     std::fs::write(&target, toml).unwrap();
     let child = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("mssql-preflight"))

@@ -181,6 +181,16 @@ impl Samba {
             self.port
         )
     }
+
+    /// The backup account's target for the `backups` share, reached
+    /// through a relay listening on `relay_port`.
+    pub fn writer_target_through(&self, relay_port: u16) -> String {
+        self.target(&self.unc("backups", ""), WRITER, WRITER_PASSWORD)
+            .replace(
+                &format!("smb_port = {}", self.port),
+                &format!("smb_port = {relay_port}"),
+            )
+    }
 }
 
 impl Drop for Samba {
