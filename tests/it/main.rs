@@ -2,6 +2,7 @@
 
 mod support;
 
+mod bounds;
 mod bundle;
 mod cancel;
 mod catalog;
