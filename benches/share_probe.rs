@@ -77,8 +77,9 @@ fn main() {
     print("SMB connect + NTLM logon + tree connect", &logon);
     let store = SmbStore::new(share.clone());
     let cancel = CancellationToken::new();
+    let cleanups = tokio_util::task::TaskTracker::new();
     let probe = measure(|| {
-        let report = runtime.block_on(write_probe::run(&store, &cancel));
+        let report = runtime.block_on(write_probe::run(&store, &cancel, &cleanups));
         assert!(report.succeeded(), "{report:?}");
     });
     print("write probe over SMB on an open session", &probe);
@@ -86,7 +87,7 @@ fn main() {
     let local_dir = tempfile::tempdir().unwrap();
     let local = LocalStore::new(local_dir.path(), timeout);
     let local_probe = measure(|| {
-        let report = runtime.block_on(write_probe::run(&local, &cancel));
+        let report = runtime.block_on(write_probe::run(&local, &cancel, &cleanups));
         assert!(report.succeeded(), "{report:?}");
     });
     print(

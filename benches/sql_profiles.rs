@@ -51,8 +51,16 @@ fn main() {
         .expect("tokio runtime");
     runtime.block_on(async {
         println!(
-            "{:<14} {:>5} {:>9} {:>9} {:>10} {:>10} {:>10} {:>9}",
-            "profile", "runs", "accounts", "logins", "min ms", "median ms", "max ms", "checks"
+            "{:<14} {:>5} {:>9} {:>9} {:>10} {:>10} {:>10} {:>9} {:>13}",
+            "profile",
+            "runs",
+            "accounts",
+            "logins",
+            "min ms",
+            "median ms",
+            "max ms",
+            "checks",
+            "peak RSS MB"
         );
         for profile in &PROFILES {
             bench(profile, runs).await;
@@ -93,8 +101,10 @@ async fn bench(profile: &Profile, runs: usize) {
     } else {
         format!("{logins_per_run:?}")
     };
+    let target_file = dir.path().join("target.toml");
+    let peak = tokio::task::block_in_place(|| peak_rss_of_one_run(profile, &target_file));
     println!(
-        "{:<14} {:>5} {:>9} {:>9} {:>10.1} {:>10.1} {:>10.1} {:>9}",
+        "{:<14} {:>5} {:>9} {:>9} {:>10.1} {:>10.1} {:>10.1} {:>9} {:>13}",
         profile.name,
         runs,
         profile.accounts.len(),
@@ -102,9 +112,44 @@ async fn bench(profile: &Profile, runs: usize) {
         ms(times[0]),
         ms(times[times.len() / 2]),
         ms(times[times.len() - 1]),
-        plan.checks.len()
+        plan.checks.len(),
+        peak
     );
     emulator.shutdown().await;
+}
+
+/// The peak resident memory of one `mssql-preflight run` of the profile, as
+/// its own process (VmHWM, read until it exits).
+fn peak_rss_of_one_run(profile: &Profile, target: &Path) -> String {
+    let Ok(mut child) = std::process::Command::new(env!("CARGO_BIN_EXE_mssql-preflight"))
+        .args([
+            "run",
+            "--profile",
+            profile.name,
+            "--format",
+            "json",
+            "--target",
+        ])
+        .arg(target)
+        .env("MSSQL_PREFLIGHT_LOG", "off")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    else {
+        return "?".to_owned();
+    };
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kb: Option<u64> = None;
+    while matches!(child.try_wait(), Ok(None)) {
+        let read = std::fs::read_to_string(&status).ok().and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_owned();
+            line.split_whitespace().nth(1)?.parse().ok()
+        });
+        peak_kb = read.or(peak_kb);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    peak_kb.map_or_else(|| "?".to_owned(), |kb| format!("{:.1}", kb as f64 / 1024.0))
 }
 
 fn target(emulator: &Emulator, profile: &Profile, dir: &Path) -> Arc<Target> {

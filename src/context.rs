@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::finding::Stop;
 use crate::params::Params;
@@ -27,6 +28,12 @@ pub struct RunSettings {
     /// Cancelled when the user interrupts the run (Ctrl-C). Checks that
     /// change something watch it to stop early and undo what they did.
     pub cancel: CancellationToken,
+    /// Work that undoes what checks changed: a probe holds a token of it
+    /// while it may have a file to remove, and abandoned files are removed
+    /// as its tasks. After an interruption the engine waits for it (under
+    /// a bound) and no longer than that; the program waits for it before
+    /// exiting.
+    pub cleanups: TaskTracker,
 }
 
 impl Default for RunSettings {
@@ -35,6 +42,7 @@ impl Default for RunSettings {
             timeout: Duration::from_secs(5),
             intrusive: false,
             cancel: CancellationToken::new(),
+            cleanups: TaskTracker::new(),
         }
     }
 }
@@ -88,6 +96,11 @@ impl RunContext {
     /// Cancelled when the user interrupts the run.
     pub fn cancelled(&self) -> &CancellationToken {
         &self.settings.cancel
+    }
+
+    /// The run's cleanup work (see [`RunSettings::cleanups`]).
+    pub fn cleanups(&self) -> &TaskTracker {
+        &self.settings.cleanups
     }
 
     /// The fact `F`, gathering it if no check has asked for it yet.

@@ -20,8 +20,13 @@ use crate::target::Target;
 
 /// How long checks may take to tidy up after the user interrupts a run:
 /// longer than a probe's own cleanup limit, so cleanups finish and report.
+/// Only checks with cleanup work in progress (`RunSettings::cleanups`) are
+/// waited for; with none, the run ends after [`REPORT_GRACE`].
 pub const INTERRUPT_GRACE: Duration =
     crate::probe::write_probe::CLEANUP_TIMEOUT.saturating_add(Duration::from_secs(1));
+/// After an interruption and its cleanups, how long checks still have to
+/// turn what they finished into a result.
+pub const REPORT_GRACE: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -212,13 +217,19 @@ async fn evaluate(
             "intrusive: it changes the target, so it runs only with --intrusive",
         ))
     } else {
-        // After an interruption, checks get a short grace to undo what they
-        // did (remove a probe file) and report; the rest are abandoned.
+        // After an interruption, checks that have something to undo (remove
+        // a probe file) get a bounded grace to do it and report; the rest
+        // are abandoned at once.
         let interrupted = async {
             ctx.settings.cancel.cancelled().await;
-            tokio::time::sleep(INTERRUPT_GRACE).await;
+            let cleanups = ctx.cleanups();
+            cleanups.close();
+            let _ = tokio::time::timeout(INTERRUPT_GRACE, cleanups.wait()).await;
+            tokio::time::sleep(REPORT_GRACE).await;
         };
         tokio::select! {
+            // The check first: one that finished its cleanup reports it.
+            biased;
             timed = tokio::time::timeout_at(deadline, check.evaluate(&ctx)) => match timed {
                 Ok(outcome) => outcome,
                 Err(_) => Err(Stop::error(format!(
@@ -226,7 +237,7 @@ async fn evaluate(
                     humantime::format_duration(budget)
                 ))),
             },
-            _ = interrupted => Err(Stop::error("interrupted (Ctrl-C) before it finished")),
+            _ = interrupted => Err(Stop::error("interrupted before it finished")),
         }
     };
     result_of(meta, &ctx.target, outcome, started.elapsed(), today)

@@ -16,7 +16,7 @@ pub const INCOMPLETE: i32 = 3;
 /// applicable or not configured (cargo-nextest's "no tests run" code).
 pub const NOTHING_CHECKED: i32 = 4;
 /// SIGHUP (the terminal went away): 128 + 1, as shells report it.
-pub const HANGUP: i32 = 129;
+pub const HUNG_UP: i32 = 129;
 /// The user interrupted the run (Ctrl-C, SIGINT); the report shows what finished.
 pub const INTERRUPTED: i32 = 130;
 /// SIGTERM (`timeout`, CI cancellation, `docker stop`, systemd): 128 + 15.

@@ -125,4 +125,24 @@ mod tests {
         assert!(find(&scrubbed, &needle).is_none());
         assert!(find(&scrubbed, MASK.as_bytes()).is_some());
     }
+
+    /// The log writer passes every byte on exactly once, masked, and claims
+    /// the whole input as written (a shorter count would make `write_all`
+    /// write the rest again; zero would make it fail).
+    #[test]
+    fn the_log_writer_passes_each_line_on_once_masked_byte_for_byte() {
+        use std::io::Write;
+        register("log-canary-77");
+        let mut writer = ScrubbingWriter(Vec::new());
+        let line = b"user=sa password=log-canary-77 ok\n";
+        assert_eq!(writer.write(line).unwrap(), line.len());
+        writer.write_all(b"second \xff line\n").unwrap();
+        let (word, secret) = ("third", "log-canary-77");
+        writeln!(writer, "{word} and {secret}").unwrap();
+        writer.flush().unwrap();
+        assert_eq!(
+            writer.0,
+            b"user=sa password=<redacted> ok\nsecond \xff line\nthird and <redacted>\n".to_vec()
+        );
+    }
 }

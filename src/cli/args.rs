@@ -19,7 +19,7 @@ use crate::report::Format;
 permissions, the backup share, and the application's own files.\n\n\
 Exit codes: 0 nothing failed; 1 at least one check failed (or warned, with --fail-on warn); \
 2 bad usage or target file, nothing checked; 3 no failure but some check could not run; \
-130 interrupted (Ctrl-C)."
+130 interrupted (Ctrl-C), 143 stopped (SIGTERM), 129 hung up (SIGHUP): the report shows what finished."
 )]
 pub struct Cli {
     /// More log output on standard error (-v debug, -vv trace). Secrets are never logged.

@@ -9,6 +9,7 @@ mod emulate;
 mod output;
 mod progress;
 mod run;
+mod signals;
 
 use std::io::IsTerminal;
 

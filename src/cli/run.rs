@@ -2,17 +2,15 @@
 
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
-
 use super::args::RunArgs;
 use super::output::{check_writable, print, stdout_style, write_file};
 use super::progress::Bar;
+use super::signals;
 use super::usage_error;
 use crate::catalog::Catalog;
 use crate::context::RunSettings;
 use crate::engine::{self, EngineOptions};
-use crate::exit;
-use crate::probe::write_probe;
+use crate::probe::write_probe::CLEANUP_TIMEOUT;
 use crate::report::{Format, Style};
 use crate::selection::{self, Plan, Selection};
 use crate::target::{SecretInputs, Target, TargetOverrides};
@@ -91,12 +89,12 @@ pub fn run(args: RunArgs) -> i32 {
     run.report.exit_code
 }
 
-/// Runs the prepared checks, showing progress on a terminal; Ctrl-C cancels
-/// them (see `interrupt_on_ctrl_c`).
+/// Runs the prepared checks, showing progress on a terminal; Ctrl-C,
+/// SIGTERM and SIGHUP cancel them (see `signals`).
 pub fn execute(prepared: &Prepared) -> engine::Run {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let cancel = prepared.options.settings.cancel.clone();
-    runtime.spawn(interrupt_on_ctrl_c(cancel.clone()));
+    runtime.spawn(signals::cancel_on_signal(cancel.clone()));
     let run = runtime.block_on(engine::run(
         prepared.target.clone(),
         &prepared.plan,
@@ -105,11 +103,16 @@ pub fn execute(prepared: &Prepared) -> engine::Run {
     ));
     // Removals of abandoned probe files must finish; other probes may leave
     // sockets closing in the background: do not wait for those.
-    runtime.block_on(write_probe::settle_cleanups(write_probe::CLEANUP_TIMEOUT));
+    let cleanups = &prepared.options.settings.cleanups;
+    cleanups.close();
+    runtime.block_on(async {
+        let _ = tokio::time::timeout(CLEANUP_TIMEOUT, cleanups.wait()).await;
+    });
     runtime.shutdown_background();
     let mut run = run;
     if cancel.is_cancelled() {
-        run.report.interrupt("SIGINT", exit::INTERRUPTED);
+        let signal = signals::received().unwrap_or(signals::Signal::Interrupt);
+        run.report.interrupt(signal.name(), signal.exit_code());
     }
     run
 }
@@ -126,20 +129,4 @@ pub fn report(run: &engine::Run, args: &RunArgs) -> Result<(), String> {
         write_file(path, &report.render(*format, Style::PLAIN))?;
     }
     Ok(())
-}
-
-/// The first Ctrl-C cancels the run so that probes can undo what they did;
-/// a second one quits at once.
-async fn interrupt_on_ctrl_c(cancel: CancellationToken) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    eprintln!(
-        "\nInterrupted: removing probe files and finishing the report (press Ctrl-C again to quit at once)."
-    );
-    cancel.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
-        eprintln!("Quit without cleaning up: probe files may remain (the next run removes them).");
-        std::process::exit(exit::INTERRUPTED);
-    }
 }

@@ -167,7 +167,7 @@ impl Fact for WriteProbe {
         let destination = ctx.fact::<BackupDestination>().await?;
         if let Some(path) = os_path(ctx, &destination) {
             let store = LocalStore::new(&path, ctx.timeout());
-            let report = write_probe::run(&store, ctx.cancelled()).await;
+            let report = write_probe::run(&store, ctx.cancelled(), ctx.cleanups()).await;
             return Ok(WriteAttempt::Probed {
                 access: Access::Local { path },
                 report: Box::new(report),
@@ -178,7 +178,7 @@ impl Fact for WriteProbe {
             Err(e) => return Ok(WriteAttempt::NotConnected(e.clone())),
         };
         let store = SmbStore::new(share.clone());
-        let report = write_probe::run(&store, ctx.cancelled()).await;
+        let report = write_probe::run(&store, ctx.cancelled(), ctx.cleanups()).await;
         Ok(WriteAttempt::Probed {
             access: Access::Smb {
                 user: share.login().user.clone(),

@@ -69,7 +69,10 @@ impl FsError {
     }
 
     pub fn interrupted() -> Self {
-        Self::new(FsProblem::Interrupted, "interrupted by the user (Ctrl-C)")
+        Self::new(
+            FsProblem::Interrupted,
+            "interrupted: the run was cancelled (Ctrl-C or a signal)",
+        )
     }
 
     /// Classifies an operating-system error from a local or mounted path.

@@ -1,6 +1,7 @@
 //! Protocol clients: they talk to the world and return observations, never
 //! verdicts. Every operation takes a timeout.
 
+pub mod bounded;
 pub mod destination;
 pub mod dns;
 pub mod fs_error;

@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
@@ -17,6 +18,7 @@ use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use futures::TryStreamExt;
 
+use crate::probe::bounded::{Bounded, ReadBudget};
 use crate::probe::login_ack::{self, LoginAck};
 use crate::probe::tcp::{self, ConnectOutcome};
 use crate::probe::wire_record::{Recorded, WireRecord};
@@ -167,7 +169,33 @@ pub enum QueryFailure {
     /// The server answered, but not in the shape the query asks for (rows
     /// or columns missing): nothing can be concluded from it.
     Unexpected { detail: String },
+    /// The answer was larger than any answer to this tool's queries can be
+    /// (see [`ANSWER_LIMITS`]); the session cannot be used again.
+    TooLarge { detail: String },
 }
+
+/// The most an answer to one of this tool's queries may hold. The queries
+/// are ours and return a few rows of short values; a server that sends
+/// more is cut off, so it cannot exhaust this machine's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerLimits {
+    /// Bytes read from the connection for the whole answer.
+    pub bytes: u64,
+    /// Rows over all result sets.
+    pub rows: usize,
+    /// Bytes of any one value (text counted as UTF-8).
+    pub value_bytes: usize,
+}
+
+pub const ANSWER_LIMITS: AnswerLimits = AnswerLimits {
+    bytes: 16 * 1024 * 1024,
+    rows: 100_000,
+    value_bytes: 1024 * 1024,
+};
+
+/// The most the login may read (TLS handshake and LOGINACK included): a
+/// certificate chain and a few tokens take a few kilobytes.
+pub const LOGIN_BYTES: u64 = 4 * 1024 * 1024;
 
 impl QueryFailure {
     /// The server's error number, when the server answered with an error.
@@ -190,6 +218,10 @@ impl std::fmt::Display for QueryFailure {
             QueryFailure::Unexpected { detail } => {
                 write!(f, "the answer could not be read: {detail}")
             }
+            QueryFailure::TooLarge { detail } => write!(
+                f,
+                "the answer was larger than any answer to this query can be: {detail}"
+            ),
         }
     }
 }
@@ -215,6 +247,15 @@ pub enum SqlValue {
 impl SqlValue {
     pub fn is_null(&self) -> bool {
         matches!(self, SqlValue::Null)
+    }
+
+    /// How many bytes the value holds (text as UTF-8); fixed-size values count 8.
+    pub fn size(&self) -> usize {
+        match self {
+            SqlValue::Text(t) | SqlValue::Decimal(t) => t.len(),
+            SqlValue::Binary(b) => b.len(),
+            _ => 8,
+        }
     }
 
     /// Integers, bits, and text or decimals holding an integer (SERVERPROPERTY
@@ -369,7 +410,7 @@ impl ResultSet {
     }
 }
 
-type TdsClient = Client<Compat<Recorded<TcpStream>>>;
+type TdsClient = Client<Compat<Bounded<Recorded<TcpStream>>>>;
 
 /// A logged-in connection. Queries run one at a time; after a timeout or a
 /// broken connection the session refuses further queries, since tiberius
@@ -380,6 +421,9 @@ pub struct Connection {
     lost: Option<String>,
     /// The server's acknowledgement of the login.
     ack: LoginAck,
+    /// What the connection may still read for the answer in progress.
+    budget: Arc<ReadBudget>,
+    limits: AnswerLimits,
 }
 
 impl std::fmt::Debug for Connection {
@@ -405,10 +449,12 @@ pub async fn login(request: LoginRequest) -> Result<Connection, LoginFailure> {
         })?;
     let remaining = request.timeout.saturating_sub(started.elapsed());
     let config = config_for(&request, remaining);
+    let budget = ReadBudget::new(LOGIN_BYTES);
     let (stream, wire) = Recorded::new(stream);
+    let stream = Bounded::new(stream, budget.clone()).compat_write();
     let (connected, ack) = login_ack::witnessed(tokio::time::timeout(
         remaining,
-        Client::connect(config, stream.compat_write()),
+        Client::connect(config, stream),
     ))
     .await;
     let login_sent = wire.login_sent(request.strict);
@@ -419,9 +465,17 @@ pub async fn login(request: LoginRequest) -> Result<Connection, LoginFailure> {
                 timeout: request.timeout,
                 lost: None,
                 ack,
+                budget,
+                limits: ANSWER_LIMITS,
             }),
             None => Err(LoginFailure::NotAcknowledged),
         },
+        Ok(Err(_)) if budget.exceeded() => Err(LoginFailure::Protocol {
+            detail: format!(
+                "the server sent more than {LOGIN_BYTES} bytes during the login, far more than a login takes"
+            ),
+            login_sent,
+        }),
         Ok(Err(error)) => Err(classify_login_error(
             error,
             started.elapsed(),
@@ -541,19 +595,24 @@ impl Connection {
             });
         };
         let started = Instant::now();
-        let outcome = tokio::time::timeout(limit, run_batch(client, sql)).await;
+        self.budget.reset(self.limits.bytes);
+        let outcome = tokio::time::timeout(limit, run_batch(client, sql, self.limits)).await;
         let failure = match outcome {
             Ok(Ok(sets)) => return Ok(sets),
-            Ok(Err(tiberius::error::Error::Server(token))) => {
+            Ok(Err(BatchError::TooLarge(detail))) => QueryFailure::TooLarge { detail },
+            Ok(Err(_)) if self.budget.exceeded() => QueryFailure::TooLarge {
+                detail: format!("the server sent more than {} bytes", self.limits.bytes),
+            },
+            Ok(Err(BatchError::Tds(tiberius::error::Error::Server(token)))) => {
                 return Err(QueryFailure::Server(server_error(&token)));
             }
-            Ok(Err(tiberius::error::Error::Io {
+            Ok(Err(BatchError::Tds(tiberius::error::Error::Io {
                 kind: std::io::ErrorKind::TimedOut,
                 ..
-            })) => QueryFailure::Timeout {
+            }))) => QueryFailure::Timeout {
                 after_millis: started.elapsed().as_millis() as u64,
             },
-            Ok(Err(other)) => QueryFailure::Connection {
+            Ok(Err(BatchError::Tds(other))) => QueryFailure::Connection {
                 detail: other.to_string(),
             },
             Err(_) => QueryFailure::Timeout {
@@ -573,9 +632,29 @@ impl Connection {
     }
 }
 
-async fn run_batch(client: &mut TdsClient, sql: &str) -> tiberius::Result<Vec<ResultSet>> {
+/// Why a batch gave no result sets.
+enum BatchError {
+    Tds(tiberius::error::Error),
+    /// More rows, or a longer value, than `AnswerLimits` allows.
+    TooLarge(String),
+}
+
+impl From<tiberius::error::Error> for BatchError {
+    fn from(error: tiberius::error::Error) -> Self {
+        BatchError::Tds(error)
+    }
+}
+
+/// Reads the answer item by item, stopping at the first row or value past
+/// `limits` (the bytes are bounded by the connection's `ReadBudget`).
+async fn run_batch(
+    client: &mut TdsClient,
+    sql: &str,
+    limits: AnswerLimits,
+) -> Result<Vec<ResultSet>, BatchError> {
     let mut stream = client.simple_query(sql).await?;
     let mut sets: Vec<ResultSet> = Vec::new();
+    let mut rows = 0usize;
     while let Some(item) = stream.try_next().await? {
         match item {
             QueryItem::Metadata(meta) => sets.push(ResultSet {
@@ -583,7 +662,26 @@ async fn run_batch(client: &mut TdsClient, sql: &str) -> tiberius::Result<Vec<Re
                 rows: Vec::new(),
             }),
             QueryItem::Row(row) => {
-                let values = row.cells().map(|(_, data)| value_of(data)).collect();
+                rows += 1;
+                if rows > limits.rows {
+                    return Err(BatchError::TooLarge(format!(
+                        "more than {} rows",
+                        limits.rows
+                    )));
+                }
+                let values: Vec<SqlValue> = row.cells().map(|(_, data)| value_of(data)).collect();
+                if let Some((at, size)) = values
+                    .iter()
+                    .map(SqlValue::size)
+                    .enumerate()
+                    .find(|(_, size)| *size > limits.value_bytes)
+                {
+                    let column = row.columns().get(at).map(|c| c.name()).unwrap_or("?");
+                    return Err(BatchError::TooLarge(format!(
+                        "a value of {size} bytes in column `{column}` (at most {} expected)",
+                        limits.value_bytes
+                    )));
+                }
                 match sets.last_mut() {
                     Some(set) => set.rows.push(values),
                     None => sets.push(ResultSet {

@@ -1,6 +1,7 @@
 //! The report of a finished run, and the formats it is written in.
 //! Reporters read a `Report`; they never run checks.
 
+mod controls;
 mod html;
 mod junit;
 mod markdown;
@@ -227,14 +228,15 @@ impl Report {
         Ok(report)
     }
 
-    /// The report in `format`, scrubbed of every registered secret.
+    /// The report in `format`, scrubbed of every registered secret; text
+    /// formats show control characters from the data written out.
     pub fn render(&self, format: Format, style: Style) -> String {
         let text = match format {
-            Format::Table => table::render(self, style),
-            Format::Json => self.to_json(),
-            Format::Junit => junit::render(self),
-            Format::Markdown => markdown::render(self),
-            Format::Html => html::render(self),
+            Format::Json => controls::escape_raw_controls_in_json(self.to_json()),
+            Format::Table => table::render(&controls::escaped(self), style),
+            Format::Junit => junit::render(&controls::escaped(self)),
+            Format::Markdown => markdown::render(&controls::escaped(self)),
+            Format::Html => html::render(&controls::escaped(self)),
         };
         crate::redact::scrub(&text).into_owned()
     }

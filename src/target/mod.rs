@@ -140,6 +140,18 @@ impl Target {
         Self::from_file(file, path, overrides, inputs)
     }
 
+    /// Reads a target from the text of a target file; `origin` is where the
+    /// text came from, for messages and relative paths.
+    pub fn from_toml(
+        text: &str,
+        origin: &Path,
+        overrides: &TargetOverrides,
+        inputs: SecretInputs,
+    ) -> Result<Target, TargetError> {
+        let file: TargetFile = tomlfile::parse(text, &origin.display().to_string())?;
+        Self::from_file(file, Some(origin), overrides, inputs)
+    }
+
     fn from_file(
         file: TargetFile,
         origin: Option<&Path>,

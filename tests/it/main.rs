@@ -2,6 +2,7 @@
 
 mod support;
 
+mod bounds;
 mod bundle;
 mod cancel;
 mod catalog;
@@ -12,8 +13,10 @@ mod host;
 mod net;
 mod pack_sql;
 mod packs;
+mod render_properties;
 mod reporters;
 mod share;
+mod signals;
 mod sql;
 mod target_file;
 mod tls;

@@ -6,12 +6,21 @@ use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use mssql_preflight::finding::Status;
+use mssql_preflight::probe::write_probe::ProbeName;
 use mssql_preflight::report::CheckResult;
 
 use crate::support::net::closed_port;
 use crate::support::proxy::{AtWrite, SmbRelay};
 use crate::support::samba::{READER, READER_PASSWORD, Samba, WRITER, WRITER_PASSWORD, probe_files};
 use crate::support::{assert_status, run};
+
+/// Named like a probe file but not exactly one: never swept.
+const LOOKALIKE: &str = ".mssql-preflight-probe-notauuid.tmp";
+
+/// A probe file name as another run would have written it.
+fn probe_name() -> String {
+    ProbeName::fresh(time::OffsetDateTime::now_utc(), None).to_string()
+}
 
 /// A probe file in `dir` whose last write was `age` ago, as a killed run
 /// would leave it.
@@ -172,10 +181,10 @@ async fn a_full_share_fails_with_disk_full_and_leaves_nothing() {
 async fn stale_probe_files_of_killed_runs_are_removed_and_fresh_ones_kept() {
     let samba = Samba::start();
     let dir = samba.share_dir("backups");
-    let stale = ".mssql-preflight-probe-0000dead0000.tmp";
-    let fresh = ".mssql-preflight-probe-0000beef0000.tmp";
+    let (stale, fresh) = (&probe_name(), &probe_name());
     leftover(&dir, stale, Duration::from_secs(3600));
     leftover(&dir, fresh, Duration::from_secs(30));
+    leftover(&dir, LOOKALIKE, Duration::from_secs(3600));
     let other = dir.join("backup-2024.zip");
     leftover(&dir, "backup-2024.zip", Duration::from_secs(3600));
     let toml = samba.target(&samba.unc("backups", ""), WRITER, WRITER_PASSWORD);
@@ -185,10 +194,12 @@ async fn stale_probe_files_of_killed_runs_are_removed_and_fresh_ones_kept() {
         r.evidence["stale_probe_files_removed"],
         serde_json::json!([stale])
     );
+    let mut left = vec![LOOKALIKE.to_owned(), fresh.to_owned()];
+    left.sort();
     assert_eq!(
         probe_files(&dir),
-        vec![fresh.to_owned()],
-        "only another run's fresh probe remains"
+        left,
+        "only another run's fresh probe and a name that is not a probe name remain"
     );
     assert!(
         other.exists(),
@@ -247,12 +258,7 @@ async fn cli_stalled_mid_probe(
     relay: &SmbRelay,
     dir: &tempfile::TempDir,
 ) -> tokio::process::Child {
-    let toml = samba
-        .target(&samba.unc("backups", ""), WRITER, WRITER_PASSWORD)
-        .replace(
-            &format!("smb_port = {}", samba.port),
-            &format!("smb_port = {}", relay.port),
-        );
+    let toml = samba.writer_target_through(relay.port);
     let target = dir.path().join("target.toml");
     std::fs::write(&target, toml).unwrap();
     let child = tokio::process::Command::new(assert_cmd::cargo::cargo_bin("mssql-preflight"))
@@ -359,8 +365,9 @@ fn local_target(path: &Path, size: Option<&str>) -> String {
 #[tokio::test]
 async fn a_local_directory_is_probed_and_old_probe_files_are_swept() {
     let dir = tempfile::tempdir().unwrap();
-    let stale = ".mssql-preflight-probe-00000000stale.tmp";
+    let stale = &probe_name();
     leftover(dir.path(), stale, Duration::from_secs(3600));
+    leftover(dir.path(), LOOKALIKE, Duration::from_secs(3600));
     let report = run(&local_target(dir.path(), None), &["share.write"]).await;
     let r = assert_status(&report, "share.write", Status::Pass);
     assert!(
@@ -372,7 +379,7 @@ async fn a_local_directory_is_probed_and_old_probe_files_are_swept() {
         r.evidence["stale_probe_files_removed"],
         serde_json::json!([stale])
     );
-    assert!(probe_files(dir.path()).is_empty());
+    assert_eq!(probe_files(dir.path()), vec![LOOKALIKE.to_owned()]);
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use crate::facts::sql::{
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::probe::destination::Destination;
 use crate::probe::sql::{QueryFailure, ident, literal};
-use crate::probe::write_probe::{PROBE_PREFIX, PROBE_SUFFIX};
+use crate::probe::write_probe::ProbeName;
 use crate::registry::{Check, CheckMeta, Family, ParamRule};
 
 /// The statements that put `user` into db_backupoperator of `database`.
@@ -444,7 +444,7 @@ impl SqlCanWrite {
         SqlCanWrite {
             meta: CheckMeta::new("share.sql-can-write", Family::Share, Severity::Fail)
                 .title("SQL Server itself can write backups to the destination")
-                .checks("Runs BACKUP DATABASE … TO DISK = '<destination>\\preflight-<uuid>.bak' WITH COPY_ONLY (a copy that never disturbs the backup chain), then removes the file. Only with --intrusive.")
+                .checks("Runs BACKUP DATABASE … TO DISK = '<destination>\\.mssql-preflight-probe-<started>-<uuid>-sql-backup.tmp' WITH COPY_ONLY (a copy that never disturbs the backup chain), then removes the file. Only with --intrusive.")
                 .why("The backup file is written by the SQL Server service account, not by the backup account: the share must let that account (or the computer account) write, which only a real backup proves.")
                 .fix("Grant the SQL Server service account (or, for the default virtual account, the computer account DOMAIN\\HOST$) Change on the share and Modify on the folder.")
                 .guide("Passwordstate guide §2.5 (Change for the SQL Server computer object), §4.6 (Access Denied) and §5")
@@ -490,10 +490,8 @@ impl Check for SqlCanWrite {
         let session = login.session()?;
         // Named as the write probe names its files, so a run killed between
         // the backup and its removal leaves nothing share.write does not sweep.
-        let name = format!(
-            "{PROBE_PREFIX}{}-sql-backup{PROBE_SUFFIX}",
-            uuid::Uuid::new_v4()
-        );
+        let name =
+            ProbeName::fresh(time::OffsetDateTime::now_utc(), Some("sql-backup")).to_string();
         let file = path_for_sql_server(&destination, &name);
         let statement = format!(
             "BACKUP DATABASE {} TO DISK = {} WITH COPY_ONLY",

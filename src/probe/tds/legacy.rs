@@ -171,8 +171,8 @@ fn malformed(detail: impl Into<String>) -> ProbeError {
     )
 }
 
-/// Reads records until ServerHelloDone, or an alert.
-async fn read_first_flight<R: AsyncRead + Unpin>(
+/// Reads records until ServerHelloDone, or an alert (public for fuzzing).
+pub async fn read_first_flight<R: AsyncRead + Unpin>(
     reader: &mut R,
 ) -> Result<LegacyAnswer, ProbeError> {
     let io = |e: std::io::Error| ProbeError::from_io(Stage::TlsHandshake, &e);

@@ -1,21 +1,29 @@
 //! The probe on a local or mounted directory, through the operating system
 //! (as the user running mssql-preflight).
+//!
+//! Each operation runs on a blocking thread, which goes on even when the
+//! probe stops waiting for it (a timeout, an interruption). Cleanup first
+//! waits for those to land — a create still in flight would otherwise make
+//! its file after the cleanup looked — so every operation holds a read
+//! guard of `in_flight` and cleanup takes the write guard.
 
-use std::io::SeekFrom;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use tokio::fs::{self, File, OpenOptions};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::RwLock;
+use tokio_util::task::TaskTracker;
 
-use super::{Listed, Store, is_probe_file, pending_cleanups};
+use super::{Listed, Store, is_probe_file};
 use crate::probe::fs_error::{FsError, FsProblem};
 
 pub struct LocalStore {
     dir: PathBuf,
     /// The limit for each operation: a hung network mount must not hang the run.
     timeout: Duration,
+    in_flight: Arc<RwLock<()>>,
 }
 
 impl LocalStore {
@@ -23,6 +31,7 @@ impl LocalStore {
         LocalStore {
             dir: dir.into(),
             timeout,
+            in_flight: Arc::default(),
         }
     }
 
@@ -30,24 +39,39 @@ impl LocalStore {
         self.dir.join(name)
     }
 
-    async fn within<T>(
+    /// Runs `operation` on a blocking thread, waiting for it up to the limit.
+    async fn blocking<T: Send + 'static>(
         &self,
-        operation: impl std::future::Future<Output = std::io::Result<T>>,
+        operation: impl FnOnce() -> std::io::Result<T> + Send + 'static,
     ) -> Result<T, FsError> {
-        match tokio::time::timeout(self.timeout, operation).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(FsError::from_io(&e)),
+        let guard = self.in_flight.clone().read_owned().await;
+        let task = tokio::task::spawn_blocking(move || {
+            let result = operation();
+            drop(guard);
+            result
+        });
+        match tokio::time::timeout(self.timeout, task).await {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(e))) => Err(FsError::from_io(&e)),
+            Ok(Err(join)) => Err(FsError::new(
+                FsProblem::Other,
+                format!("the file operation crashed: {join}"),
+            )),
             Err(_) => Err(FsError::timed_out(self.timeout)),
         }
     }
 }
 
+/// The open probe file, shared with the blocking threads that use it.
+pub struct LocalFile(Arc<std::fs::File>);
+
 #[async_trait]
 impl Store for LocalStore {
-    type File = File;
+    type File = LocalFile;
 
     async fn open_folder(&self) -> Result<(), FsError> {
-        let meta = self.within(fs::metadata(&self.dir)).await?;
+        let dir = self.dir.clone();
+        let meta = self.blocking(move || std::fs::metadata(dir)).await?;
         if !meta.is_dir() {
             return Err(FsError::new(
                 FsProblem::NotADirectory,
@@ -57,76 +81,71 @@ impl Store for LocalStore {
         Ok(())
     }
 
-    async fn create_new(&self, name: &str) -> Result<(File, SystemTime), FsError> {
+    async fn create_new(&self, name: &str) -> Result<(LocalFile, SystemTime), FsError> {
         let path = self.path(name);
-        let file = self
-            .within(
-                OpenOptions::new()
+        let (file, modified) = self
+            .blocking(move || {
+                let file = std::fs::OpenOptions::new()
                     .read(true)
                     .write(true)
                     .create_new(true)
-                    .open(&path),
-            )
+                    .open(&path)?;
+                let modified = file.metadata()?.modified()?;
+                Ok((file, modified))
+            })
             .await?;
-        let modified = self
-            .within(file.metadata())
-            .await?
-            .modified()
-            .unwrap_or_else(|_| SystemTime::now());
-        Ok((file, modified))
+        Ok((LocalFile(Arc::new(file)), modified))
     }
 
-    async fn write(&self, file: &mut File, data: &[u8]) -> Result<(), FsError> {
-        self.within(async {
-            file.write_all(data).await?;
-            // tokio's File hands writes to a blocking thread: wait for them.
-            file.flush().await
-        })
-        .await
+    async fn write(&self, file: &mut LocalFile, data: &[u8]) -> Result<(), FsError> {
+        let (file, data) = (file.0.clone(), data.to_vec());
+        self.blocking(move || (&*file).write_all(&data)).await
     }
 
-    async fn flush(&self, file: &mut File) -> Result<(), FsError> {
-        self.within(file.sync_all()).await
+    async fn flush(&self, file: &mut LocalFile) -> Result<(), FsError> {
+        let file = file.0.clone();
+        self.blocking(move || file.sync_all()).await
     }
 
-    async fn read(&self, file: &mut File, _name: &str, len: usize) -> Result<Vec<u8>, FsError> {
-        self.within(async {
-            file.seek(SeekFrom::Start(0)).await?;
+    async fn read(&self, file: &mut LocalFile, _: &str, len: usize) -> Result<Vec<u8>, FsError> {
+        let file = file.0.clone();
+        self.blocking(move || {
+            let mut file = &*file;
+            file.seek(SeekFrom::Start(0))?;
             let mut data = Vec::with_capacity(len);
-            file.take(len as u64).read_to_end(&mut data).await?;
+            file.take(len as u64).read_to_end(&mut data)?;
             Ok(data)
         })
         .await
     }
 
-    async fn rename(&self, _file: &mut File, from: &str, to: &str) -> Result<(), FsError> {
+    async fn rename(&self, _file: &mut LocalFile, from: &str, to: &str) -> Result<(), FsError> {
         let (from, to) = (self.path(from), self.path(to));
-        // rename(2) replaces silently; the new name is unique, but never
-        // replace a file all the same.
-        if self.within(fs::try_exists(&to)).await? {
-            return Err(FsError::new(
-                FsProblem::AlreadyExists,
-                format!("{} exists already", to.display()),
-            ));
-        }
-        self.within(fs::rename(&from, &to)).await
+        self.blocking(move || rename_no_replace(&from, &to)).await
     }
 
-    async fn delete(&self, file: File, name: &str) -> Result<(), FsError> {
+    async fn delete(&self, file: LocalFile, name: &str) -> Result<(), FsError> {
         drop(file);
-        self.within(fs::remove_file(self.path(name))).await
+        let path = self.path(name);
+        self.blocking(move || std::fs::remove_file(path)).await
     }
 
     async fn probe_files(&self) -> Result<Vec<Listed>, FsError> {
-        self.within(async {
-            let mut entries = fs::read_dir(&self.dir).await?;
+        let dir = self.dir.clone();
+        self.blocking(move || {
             let mut found = Vec::new();
-            while let Some(entry) = entries.next_entry().await? {
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if !is_probe_file(&name) {
                     continue;
                 }
-                let meta = entry.metadata().await?;
+                let meta = match entry.metadata() {
+                    Ok(meta) => meta,
+                    // Removed by its own run since the directory was read.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
                 if meta.is_file() {
                     found.push(Listed {
                         name,
@@ -139,29 +158,134 @@ impl Store for LocalStore {
         .await
     }
 
+    async fn is_present(&self, name: &str) -> Result<bool, FsError> {
+        let path = self.path(name);
+        self.blocking(move || match std::fs::symlink_metadata(path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        })
+        .await
+    }
+
     async fn remove(&self, name: &str, _afresh: bool) -> Result<bool, FsError> {
-        match self.within(fs::remove_file(self.path(name))).await {
+        // Let operations still running on blocking threads land first.
+        drop(self.in_flight.write().await);
+        match self
+            .blocking({
+                let path = self.path(name);
+                move || std::fs::remove_file(path)
+            })
+            .await
+        {
             Ok(()) => Ok(true),
             Err(e) if e.problem == FsProblem::PathNotFound => Ok(false),
             Err(e) => Err(e),
         }
     }
 
-    fn remove_in_background(&self, names: Vec<String>) {
+    fn remove_in_background(&self, names: Vec<String>, cleanups: &TaskTracker) {
         let paths: Vec<PathBuf> = names.iter().map(|n| self.path(n)).collect();
-        // A blocking thread, so a slow mount delays nobody; the tracker lets
-        // the program wait for it before exiting.
-        let tracker = pending_cleanups();
-        if tokio::runtime::Handle::try_current().is_ok() {
-            tracker.spawn_blocking(move || {
-                paths.iter().for_each(|p| remove_now(p));
-            });
-        } else {
-            paths.iter().for_each(|p| remove_now(p));
+        let in_flight = self.in_flight.clone();
+        let remove_all = move || paths.iter().for_each(|p| remove_now(p));
+        match tokio::runtime::Handle::try_current() {
+            // After the operations in flight, on a blocking thread, so a slow
+            // mount delays nobody; the tracker lets the program wait for it.
+            Ok(runtime) => {
+                cleanups.spawn_on(
+                    async move {
+                        let _landed = in_flight.write_owned().await;
+                        let _ = tokio::task::spawn_blocking(remove_all).await;
+                    },
+                    &runtime,
+                );
+            }
+            Err(_) => remove_all(),
         }
     }
 }
 
 fn remove_now(path: &Path) {
     let _ = std::fs::remove_file(path);
+}
+
+/// Renames `from` to `to`, failing if `to` exists, atomically where the
+/// system offers it: `renameat2(RENAME_NOREPLACE)` on Linux, `MoveFileExW`
+/// without `MOVEFILE_REPLACE_EXISTING` on Windows. A file system that lacks
+/// it (some network mounts) gets a check then a rename: our names are unique.
+pub fn rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    match atomic_rename_no_replace(from, to) {
+        Err(e) if unsupported(&e) => {
+            if std::fs::symlink_metadata(to).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("{} exists already", to.display()),
+                ));
+            }
+            std::fs::rename(from, to)
+        }
+        other => other,
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn atomic_rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE).map_err(std::io::Error::from)
+}
+
+#[cfg(windows)]
+fn atomic_rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::windows::ffi::OsStrExt;
+    use windows_sys::Win32::Storage::FileSystem::{MOVEFILE_WRITE_THROUGH, MoveFileExW};
+    let wide = |p: &Path| -> Vec<u16> { p.as_os_str().encode_wide().chain([0]).collect() };
+    let (from, to) = (wide(from), wide(to));
+    // Without MOVEFILE_REPLACE_EXISTING, an existing `to` fails the move.
+    // SAFETY: both are NUL-terminated UTF-16 strings that outlive the call.
+    if unsafe { MoveFileExW(from.as_ptr(), to.as_ptr(), MOVEFILE_WRITE_THROUGH) } == 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Elsewhere, a hard link fails if its name exists: link, then unlink.
+#[cfg(not(any(target_os = "linux", target_os = "android", windows)))]
+fn atomic_rename_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::hard_link(from, to)?;
+    std::fs::remove_file(from)
+}
+
+/// The file system or kernel cannot rename without replacing.
+#[cfg(unix)]
+fn unsupported(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    let Some(code) = e.raw_os_error() else {
+        return false;
+    };
+    [Errno::INVAL, Errno::NOSYS, Errno::OPNOTSUPP].contains(&Errno::from_raw_os_error(code))
+}
+
+#[cfg(not(unix))]
+fn unsupported(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::Unsupported
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rename_never_replaces_an_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (from, to) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&from, b"mine").unwrap();
+        std::fs::write(&to, b"someone else's").unwrap();
+        let refused = rename_no_replace(&from, &to).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&to).unwrap(), b"someone else's");
+        std::fs::remove_file(&to).unwrap();
+        rename_no_replace(&from, &to).unwrap();
+        assert_eq!(std::fs::read(&to).unwrap(), b"mine");
+        assert!(!from.exists());
+    }
 }

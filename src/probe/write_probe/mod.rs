@@ -6,16 +6,23 @@
 //! Nothing is left behind. On failure, timeout or interruption the probe
 //! file is removed under a limit of its own ([`CLEANUP_TIMEOUT`]); if the
 //! probe is abandoned midway (its check dropped at the run's deadline), a
-//! background removal is started and tracked by [`pending_cleanups`]. SMB
-//! probe files are also opened delete-on-close, so the server removes them
-//! when the connection drops or this process is killed. A killed process
-//! cannot clean a local directory, so probe files carry a recognisable name
-//! ([`PROBE_PREFIX`]) and each run removes those older than [`STALE_AFTER`].
+//! background removal is started on the run's cleanup tracker, which the
+//! engine and the program wait for. While a probe runs it holds a token of
+//! that tracker, so an interrupted run waits for its cleanup, and only for
+//! that. SMB probe files are also opened delete-on-close, so the server
+//! removes them when the connection drops or this process is killed. A
+//! killed process cannot clean a local directory, so probe files carry a
+//! name that parses as one ([`ProbeName`]) and each run removes those older
+//! than [`STALE_AFTER`] by the destination's clock.
+//!
+//! Concurrent runs against one destination do not see each other: each
+//! works only on its own names (a full UUID each), confirms its own file
+//! gone by name, and tolerates other runs' files vanishing under a listing.
 
 mod local;
+mod name;
 mod smb;
 
-use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -25,13 +32,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use self::local::LocalStore;
+pub use self::name::{PROBE_PREFIX, PROBE_SUFFIX, ProbeName, is_probe_file};
 pub use self::smb::SmbStore;
 use super::fs_error::{FsError, FsProblem};
-
-/// Every probe file's name starts with this…
-pub const PROBE_PREFIX: &str = ".mssql-preflight-probe-";
-/// …and ends with this.
-pub const PROBE_SUFFIX: &str = ".tmp";
 /// A probe file older than this was left by a run that was killed: no run
 /// takes that long, so removing it cannot disturb a probe in progress.
 pub const STALE_AFTER: Duration = Duration::from_secs(10 * 60);
@@ -97,14 +100,19 @@ pub trait Store: Send + Sync {
     async fn rename(&self, file: &mut Self::File, from: &str, to: &str) -> Result<(), FsError>;
     /// Deletes the file (now called `name`) the way a backup removes an old one.
     async fn delete(&self, file: Self::File, name: &str) -> Result<(), FsError>;
-    /// Probe files in the destination (any run's).
+    /// Probe files in the destination (any run's). Files that vanish while
+    /// the folder is listed (another run removed its own) are left out.
     async fn probe_files(&self) -> Result<Vec<Listed>, FsError>;
+    /// Whether a file called `name` exists (looked up by its name alone, so
+    /// other runs' files cannot disturb the answer).
+    async fn is_present(&self, name: &str) -> Result<bool, FsError>;
     /// Removes `name` if it exists: cleanup. With `afresh`, the probe's own
     /// connection is not trusted any more (its step broke, hung or was
     /// interrupted midway), so a new one is used.
     async fn remove(&self, name: &str, afresh: bool) -> Result<bool, FsError>;
-    /// Starts removing `names` without waiting, when the probe is abandoned.
-    fn remove_in_background(&self, names: Vec<String>);
+    /// Starts removing `names` without waiting, when the probe is abandoned,
+    /// as a task of `cleanups`.
+    fn remove_in_background(&self, names: Vec<String>, cleanups: &TaskTracker);
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -154,31 +162,25 @@ impl ProbeReport {
     }
 }
 
-/// Removals started in the background for abandoned probes. A program
-/// should wait for them ([`settle_cleanups`]) before it exits.
-pub fn pending_cleanups() -> &'static TaskTracker {
-    static TRACKER: LazyLock<TaskTracker> = LazyLock::new(TaskTracker::new);
-    &TRACKER
-}
-
-/// Waits up to `limit` for background removals to finish.
-pub async fn settle_cleanups(limit: Duration) {
-    let tracker = pending_cleanups();
-    tracker.close();
-    let _ = tokio::time::timeout(limit, tracker.wait()).await;
-    tracker.reopen();
-}
-
-/// Runs the probe on `store`. `cancel` interrupts it (the cleanup still runs).
-pub async fn run<S: Store>(store: &S, cancel: &CancellationToken) -> ProbeReport {
-    let file = fresh_probe_name();
-    let renamed = renamed_probe_name(&file);
+/// Runs the probe on `store`. `cancel` interrupts it (the cleanup still
+/// runs); the probe counts as a task of `cleanups` until it has cleaned up,
+/// and hands an abandoned file's removal to it.
+pub async fn run<S: Store>(
+    store: &S,
+    cancel: &CancellationToken,
+    cleanups: &TaskTracker,
+) -> ProbeReport {
+    let _cleaning_up = cleanups.token();
+    let name = ProbeName::fresh(time::OffsetDateTime::now_utc(), None);
+    let file = name.to_string();
+    let renamed = name.tagged("renamed").to_string();
     let progress = Progress::default();
     let mut guard = AbandonGuard {
         store,
         names: vec![file.clone(), renamed.clone()],
         disarmed: false,
         progress: &progress,
+        cleanups,
     };
 
     let outcome = tokio::select! {
@@ -265,17 +267,17 @@ async fn steps<S: Store>(
         .await?;
     progress
         .run(Step::ConfirmGone, async {
-            let files = store.probe_files().await?;
-            match files.iter().find(|f| f.name == renamed || f.name == file_name) {
-                Some(left) => Err(FsError::new(
-                    FsProblem::Other,
-                    format!(
-                        "`{}` is still there after it was deleted (a recycle bin or a retention policy on the destination?)",
-                        left.name
-                    ),
-                )),
-                None => Ok(()),
+            for name in [renamed, file_name] {
+                if store.is_present(name).await? {
+                    return Err(FsError::new(
+                        FsProblem::Other,
+                        format!(
+                            "`{name}` is still there after it was deleted (a recycle bin or a retention policy on the destination?)"
+                        ),
+                    ));
+                }
             }
+            Ok(())
         })
         .await?;
     progress.set_gone();
@@ -305,8 +307,9 @@ async fn clean_up<S: Store>(store: &S, names: &[String], afresh: bool) -> Cleanu
     }
 }
 
-/// Removes probe files an earlier run left behind, judging age on the
-/// destination's own clock (`now` is our file's write time there).
+/// Removes probe files an earlier run left behind: only names that parse as
+/// probe names, judging age on the destination's own clock (`now` is our
+/// file's write time there). Another run's removal racing ours is no error.
 async fn sweep_stale<S: Store>(
     store: &S,
     now: SystemTime,
@@ -325,7 +328,11 @@ async fn sweep_stale<S: Store>(
         };
         for file in files {
             let age = now.duration_since(file.modified).unwrap_or_default();
-            if file.name == ours || file.name == ours_renamed || age < STALE_AFTER {
+            if file.name == ours
+                || file.name == ours_renamed
+                || age < STALE_AFTER
+                || !is_probe_file(&file.name)
+            {
                 continue;
             }
             match store.remove(&file.name, false).await {
@@ -347,27 +354,6 @@ async fn sweep_stale<S: Store>(
                 )],
             )
         })
-}
-
-/// A new, unique probe file name. Anything this tool writes to a
-/// destination should be named so: should the run be killed, the next one
-/// finds and removes it.
-pub fn fresh_probe_name() -> String {
-    format!(
-        "{PROBE_PREFIX}{}{PROBE_SUFFIX}",
-        uuid::Uuid::new_v4().simple()
-    )
-}
-
-/// The name the probe renames `name` to: still a probe file name.
-fn renamed_probe_name(name: &str) -> String {
-    let stem = name.strip_suffix(PROBE_SUFFIX).unwrap_or(name);
-    format!("{stem}-renamed{PROBE_SUFFIX}")
-}
-
-/// Whether `name` is a probe file (of any run).
-pub fn is_probe_file(name: &str) -> bool {
-    name.starts_with(PROBE_PREFIX) && name.ends_with(PROBE_SUFFIX)
 }
 
 /// Bytes that differ from file to file and from position to position, so a
@@ -471,13 +457,14 @@ struct AbandonGuard<'a, S: Store> {
     names: Vec<String>,
     disarmed: bool,
     progress: &'a Progress,
+    cleanups: &'a TaskTracker,
 }
 
 impl<S: Store> Drop for AbandonGuard<'_, S> {
     fn drop(&mut self) {
         if !self.disarmed && self.progress.file_may_exist() {
             self.store
-                .remove_in_background(std::mem::take(&mut self.names));
+                .remove_in_background(std::mem::take(&mut self.names), self.cleanups);
         }
     }
 }
@@ -560,11 +547,14 @@ mod tests {
                 })
                 .collect())
         }
+        async fn is_present(&self, name: &str) -> Result<bool, FsError> {
+            Ok(self.files.lock().contains_key(name))
+        }
         async fn remove(&self, name: &str, afresh: bool) -> Result<bool, FsError> {
             self.removals.lock().push((name.to_owned(), afresh));
             Ok(self.files.lock().remove(name).is_some())
         }
-        fn remove_in_background(&self, names: Vec<String>) {
+        fn remove_in_background(&self, names: Vec<String>, _: &TaskTracker) {
             for name in &names {
                 self.files.lock().remove(name);
             }
@@ -582,7 +572,7 @@ mod tests {
     #[tokio::test]
     async fn a_successful_probe_leaves_nothing_and_needs_no_cleanup() {
         let store = FakeStore::default();
-        let report = run(&store, &CancellationToken::new()).await;
+        let report = run(&store, &CancellationToken::new(), &TaskTracker::new()).await;
         assert!(report.succeeded(), "{report:?}");
         assert_eq!(report.cleanup, Cleanup::NotNeeded);
         assert_eq!(report.completed.len(), 9);
@@ -592,7 +582,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_create_made_nothing_to_remove() {
         let store = failing(Step::Create, FsProblem::AccessDenied);
-        let report = run(&store, &CancellationToken::new()).await;
+        let report = run(&store, &CancellationToken::new(), &TaskTracker::new()).await;
         assert_eq!(report.failure.unwrap().step, Step::Create);
         assert_eq!(report.cleanup, Cleanup::NotNeeded);
         assert!(store.removals.lock().is_empty());
@@ -601,7 +591,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_write_removes_the_file_over_the_same_connection() {
         let store = failing(Step::Write, FsProblem::DiskFull);
-        let report = run(&store, &CancellationToken::new()).await;
+        let report = run(&store, &CancellationToken::new(), &TaskTracker::new()).await;
         assert_eq!(
             report.cleanup,
             Cleanup::Removed {
@@ -615,7 +605,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_rename_removes_both_names() {
         let store = failing(Step::Rename, FsProblem::AccessDenied);
-        let report = run(&store, &CancellationToken::new()).await;
+        let report = run(&store, &CancellationToken::new(), &TaskTracker::new()).await;
         let removed: Vec<String> = store
             .removals
             .lock()
@@ -639,7 +629,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 stop.cancel();
             });
-            let report = run(&store, &cancel).await;
+            let report = run(&store, &cancel, &TaskTracker::new()).await;
             let failure = report.failure.clone().unwrap();
             assert_eq!(
                 (failure.step, failure.error.problem),
@@ -661,7 +651,11 @@ mod tests {
             ..FakeStore::default()
         };
         let cancel = CancellationToken::new();
-        let abandoned = tokio::time::timeout(Duration::from_millis(50), run(&store, &cancel)).await;
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(50),
+            run(&store, &cancel, &TaskTracker::new()),
+        )
+        .await;
         assert!(abandoned.is_err(), "the probe was still hanging");
         assert_eq!(store.background.lock().len(), 2);
         assert!(store.names().is_empty());
@@ -671,26 +665,47 @@ mod tests {
     async fn only_probe_files_older_than_the_limit_are_swept() {
         let store = FakeStore::default();
         let now = SystemTime::now();
+        let name = |tag| ProbeName::fresh(time::OffsetDateTime::now_utc(), Some(tag)).to_string();
+        let (old, young) = (name("old"), name("young"));
+        let lookalike = ".mssql-preflight-probe-notauuid.tmp".to_owned();
         {
             let mut files = store.files.lock();
-            files.insert(
-                ".mssql-preflight-probe-old.tmp".into(),
-                now - STALE_AFTER * 2,
-            );
-            files.insert(
-                ".mssql-preflight-probe-young.tmp".into(),
-                now - STALE_AFTER / 2,
-            );
+            files.insert(old.clone(), now - STALE_AFTER * 2);
+            files.insert(young.clone(), now - STALE_AFTER / 2);
+            files.insert(lookalike.clone(), now - STALE_AFTER * 2);
         }
-        let report = run(&store, &CancellationToken::new()).await;
-        assert_eq!(
-            report.stale_removed,
-            vec![".mssql-preflight-probe-old.tmp".to_owned()]
+        let report = run(&store, &CancellationToken::new(), &TaskTracker::new()).await;
+        assert_eq!(report.stale_removed, vec![old]);
+        let mut left = vec![lookalike, young];
+        left.sort();
+        assert_eq!(store.names(), left);
+    }
+
+    #[tokio::test]
+    async fn a_probe_holds_a_cleanup_token_until_it_has_cleaned_up() {
+        let store = FakeStore {
+            hang: Some(Step::Flush),
+            ..FakeStore::default()
+        };
+        let cleanups = TaskTracker::new();
+        cleanups.close();
+        let cancel = CancellationToken::new();
+        let probe = run(&store, &cancel, &cleanups);
+        tokio::pin!(probe);
+        let started = tokio::time::timeout(Duration::from_millis(50), &mut probe).await;
+        assert!(started.is_err(), "the probe hangs at its flush");
+        let waited = tokio::time::timeout(Duration::from_millis(50), cleanups.wait()).await;
+        assert!(
+            waited.is_err(),
+            "the tracker did not wait for the hanging probe"
         );
-        assert_eq!(
-            store.names(),
-            vec![".mssql-preflight-probe-young.tmp".to_owned()]
+        cancel.cancel();
+        let report = probe.await;
+        assert!(
+            matches!(report.cleanup, Cleanup::Removed { .. }),
+            "{report:?}"
         );
+        assert!(cleanups.is_empty());
     }
 
     #[test]
@@ -715,15 +730,5 @@ mod tests {
                 .contains("from byte 100")
         );
         assert!(compare(&written, &read[..10]).is_err());
-    }
-
-    #[test]
-    fn probe_names_are_recognised() {
-        let name = fresh_probe_name();
-        assert!(is_probe_file(&name) && is_probe_file(&renamed_probe_name(&name)));
-        assert_ne!(name, fresh_probe_name());
-        assert!(is_probe_file(".mssql-preflight-probe-abc.tmp"));
-        assert!(is_probe_file(".mssql-preflight-probe-abc-renamed.tmp"));
-        assert!(!is_probe_file("backup.zip"));
     }
 }

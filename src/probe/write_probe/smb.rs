@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
+use tokio_util::task::TaskTracker;
 
-use super::{Listed, PROBE_PREFIX, PROBE_SUFFIX, Store, pending_cleanups};
+use super::{Listed, PROBE_PREFIX, PROBE_SUFFIX, Store, is_probe_file};
 use crate::probe::fs_error::{FsError, FsProblem};
 use crate::probe::smb::{ProbeFile, ShareConnection};
 
@@ -86,7 +87,18 @@ impl Store for SmbStore {
             .list(&folder, &format!("{PROBE_PREFIX}*{PROBE_SUFFIX}"))
             .await;
         let _ = folder.close().await;
-        listed
+        let mut listed = listed?;
+        listed.retain(|f| is_probe_file(&f.name));
+        Ok(listed)
+    }
+
+    async fn is_present(&self, name: &str) -> Result<bool, FsError> {
+        let unc = &self.share.login().unc;
+        let folder = self.share.open_folder(&unc.folder()).await?;
+        // The exact name as the pattern: nothing else in the folder matters.
+        let listed = self.share.list(&folder, name).await;
+        let _ = folder.close().await;
+        Ok(listed?.iter().any(|f| f.name.eq_ignore_ascii_case(name)))
     }
 
     async fn remove(&self, name: &str, afresh: bool) -> Result<bool, FsError> {
@@ -114,12 +126,12 @@ impl Store for SmbStore {
         fresh.remove_if_present(&path).await
     }
 
-    fn remove_in_background(&self, names: Vec<String>) {
+    fn remove_in_background(&self, names: Vec<String>, cleanups: &TaskTracker) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return; // No runtime left: the server's delete-on-close remains.
         };
         let login = self.share.login().clone();
-        pending_cleanups().spawn_on(
+        cleanups.spawn_on(
             async move {
                 let paths: Vec<String> = names.iter().map(|n| login.unc.file(n)).collect();
                 if let Ok(share) = ShareConnection::open(login).await {

@@ -1,11 +1,12 @@
 //! A TCP relay between an SMB client and Samba that breaks the first
-//! connection at the client's first SMB2 WRITE: the probe file exists by
+//! connection at the client's first SMB2 WRITE (or, with
+//! [`SmbRelay::stall_after`], at any request): the probe file exists by
 //! then, so what the probe leaves behind can be checked. Later connections
 //! (a cleanup logging on afresh) are relayed untouched.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -19,6 +20,27 @@ pub enum AtWrite {
     /// Stop relaying in both directions, keeping the connection open, until
     /// the client goes away: a server that stopped answering.
     Stall,
+    /// Pass the request on, then stall: the server did what was asked but
+    /// the client never hears of it.
+    ForwardThenStall,
+}
+
+/// The request that trips the relay: the `nth` (from 1) with this SMB2 command.
+#[derive(Debug, Clone, Copy)]
+struct Trigger {
+    command: u16,
+    nth: usize,
+    action: AtWrite,
+}
+
+/// SMB2 commands ([MS-SMB2] 2.2.1.2).
+pub mod smb2 {
+    pub const CREATE: u16 = 0x0005;
+    pub const FLUSH: u16 = 0x0007;
+    pub const READ: u16 = 0x0008;
+    pub const WRITE: u16 = 0x0009;
+    pub const QUERY_DIRECTORY: u16 = 0x000E;
+    pub const SET_INFO: u16 = 0x0011;
 }
 
 pub struct SmbRelay {
@@ -28,10 +50,35 @@ pub struct SmbRelay {
     task: tokio::task::JoinHandle<()>,
 }
 
-const SMB2_WRITE: u16 = 0x0009;
-
 impl SmbRelay {
     pub async fn start(upstream: SocketAddr, at_write: AtWrite) -> SmbRelay {
+        Self::start_with(
+            upstream,
+            Trigger {
+                command: smb2::WRITE,
+                nth: 1,
+                action: at_write,
+            },
+        )
+        .await
+    }
+
+    /// Passes on the `nth` request with SMB2 `command`, then stalls.
+    pub async fn stall_after(upstream: SocketAddr, command: u16, nth: usize) -> SmbRelay {
+        let action = AtWrite::ForwardThenStall;
+        Self::start_with(
+            upstream,
+            Trigger {
+                command,
+                nth,
+                action,
+            },
+        )
+        .await
+    }
+
+    async fn start_with(upstream: SocketAddr, trigger: Trigger) -> SmbRelay {
+        let seen = Arc::new(AtomicUsize::new(0));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();
         let tripped = Arc::new(Notify::new());
@@ -46,7 +93,8 @@ impl SmbRelay {
                     tokio::spawn(relay(
                         client,
                         server,
-                        at_write,
+                        trigger,
+                        seen.clone(),
                         tripped.clone(),
                         armed.clone(),
                     ));
@@ -78,7 +126,8 @@ impl Drop for SmbRelay {
 async fn relay(
     client: TcpStream,
     server: TcpStream,
-    at_write: AtWrite,
+    trigger: Trigger,
+    seen: Arc<AtomicUsize>,
     tripped: Arc<Notify>,
     armed: Arc<AtomicBool>,
 ) {
@@ -114,18 +163,23 @@ async fn relay(
         if client_read.read_exact(&mut body).await.is_err() {
             break;
         }
-        let is_write = body.len() >= 14
+        let is_trigger = body.len() >= 14
             && body[..4] == *b"\xfeSMB"
-            && u16::from_le_bytes([body[12], body[13]]) == SMB2_WRITE;
-        if is_write && armed.swap(false, Ordering::SeqCst) {
-            match at_write {
+            && u16::from_le_bytes([body[12], body[13]]) == trigger.command
+            && seen.fetch_add(1, Ordering::SeqCst) + 1 == trigger.nth;
+        if is_trigger && armed.swap(false, Ordering::SeqCst) {
+            match trigger.action {
                 AtWrite::Cut => {
                     downstream.abort();
                     tripped.notify_one();
                     return; // both halves drop: the connection is gone
                 }
-                AtWrite::Stall => {
+                AtWrite::Stall | AtWrite::ForwardThenStall => {
                     stall.store(true, Ordering::SeqCst);
+                    if trigger.action == AtWrite::ForwardThenStall {
+                        let _ = server_write.write_all(&header).await;
+                        let _ = server_write.write_all(&body).await;
+                    }
                     tripped.notify_one();
                     // Swallow whatever the client sends until it goes away.
                     let mut sink = vec![0u8; 64 * 1024];

@@ -181,6 +181,16 @@ impl Samba {
             self.port
         )
     }
+
+    /// The backup account's target for the `backups` share, reached
+    /// through a relay listening on `relay_port`.
+    pub fn writer_target_through(&self, relay_port: u16) -> String {
+        self.target(&self.unc("backups", ""), WRITER, WRITER_PASSWORD)
+            .replace(
+                &format!("smb_port = {}", self.port),
+                &format!("smb_port = {relay_port}"),
+            )
+    }
 }
 
 impl Drop for Samba {
@@ -192,9 +202,9 @@ impl Drop for Samba {
     }
 }
 
-/// Probe files (any run's) in `dir`.
+/// Files named like probe files (any run's) in `dir`, sorted.
 pub fn probe_files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
@@ -202,7 +212,9 @@ pub fn probe_files(dir: &Path) -> Vec<String> {
                 .filter(|n| n.starts_with(".mssql-preflight-probe-"))
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 fn free_port() -> u16 {

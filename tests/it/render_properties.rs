@@ -1,0 +1,87 @@
+//! Rendering any report in any format: no control character that came from
+//! the data reaches the output (text formats write them out, JSON escapes
+//! them), and the output grows linearly with the report's text.
+
+use mssql_preflight::report::{Format, Report, Style};
+use proptest::prelude::*;
+
+const FORMATS: [Format; 5] = [
+    Format::Table,
+    Format::Json,
+    Format::Junit,
+    Format::Markdown,
+    Format::Html,
+];
+
+/// A report whose every text field comes from `t` (eight strings).
+fn report_with(t: &[String]) -> Report {
+    let result = |status: &str, i: usize| {
+        serde_json::json!({
+            "id": format!("check.{i}"), "title": t[0], "family": "sql", "status": status,
+            "severity": "fail", "message": t[1], "expected": t[2], "actual": t[3],
+            "remediation": t[4], "evidence": { t[5].clone(): t[6], "list": [t[7], 1] },
+            "notes": [t[7]], "waiver": null, "duration_ms": 3
+        })
+    };
+    let json = serde_json::json!({
+        "schema": "mssql-preflight/report/v1",
+        "tool": { "name": "mssql-preflight", "version": t[0] },
+        "target": {
+            "file": t[1], "host": t[2], "port": 1433, "instance": t[3], "database": t[4],
+            "expected_tls_name": t[5], "trust_server_certificate": false,
+            "sql_user": t[6], "backup_user": t[7], "backup_destination": t[0], "app": null
+        },
+        "profile": t[1], "started_at": t[2], "duration_ms": 5, "attempts": 1,
+        "summary": { "total": 3, "pass": 1, "warn": 0, "fail": 1, "skip": 0, "error": 1, "waived": 0 },
+        "results": [result("pass", 0), result("fail", 1), result("error", 2)],
+    });
+    serde_json::from_value(json).expect("the test's report is a report")
+}
+
+fn unwanted(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_control_character_from_the_data_reaches_any_format(
+        texts in prop::collection::vec(any::<String>(), 8),
+        controls in prop::collection::vec(prop::char::range('\u{0}', '\u{9f}'), 8),
+    ) {
+        // Every field also gets a control character for certain.
+        let texts: Vec<String> = texts
+            .iter()
+            .zip(&controls)
+            .map(|(text, c)| format!("{text}{c}\u{1b}[2J\r"))
+            .collect();
+        let report = report_with(&texts);
+        for format in FORMATS {
+            let out = report.render(format, Style::PLAIN);
+            let found = out.chars().find(|c| unwanted(*c));
+            prop_assert!(found.is_none(), "{format:?} carries {found:?}");
+        }
+    }
+
+    #[test]
+    fn output_grows_linearly_with_the_reports_text(
+        text in "[a-z<>&|\\n\u{1b}\u{9b}\"' ]{0,64}",
+        copies in 1usize..64,
+    ) {
+        let small = report_with(&vec![text.clone(); 8]);
+        let large = report_with(&vec![text.repeat(copies); 8]);
+        let input = (text.len() * 8).max(1);
+        for format in FORMATS {
+            let base = small.render(format, Style::PLAIN).len();
+            let grown = large.render(format, Style::PLAIN).len().saturating_sub(base);
+            // Each input byte costs a bounded number of output bytes (an
+            // escape is at most 8, and a text appears a few times).
+            prop_assert!(
+                grown <= 64 * input * copies,
+                "{format:?}: {grown} more bytes for {} more input bytes",
+                input * (copies - 1)
+            );
+        }
+    }
+}
