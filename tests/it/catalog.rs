@@ -62,3 +62,57 @@ fn every_check_belongs_to_an_application_profile() {
         .collect();
     assert!(orphans.is_empty(), "in no profile but `all`: {orphans:?}");
 }
+
+/// A skip blocked by a check id that does not exist would be reported as
+/// "blocked by a check this run did not judge" forever: every id the code
+/// names as a blocker is a real check.
+#[test]
+fn every_blocker_named_in_the_code_is_a_check() {
+    let catalog = Catalog::builtin().expect("the built-in catalog loads");
+    let ids: BTreeSet<&str> = catalog.registry.ids().collect();
+    let mut named = BTreeSet::new();
+    let mut stack = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src"
+    ))];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            // Unit tests name made-up checks on purpose.
+            if path.ends_with("tests.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            // Stop::blocked([…]) and the TLS trust fact's `judged_by` lists.
+            let starts = text
+                .match_indices("blocked([")
+                .map(|(at, m)| at + m.len())
+                .chain(text.match_indices("&[\"tls.").map(|(at, _)| at + 2));
+            for start in starts {
+                let list = &text[start..];
+                let list = &list[..list.find(']').unwrap()];
+                for literal in list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|l| l.starts_with('"'))
+                {
+                    named.insert((
+                        literal.trim_matches('"').to_owned(),
+                        path.display().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    assert!(named.len() >= 10, "the scan finds the blockers: {named:?}");
+    for (id, file) in &named {
+        assert!(
+            ids.contains(id.as_str()),
+            "{file} names `{id}`, which is no check"
+        );
+    }
+}

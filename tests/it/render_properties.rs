@@ -23,6 +23,11 @@ fn report_with(t: &[String]) -> Report {
             "notes": [t[7]], "waiver": null, "duration_ms": 3
         })
     };
+    let skipped = |kind: &str, i: usize| {
+        let mut r = result("skip", i);
+        r["skip"] = serde_json::json!({ "kind": kind, "by": [t[2]], "reason": t[5] });
+        r
+    };
     let json = serde_json::json!({
         "schema": "mssql-preflight/report/v1",
         "tool": { "name": "mssql-preflight", "version": t[0] },
@@ -31,9 +36,14 @@ fn report_with(t: &[String]) -> Report {
             "expected_tls_name": t[5], "trust_server_certificate": false,
             "sql_user": t[6], "backup_user": t[7], "backup_destination": t[0], "app": null
         },
-        "profile": t[1], "started_at": t[2], "duration_ms": 5, "attempts": 1,
-        "summary": { "total": 3, "pass": 1, "warn": 0, "fail": 1, "skip": 0, "error": 1, "waived": 0 },
-        "results": [result("pass", 0), result("fail", 1), result("error", 2)],
+        "profile": t[1], "profile_reason": t[3], "started_at": t[2], "duration_ms": 5, "attempts": 1,
+        "fail_on": "fail", "verdict": "not_ready", "exit_code": 1,
+        "summary": { "total": 5, "pass": 1, "warn": 0, "fail": 1, "skip": 2, "error": 1, "waived": 0 },
+        "results": [
+            result("pass", 0), result("fail", 1), result("error", 2),
+            // Skip reasons reach the headline ("to run them: …").
+            skipped("not_configured", 3), skipped("blocked", 4),
+        ],
     });
     serde_json::from_value(json).expect("the test's report is a report")
 }
