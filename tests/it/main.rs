@@ -12,6 +12,7 @@ mod host;
 mod net;
 mod pack_sql;
 mod packs;
+mod platforms;
 mod reporters;
 mod share;
 mod sql;

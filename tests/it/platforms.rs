@@ -1,0 +1,312 @@
+//! Every SQL check and built-in pack check against every platform
+//! personality, once with a sysadmin login and once with the logins the
+//! applications really use (PMP's db_owner account `pmp`, Passwordstate's
+//! backup account `pback` with db_backupoperator only), on the strict
+//! emulator: each cell's verdict must make sense, and the emulator must have
+//! understood every statement the tool sent. The matrix is kept in
+//! `docs/platforms.md`: `MSSQL_PREFLIGHT_UPDATE_PLATFORMS=1` rewrites it,
+//! otherwise the test fails when it differs.
+
+use std::collections::BTreeMap;
+
+use mssql_preflight::finding::Status;
+use mssql_preflight::report::Report;
+
+use crate::support::accounts::Passwords;
+use crate::support::emulator::TestServer;
+use crate::support::run;
+
+/// (scenario, what it plays)
+const PLATFORMS: [(&str, &str); 7] = [
+    ("sql2016", "SQL Server 2016"),
+    ("sql2019-healthy", "SQL Server 2019"),
+    ("sql2022-healthy", "SQL Server 2022"),
+    ("express-dynamic-port", "SQL Server 2019 Express"),
+    ("azure-sqldb", "Azure SQL Database"),
+    ("azure-mi", "Azure SQL Managed Instance"),
+    ("aws-rds", "Amazon RDS for SQL Server 2019"),
+];
+
+/// (name, [sql] account, [backup] account): (user, password)
+type Login = (
+    &'static str,
+    (&'static str, &'static str),
+    (&'static str, &'static str),
+);
+const LOGINS: [Login; 2] = [
+    (
+        "sysadmin",
+        ("sa", "Sa-Test-Passw0rd!"),
+        ("sa", "Sa-Test-Passw0rd!"),
+    ),
+    (
+        "least privilege",
+        ("pmp", "Pmp-Test-Passw0rd!"),
+        ("pback", "Pback-Test-Passw0rd!"),
+    ),
+];
+
+struct Cell {
+    status: Status,
+    message: String,
+}
+
+async fn run_cell(scenario: &str, login: &Login) -> (Report, Vec<String>) {
+    let server = TestServer::start_emulated(scenario).await;
+    let passwords = Passwords::new();
+    let (_, (user, password), (backup_user, backup_password)) = *login;
+    let toml = server
+        .target()
+        .in_server("database = \"PassTrix\"")
+        .with(&passwords.sql(user, password))
+        .with(&passwords.backup(backup_user, backup_password, None))
+        .render();
+    let report = run(&toml, &["sql.*"]).await;
+    let unanswered = server
+        .emulator()
+        .unanswered_statements()
+        .into_iter()
+        .map(|statement| {
+            format!(
+                "{}: {} ({})",
+                statement.user, statement.text, statement.reason
+            )
+        })
+        .collect();
+    (report, unanswered)
+}
+
+fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "pass",
+        Status::Warn => "warn",
+        Status::Fail => "fail",
+        Status::Skip => "skip",
+        Status::Error => "error",
+        _ => "other",
+    }
+}
+
+/// A cell makes sense when its verdict stands on evidence or says why it
+/// has none: a skip or error names its reason, and one for a missing
+/// permission names the permission.
+fn assert_sensible(platform: &str, login: &str, id: &str, cell: &Cell) {
+    let at = format!("{id} on {platform} as {login}: {}", cell.message);
+    assert!(!cell.message.trim().is_empty(), "{at}: no message");
+    match cell.status {
+        Status::Pass | Status::Warn | Status::Fail | Status::Skip => {}
+        Status::Error => {
+            let lower = cell.message.to_lowercase();
+            assert!(
+                lower.contains("permission") || lower.contains("grant"),
+                "{at}: an error must name the missing permission"
+            );
+        }
+        _ => panic!("{at}: unexpected status"),
+    }
+    assert!(
+        !cell.message.contains("mssql-emulator"),
+        "{at}: the emulator could not answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sql_check_on_every_platform_with_either_login() {
+    let mut matrix: BTreeMap<String, BTreeMap<(usize, usize), Cell>> = BTreeMap::new();
+    let mut unparsed = Vec::new();
+    for (p, (scenario, _)) in PLATFORMS.iter().enumerate() {
+        for (l, login) in LOGINS.iter().enumerate() {
+            let (report, unanswered) = run_cell(scenario, login).await;
+            unparsed.extend(
+                unanswered
+                    .into_iter()
+                    .map(|text| format!("{scenario} as {}: {text}", login.0)),
+            );
+            for result in &report.results {
+                matrix.entry(result.id.clone()).or_default().insert(
+                    (p, l),
+                    Cell {
+                        status: result.status,
+                        message: result.message.clone(),
+                    },
+                );
+            }
+        }
+    }
+    assert!(
+        unparsed.is_empty(),
+        "the strict emulator could not answer:\n{}",
+        unparsed.join("\n")
+    );
+    for (id, row) in &matrix {
+        for ((p, l), cell) in row {
+            assert_sensible(PLATFORMS[*p].1, LOGINS[*l].0, id, cell);
+        }
+    }
+
+    // What the platforms do not have is not applicable there.
+    let azure_sqldb = PLATFORMS
+        .iter()
+        .position(|(s, _)| *s == "azure-sqldb")
+        .unwrap();
+    for l in 0..LOGINS.len() {
+        let cell = &matrix["sql.database.log-backups"][&(azure_sqldb, l)];
+        assert_eq!(cell.status, Status::Skip, "{}", cell.message);
+        assert!(
+            cell.message.starts_with("not applicable:"),
+            "{}",
+            cell.message
+        );
+        assert!(
+            cell.message.contains("sys.database_recovery_status"),
+            "{}",
+            cell.message
+        );
+    }
+
+    let document = render(&matrix);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/platforms.md");
+    if std::env::var_os("MSSQL_PREFLIGHT_UPDATE_PLATFORMS").is_some() {
+        std::fs::write(&path, &document).unwrap();
+    } else {
+        let kept = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            kept == document,
+            "docs/platforms.md is out of date; rerun with MSSQL_PREFLIGHT_UPDATE_PLATFORMS=1\n{document}"
+        );
+    }
+}
+
+/// The matrix as Markdown: statuses per cell, then the reasons of the
+/// skips and errors (numbers left out, so that ports and times do not churn).
+fn render(matrix: &BTreeMap<String, BTreeMap<(usize, usize), Cell>>) -> String {
+    let mut out = String::from(
+        "# SQL checks on each platform\n\n\
+         Generated by `tests/it/platforms.rs` (`MSSQL_PREFLIGHT_UPDATE_PLATFORMS=1 cargo nextest run --test it -E 'test(every_sql_check_on_every_platform)'`): \
+         every SQL check and built-in pack check run against the emulator's personality of each platform, \
+         which answers from SQL Server's documented catalog (`fixtures/catalog/sql-server.toml`). \
+         **admin**: a sysadmin login for both accounts; **app**: the logins the applications use \
+         (`pmp`, db_owner of PassTrix, as the application account; `pback`, db_backupoperator only, as the backup account).\n\n",
+    );
+    out.push_str("| check |");
+    for (_, name) in PLATFORMS {
+        out.push_str(&format!(" {name} admin | {name} app |"));
+    }
+    out.push_str("\n|---|");
+    for _ in 0..PLATFORMS.len() * LOGINS.len() {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    let mut counts: BTreeMap<usize, BTreeMap<&str, usize>> = BTreeMap::new();
+    for (id, row) in matrix {
+        out.push_str(&format!("| `{id}` |"));
+        for p in 0..PLATFORMS.len() {
+            for l in 0..LOGINS.len() {
+                let word = row
+                    .get(&(p, l))
+                    .map_or("-", |cell| status_word(cell.status));
+                *counts.entry(p).or_default().entry(word).or_default() += 1;
+                out.push_str(&format!(" {word} |"));
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str("\n## Verdicts per platform\n\n");
+    for (p, words) in &counts {
+        let list: Vec<String> = words
+            .iter()
+            .map(|(word, n)| format!("{n} {word}"))
+            .collect();
+        out.push_str(&format!("- {}: {}\n", PLATFORMS[*p].1, list.join(", ")));
+    }
+    out.push_str("\n## Why a check skipped or erred\n\n");
+    for (id, row) in matrix {
+        for ((p, l), cell) in row {
+            if matches!(cell.status, Status::Skip | Status::Error) {
+                let message: String = cell
+                    .message
+                    .chars()
+                    .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                    .collect();
+                out.push_str(&format!(
+                    "- `{id}`, {} {}: {} — {}\n",
+                    PLATFORMS[*p].1,
+                    ["admin", "app"][*l],
+                    status_word(cell.status),
+                    message
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn pack_dir(query: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("acme.toml"),
+        format!(
+            "[[check]]\nid = \"sql.acme.recovery\"\ntitle = \"t\"\nfamily = \"sql\"\nseverity = \"warn\"\nwhy = \"w\"\nfix = \"f\"\n\n[check.sql]\nquery = \"{query}\"\nexpect.value.equals = \"FULL\"\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_misspelt_column_in_a_pack_query_is_an_error_naming_it() {
+    let dir = pack_dir("SELECT recovery_modle_desc FROM sys.databases WHERE database_id = DB_ID()");
+    let server = TestServer::start_emulated("sql2022-healthy").await;
+    let passwords = Passwords::new();
+    let toml = server
+        .target()
+        .in_server("database = \"PassTrix\"")
+        .with(&passwords.sql("pmp", "Pmp-Test-Passw0rd!"))
+        .render();
+    let report = crate::packs::run_with_packs(&toml, dir.path(), &["sql.acme.recovery"]).await;
+    let result = crate::support::assert_status(&report, "sql.acme.recovery", Status::Error);
+    assert!(
+        result
+            .message
+            .contains("Invalid column name 'recovery_modle_desc'"),
+        "{result:#?}"
+    );
+    assert!(
+        server.emulator().unanswered_statements().is_empty(),
+        "answered by the strict emulator, as SQL Server would: 207"
+    );
+
+    // Spelt right, the same pack passes on the same server.
+    let dir = pack_dir("SELECT recovery_model_desc FROM sys.databases WHERE database_id = DB_ID()");
+    let report = crate::packs::run_with_packs(&toml, dir.path(), &["sql.acme.recovery"]).await;
+    crate::support::assert_status(&report, "sql.acme.recovery", Status::Pass);
+}
+
+#[test]
+fn a_pack_query_reading_an_unknown_object_is_a_load_time_warning() {
+    let dir = pack_dir("SELECT name FROM sys.databasez WHERE database_id = DB_ID()");
+    let catalog = mssql_preflight::catalog::Catalog::load(&[dir.path().to_owned()]).unwrap();
+    assert_eq!(catalog.warnings.len(), 1, "{:?}", catalog.warnings);
+    assert!(
+        catalog.warnings[0].contains("sys.databasez")
+            && catalog.warnings[0].contains("sql.acme.recovery"),
+        "{:?}",
+        catalog.warnings
+    );
+    let builtin = mssql_preflight::catalog::Catalog::builtin().unwrap();
+    assert!(builtin.warnings.is_empty(), "{:?}", builtin.warnings);
+}
+
+#[test]
+fn explain_says_where_a_pack_check_can_run() {
+    let catalog = mssql_preflight::catalog::Catalog::builtin().unwrap();
+    let check = catalog.registry.get("sql.database.log-backups").unwrap();
+    let checks = check.meta().checks.to_string();
+    assert!(
+        checks.contains(
+            "runs on SQL Server, Azure SQL Managed Instance, Amazon RDS for SQL Server only"
+        ) && checks
+            .contains("not on Azure SQL Database, which has no sys.database_recovery_status"),
+        "{checks}"
+    );
+}
