@@ -472,6 +472,19 @@ impl Platform {
         }
     }
 
+    /// The platform in SQL Server's documented catalog (what exists where);
+    /// `None` for one the catalog does not cover.
+    pub fn in_catalog(self) -> Option<mssql_emulator::catalog::Platform> {
+        use mssql_emulator::catalog::Platform as Documented;
+        match self {
+            Platform::SqlServer => Some(Documented::SqlServer),
+            Platform::AzureSqlDatabase => Some(Documented::AzureSqlDatabase),
+            Platform::AzureManagedInstance => Some(Documented::AzureSqlManagedInstance),
+            Platform::AmazonRds => Some(Documented::AmazonRds),
+            Platform::OtherCloud => None,
+        }
+    }
+
     /// Whether `BACKUP DATABASE … TO DISK` works as the applications use it.
     pub fn native_backup_to_disk(self) -> bool {
         matches!(self, Platform::SqlServer)

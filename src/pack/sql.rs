@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use mssql_emulator::catalog::{Catalog as SqlCatalog, ObjectName, Platform as CatalogPlatform};
 
 use crate::context::RunContext;
-use crate::facts::sql::{AccountKind, Platform, ServerFacts, session_of};
+use crate::facts::sql::{AccountKind, ServerFacts, session_of};
 use crate::finding::{Finding, Outcome, Stop};
 use crate::probe::sql::SqlValue;
 use crate::registry::CheckMeta;
@@ -126,18 +126,6 @@ impl CatalogReview {
             .iter()
             .find(|(_, platforms)| !platforms.contains(&platform))
             .map(|(object, _)| object.as_str())
-    }
-}
-
-/// The catalog's name for a platform the tool recognised; `None` for one
-/// the catalog does not cover.
-pub fn catalog_platform(platform: Platform) -> Option<CatalogPlatform> {
-    match platform {
-        Platform::SqlServer => Some(CatalogPlatform::SqlServer),
-        Platform::AzureSqlDatabase => Some(CatalogPlatform::AzureSqlDatabase),
-        Platform::AzureManagedInstance => Some(CatalogPlatform::AzureSqlManagedInstance),
-        Platform::AmazonRds => Some(CatalogPlatform::AmazonRds),
-        Platform::OtherCloud => None,
     }
 }
 
@@ -262,7 +250,7 @@ impl SqlProbe {
         }
         // A query reading what the platform does not have would only fail.
         if let Ok(server) = ctx.fact::<ServerFacts>().await
-            && let Some(platform) = catalog_platform(server.platform)
+            && let Some(platform) = server.platform.in_catalog()
             && let Some(object) = self.review().missing_on(platform)
         {
             return Err(Stop::skip(format!(

@@ -102,14 +102,29 @@ fn status_word(status: Status) -> &'static str {
     }
 }
 
+/// Checks whose skip follows from the data (no Express, no Passwordstate
+/// table, PMP's default key), said in the check's own words.
+const DATA_SKIPS: [&str; 3] = [
+    "sql.express.size-limit",
+    "sql.passwordstate.backup-impersonation",
+    "sql.pmp.keys",
+];
+
 /// A cell makes sense when its verdict stands on evidence or says why it
-/// has none: a skip or error names its reason, and one for a missing
-/// permission names the permission.
+/// has none: a skip is not applicable on the platform, or names the GRANT
+/// that would let it run, or follows from the data; an error names the
+/// missing permission.
 fn assert_sensible(platform: &str, login: &str, id: &str, cell: &Cell) {
     let at = format!("{id} on {platform} as {login}: {}", cell.message);
     assert!(!cell.message.trim().is_empty(), "{at}: no message");
     match cell.status {
-        Status::Pass | Status::Warn | Status::Fail | Status::Skip => {}
+        Status::Pass | Status::Warn | Status::Fail => {}
+        Status::Skip => assert!(
+            cell.message.starts_with("not applicable:")
+                || cell.message.contains("GRANT ")
+                || DATA_SKIPS.contains(&id),
+            "{at}: a skip must be not applicable, name the GRANT, or follow from the data"
+        ),
         Status::Error => {
             let lower = cell.message.to_lowercase();
             assert!(
@@ -177,6 +192,53 @@ async fn every_sql_check_on_every_platform_with_either_login() {
             "{}",
             cell.message
         );
+    }
+
+    // No registry, services or msdb history on the managed platforms; the
+    // least-privileged login is told which GRANT reads the server views.
+    for (p, (scenario, _)) in PLATFORMS.iter().enumerate() {
+        let managed = matches!(*scenario, "azure-sqldb" | "azure-mi" | "aws-rds");
+        for (l, (login, _, _)) in LOGINS.iter().enumerate() {
+            let cell = |id: &str| &matrix[id][&(p, l)];
+            for id in ["sql.service.account", "sql.backup.recent"] {
+                if managed {
+                    assert!(
+                        cell(id).message.starts_with("not applicable:"),
+                        "{id} on {scenario}: {}",
+                        cell(id).message
+                    );
+                }
+            }
+            let registry = cell("sql.config.force-encryption");
+            if matches!(*scenario, "azure-sqldb" | "azure-mi") {
+                assert!(
+                    registry.message.starts_with("not applicable:"),
+                    "{scenario}: {}",
+                    registry.message
+                );
+            } else if *login == "least privilege" {
+                let grant = if *scenario == "sql2022-healthy" {
+                    "GRANT VIEW SERVER PERFORMANCE STATE TO [pmp]"
+                } else {
+                    "GRANT VIEW SERVER STATE TO [pmp]"
+                };
+                for id in ["sql.config.force-encryption", "sql.connection.encrypted"] {
+                    assert_eq!(cell(id).status, Status::Skip, "{id} on {scenario}");
+                    assert!(
+                        cell(id).message.contains(grant),
+                        "{id} on {scenario}: {}",
+                        cell(id).message
+                    );
+                }
+            } else {
+                assert_ne!(
+                    registry.status,
+                    Status::Skip,
+                    "{scenario}: {}",
+                    registry.message
+                );
+            }
+        }
     }
 
     let document = render(&matrix);

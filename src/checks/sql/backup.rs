@@ -344,7 +344,7 @@ impl Check for RecentBackup {
         let info = ctx.fact::<ServerFacts>().await?;
         if !info.platform.native_backup_to_disk() {
             return Err(Stop::skip(format!(
-                "{} keeps its own backups outside msdb; check them in the platform's console",
+                "not applicable: {} keeps its own backups outside msdb; check them in the platform's console",
                 info.platform.describe()
             )));
         }

@@ -11,7 +11,7 @@ mod server;
 
 use std::sync::Arc;
 
-use crate::facts::sql::{SqlSession, is_missing_object, is_permission_denied};
+use crate::facts::sql::{ServerInfo, SqlSession, is_missing_object, is_permission_denied};
 use crate::finding::Stop;
 use crate::probe::sql::QueryFailure;
 use crate::registry::Check;
@@ -32,6 +32,18 @@ pub fn checks() -> Vec<Arc<dyn Check>> {
         Arc::new(backup::RecentBackup::new()),
         Arc::new(backup::SqlCanWrite::new()),
     ]
+}
+
+/// "`platform` has no `object`" when SQL Server's documented catalog says
+/// the server's platform lacks the system object a check reads.
+fn platform_lacks(info: &ServerInfo, object: &str) -> Option<String> {
+    let platform = info.platform.in_catalog()?;
+    let major = info
+        .version
+        .map_or(0, |version| u8::try_from(version.major).unwrap_or(u8::MAX));
+    let known = mssql_emulator::catalog::Catalog::get().object(object)?;
+    (!known.exists_on(platform, major))
+        .then(|| format!("{} has no {}", platform.describe(), known.name))
 }
 
 /// Why a check that needed `what` stops after a query failed: a missing

@@ -435,8 +435,13 @@ impl Check for ForceEncryption {
         let info = ctx.fact::<ServerFacts>().await?;
         if info.platform == Platform::AzureSqlDatabase {
             return Err(Stop::skip(
-                "Azure SQL Database has no ForceEncryption setting: it always requires encryption",
+                "not applicable: Azure SQL Database has no ForceEncryption setting: it always requires encryption",
             ));
+        }
+        if let Some(lacking) = super::platform_lacks(&info, "sys.dm_server_registry") {
+            return Err(Stop::skip(format!(
+                "not applicable: {lacking}, where the instance's ForceEncryption lives; the platform manages encryption itself"
+            )));
         }
         let registry = ctx.fact::<ServerRegistry>().await?;
         let settings = match registry.as_ref() {
@@ -525,7 +530,7 @@ impl Check for ServiceAccount {
         let info = ctx.fact::<ServerFacts>().await?;
         if !info.platform.native_backup_to_disk() {
             return Err(Stop::skip(format!(
-                "{} manages its own service accounts and backups",
+                "not applicable: {} manages its own service accounts and backups",
                 info.platform.describe()
             )));
         }
