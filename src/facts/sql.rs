@@ -192,12 +192,7 @@ impl SqlSession {
         &self,
         database: &str,
     ) -> Result<DatabasePresence, QueryFailure> {
-        let name = sql::literal(database);
-        let set = self
-            .rows(&format!(
-                "SELECT DB_ID({name}) AS database_id, HAS_DBACCESS({name}) AS has_access"
-            ))
-            .await?;
+        let set = self.rows(&database_presence_query(database)).await?;
         Ok(DatabasePresence {
             exists: !set.get(0, "database_id").is_null(),
             accessible: set.get(0, "has_access").as_bool(),
@@ -214,6 +209,11 @@ impl SqlSession {
             ))
         })
     }
+}
+
+pub fn database_presence_query(database: &str) -> String {
+    let name = sql::literal(database);
+    format!("SELECT DB_ID({name}) AS database_id, HAS_DBACCESS({name}) AS has_access")
 }
 
 /// A database as one login sees it.

@@ -34,6 +34,31 @@ pub fn checks() -> Vec<Arc<dyn Check>> {
     ]
 }
 
+/// Every statement the SQL checks and the facts they read send, with
+/// `database`, `user` and a backup `file` filled in: for tests that hold
+/// them against SQL Server's documented catalog (the packs' queries are in
+/// `checks/*.toml`).
+pub fn statements(database: &str, user: &str, file: &str) -> Vec<String> {
+    use crate::facts::sql as facts;
+    vec![
+        facts::SERVER_FACTS_QUERY.to_owned(),
+        facts::SERVICES_QUERY.to_owned(),
+        facts::REGISTRY_QUERY.to_owned(),
+        facts::DATA_FILES_QUERY.to_owned(),
+        facts::database_presence_query(database),
+        crate::facts::host::BACKUP_SETTINGS_QUERY.to_owned(),
+        server::CLOCK_QUERY.to_owned(),
+        server::CONNECTION_QUERY.to_owned(),
+        database::CREATE_RIGHTS_QUERY.to_owned(),
+        database::keys_query("PMPCert", "PMPKey"),
+        backup::ROLE_QUERY.to_owned(),
+        backup::members_query(user),
+        backup::backup_permission_query(database),
+        backup::last_backup_query(database),
+        backup::copy_only_backup(database, file),
+    ]
+}
+
 /// "`platform` has no `object`" when SQL Server's documented catalog says
 /// the server's platform lacks the system object a check reads.
 fn platform_lacks(info: &ServerInfo, object: &str) -> Option<String> {

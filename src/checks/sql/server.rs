@@ -273,7 +273,7 @@ impl Check for Clock {
         let asked = time::OffsetDateTime::now_utc();
         let started = Instant::now();
         let value = session
-            .scalar("SELECT SYSUTCDATETIME() AS utc_now")
+            .scalar(CLOCK_QUERY)
             .await
             .map_err(|e| query_stop(session, "the server's clock", e, "no permission"))?
             .ok_or_else(|| Stop::error("the server returned no time"))?;
@@ -328,6 +328,8 @@ impl ConnectionEncrypted {
         }
     }
 }
+
+pub const CLOCK_QUERY: &str = "SELECT SYSUTCDATETIME() AS utc_now";
 
 pub const CONNECTION_QUERY: &str = "SELECT encrypt_option, auth_scheme, net_transport, protocol_type FROM sys.dm_exec_connections WHERE session_id = @@SPID";
 
