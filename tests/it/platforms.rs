@@ -499,3 +499,22 @@ async fn every_query_of_the_tool_is_understood_on_every_platform() {
         assert!(unanswered.is_empty(), "{name}: {unanswered:#?}");
     }
 }
+
+#[test]
+fn the_readme_example_pack_reads_only_documented_objects() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let query = readme
+        .lines()
+        .find_map(|line| line.strip_prefix("query = \""))
+        .and_then(|rest| rest.split('"').next())
+        .expect("README.md shows a [check.sql] query");
+    let dir = pack_dir(query);
+    let catalog = mssql_preflight::catalog::Catalog::load(&[dir.path().to_owned()]).unwrap();
+    assert!(
+        catalog.warnings.is_empty(),
+        "{query}: {:?}",
+        catalog.warnings
+    );
+}
