@@ -151,6 +151,24 @@ impl TestServer {
     }
 }
 
+/// A statement the emulator could not answer (it could not parse it, or the
+/// scenario lacks the data) fails the test that sent it: a real server
+/// would have answered, so the test proved nothing about it.
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(emulator) = &self.emulator {
+            let unanswered = emulator.unanswered_statements();
+            assert!(
+                unanswered.is_empty(),
+                "the emulator could not answer what the test sent: {unanswered:#?}"
+            );
+        }
+    }
+}
+
 /// A target file being put together for an emulated server.
 #[derive(Debug, Clone)]
 pub struct TargetToml {
