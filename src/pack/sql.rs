@@ -156,7 +156,7 @@ impl SqlProbe {
                     }
                 }
                 None => review.warnings.push(format!(
-                    "the query reads {}, which SQL Server's catalog (as this tool knows it) has no object of that name",
+                    "the query reads {}, which is not in SQL Server's documented catalog as this tool knows it: check the spelling (the server would answer error 208); where it is right, the tool cannot tell on which platforms the check runs",
                     parts.join(".")
                 )),
             }
