@@ -335,11 +335,7 @@ async fn a_misspelt_column_in_a_pack_query_is_an_error_naming_it() {
     let dir = pack_dir("SELECT recovery_modle_desc FROM sys.databases WHERE database_id = DB_ID()");
     let server = TestServer::start_emulated("sql2022-healthy").await;
     let passwords = Passwords::new();
-    let toml = server
-        .target()
-        .in_server("database = \"PassTrix\"")
-        .with(&passwords.sql("pmp", "Pmp-Test-Passw0rd!"))
-        .render();
+    let toml = server.app_target(&passwords).render();
     let report = crate::packs::run_with_packs(&toml, dir.path(), &["sql.acme.recovery"]).await;
     let result = crate::support::assert_status(&report, "sql.acme.recovery", Status::Error);
     assert!(

@@ -145,6 +145,14 @@ impl TestServer {
         }
     }
 
+    /// The target file for PMP's application account `pmp` in its database
+    /// PassTrix, as PMP is set up.
+    pub fn app_target(&self, passwords: &crate::support::accounts::Passwords) -> TargetToml {
+        self.target()
+            .in_server("database = \"PassTrix\"")
+            .with(&passwords.sql("pmp", "Pmp-Test-Passw0rd!"))
+    }
+
     /// The target file as TOML, with the defaults of [`EmulatedServer::target`].
     pub fn toml(&self) -> String {
         self.target().render()
