@@ -11,6 +11,9 @@ use crate::registry::Registry;
 pub struct Catalog {
     pub registry: Registry,
     pub profiles: Profiles,
+    /// What the packs' loading found questionable, e.g. a query reading an
+    /// object SQL Server's documented catalog does not have.
+    pub warnings: Vec<String>,
 }
 
 impl Catalog {
@@ -25,16 +28,27 @@ impl Catalog {
         let mut registry = crate::checks::builtin();
         let mut profiles = Profiles::builtin().map_err(|e| e.to_string())?;
         let mut declared_at = Vec::new();
+        let mut warnings = Vec::new();
         for (origin, text) in pack::BUILTIN {
             let origin = format!("{origin} (built in)");
-            pack::add_to(&mut registry, text, &origin, &mut declared_at)?;
+            warnings.extend(pack::add_to(
+                &mut registry,
+                text,
+                &origin,
+                &mut declared_at,
+            )?);
         }
         for dir in checks_dirs {
             if !dir.is_dir() {
                 return Err(format!("--checks-dir {}: no such directory", dir.display()));
             }
             for (origin, text) in pack::read_dir(dir)? {
-                pack::add_to(&mut registry, &text, &origin, &mut declared_at)?;
+                warnings.extend(pack::add_to(
+                    &mut registry,
+                    &text,
+                    &origin,
+                    &mut declared_at,
+                )?);
             }
             let extra = dir.join(pack::PROFILES_FILE);
             if extra.is_file() {
@@ -45,7 +59,11 @@ impl Catalog {
             }
         }
         profiles.validate(&registry)?;
-        Ok(Catalog { registry, profiles })
+        Ok(Catalog {
+            registry,
+            profiles,
+            warnings,
+        })
     }
 }
 

@@ -27,6 +27,7 @@ pub fn list(args: ListArgs) -> i32 {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
+    super::print_load_warnings(&catalog);
     let profile = match &args.profile {
         Some(name) => match catalog.profiles.get(name) {
             Some(p) => Some(p),
@@ -89,6 +90,7 @@ pub fn explain(id: &str, packs: &PackArgs) -> i32 {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
+    super::print_load_warnings(&catalog);
     let Some(check) = catalog.registry.get(id) else {
         return usage_error(format!(
             "no check has the id `{id}`{}; `mssql-preflight list` shows them all",

@@ -61,6 +61,14 @@ pub fn main() -> i32 {
     }
 }
 
+/// Prints what loading the checks found questionable (e.g. a pack query
+/// reading an object SQL Server's catalog does not have).
+pub(crate) fn print_load_warnings(catalog: &crate::catalog::Catalog) {
+    for warning in &catalog.warnings {
+        eprintln!("warning: {}", crate::redact::scrub(warning));
+    }
+}
+
 /// Prints an error the user can act on and returns the usage exit code.
 pub(crate) fn usage_error(message: impl std::fmt::Display) -> i32 {
     let text = crate::redact::scrub(&message.to_string()).into_owned();

@@ -33,6 +33,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
         check_writable(path)?;
     }
     let catalog = Catalog::load(&args.packs.checks_dirs)?;
+    super::print_load_warnings(&catalog);
     let inputs = SecretInputs::from_stdin(args.password_stdin, args.backup_password_stdin)
         .map_err(|e| format!("cannot read passwords from standard input: {e}"))?;
     let overrides = TargetOverrides {

@@ -327,7 +327,7 @@ impl BackupSettingsRows {
     }
 }
 
-const BACKUP_SETTINGS_QUERY: &str = "SELECT * FROM dbo.BackupSettings";
+pub const BACKUP_SETTINGS_QUERY: &str = "SELECT * FROM dbo.BackupSettings";
 
 impl Fact for BackupSettingsTable {
     type Output = BackupSettingsRows;

@@ -200,12 +200,7 @@ impl SqlSession {
         &self,
         database: &str,
     ) -> Result<DatabasePresence, QueryFailure> {
-        let name = sql::literal(database);
-        let set = self
-            .rows(&format!(
-                "SELECT DB_ID({name}) AS database_id, HAS_DBACCESS({name}) AS has_access"
-            ))
-            .await?;
+        let set = self.rows(&database_presence_query(database)).await?;
         // "Does not exist" only when the server said so: a NULL database_id
         // in the row asked for. Anything else is an answer we cannot read.
         if set.rows.is_empty() || set.column("database_id").is_none() {
@@ -233,6 +228,11 @@ impl SqlSession {
             ))
         })
     }
+}
+
+pub fn database_presence_query(database: &str) -> String {
+    let name = sql::literal(database);
+    format!("SELECT DB_ID({name}) AS database_id, HAS_DBACCESS({name}) AS has_access")
 }
 
 /// A database as one login sees it.
@@ -492,6 +492,19 @@ impl Platform {
             Platform::AzureManagedInstance => "Azure SQL Managed Instance",
             Platform::AmazonRds => "Amazon RDS for SQL Server",
             Platform::OtherCloud => "a managed SQL platform",
+        }
+    }
+
+    /// The platform in SQL Server's documented catalog (what exists where);
+    /// `None` for one the catalog does not cover.
+    pub fn in_catalog(self) -> Option<mssql_emulator::catalog::Platform> {
+        use mssql_emulator::catalog::Platform as Documented;
+        match self {
+            Platform::SqlServer => Some(Documented::SqlServer),
+            Platform::AzureSqlDatabase => Some(Documented::AzureSqlDatabase),
+            Platform::AzureManagedInstance => Some(Documented::AzureSqlManagedInstance),
+            Platform::AmazonRds => Some(Documented::AmazonRds),
+            Platform::OtherCloud => None,
         }
     }
 

@@ -210,15 +210,26 @@ fn validate_id(id: &str, family: Family) -> Result<(), String> {
 }
 
 /// Adds the checks of one pack to `registry`; a clash of ids is an error
-/// that names both places.
+/// that names both places. Returns what the catalog review of its SQL
+/// queries found questionable, as warnings.
 pub fn add_to(
     registry: &mut Registry,
     text: &str,
     origin: &str,
     declared_at: &mut Vec<(String, String)>,
-) -> Result<(), String> {
+) -> Result<Vec<String>, String> {
+    let mut warnings = Vec::new();
     for declared in parse(text, origin).map_err(|e| e.to_string())? {
         let id = declared.check.meta().id.to_string();
+        if let Probe::Sql(probe) = &declared.check.probe {
+            warnings.extend(
+                probe
+                    .review()
+                    .warnings
+                    .into_iter()
+                    .map(|warning| format!("{}: check `{id}`: {warning}", declared.at)),
+            );
+        }
         if registry.add(declared.check).is_err() {
             let first = declared_at
                 .iter()
@@ -232,7 +243,7 @@ pub fn add_to(
         }
         declared_at.push((id, declared.at));
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// The pack files of a user's checks directory, sorted by name, with their

@@ -4,8 +4,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use mssql_emulator::catalog::{Catalog as SqlCatalog, ObjectName, Platform as CatalogPlatform};
+
 use crate::context::RunContext;
-use crate::facts::sql::{AccountKind, session_of};
+use crate::facts::sql::{AccountKind, ServerFacts, session_of};
 use crate::finding::{Finding, Outcome, Stop};
 use crate::probe::sql::SqlValue;
 use crate::registry::CheckMeta;
@@ -93,7 +95,75 @@ impl QueryResult {
     }
 }
 
+/// A pack query held against SQL Server's documented catalog
+/// (`fixtures/catalog/sql-server.toml`): the system objects it reads and
+/// where they exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogReview {
+    /// (object, the platforms that have it) for each documented system object.
+    pub needs: Vec<(String, Vec<CatalogPlatform>)>,
+    /// What the catalog cannot vouch for: an unknown system object, a query
+    /// the T-SQL parser cannot read. Shown as load-time warnings.
+    pub warnings: Vec<String>,
+}
+
+impl CatalogReview {
+    /// The platforms where every object the query reads exists.
+    pub fn platforms(&self) -> Vec<CatalogPlatform> {
+        CatalogPlatform::ALL
+            .into_iter()
+            .filter(|platform| {
+                self.needs
+                    .iter()
+                    .all(|(_, platforms)| platforms.contains(platform))
+            })
+            .collect()
+    }
+
+    /// The first object `platform` lacks.
+    pub fn missing_on(&self, platform: CatalogPlatform) -> Option<&str> {
+        self.needs
+            .iter()
+            .find(|(_, platforms)| !platforms.contains(&platform))
+            .map(|(object, _)| object.as_str())
+    }
+}
+
 impl SqlProbe {
+    /// What the catalog says about this query's system objects.
+    pub fn review(&self) -> CatalogReview {
+        let mut review = CatalogReview::default();
+        let references = match mssql_emulator::references(&self.query) {
+            Ok(references) => references,
+            Err(reason) => {
+                review.warnings.push(format!(
+                    "the query cannot be checked against SQL Server's catalog: the T-SQL parser {reason}"
+                ));
+                return review;
+            }
+        };
+        let catalog = SqlCatalog::get();
+        for parts in &references.objects {
+            let ObjectName::System { key, .. } = SqlCatalog::classify(parts) else {
+                continue;
+            };
+            match catalog.object(&key) {
+                Some(object) => {
+                    if !review.needs.iter().any(|(known, _)| *known == object.name) {
+                        review
+                            .needs
+                            .push((object.name.clone(), object.applies_to.clone()));
+                    }
+                }
+                None => review.warnings.push(format!(
+                    "the query reads {}, which is not in SQL Server's documented catalog as this tool knows it: check the spelling (the server would answer error 208); where it is right, the tool cannot tell on which platforms the check runs",
+                    parts.join(".")
+                )),
+            }
+        }
+        review
+    }
+
     pub(super) fn validate(&self) -> Result<(), String> {
         if self.query.trim().is_empty() {
             return Err("[check.sql] query is empty".to_owned());
@@ -132,8 +202,34 @@ impl SqlProbe {
         if let Some(c) = &self.expect.rows {
             expectations.push(format!("a number of rows {}", c.describe()));
         }
+        let review = self.review();
+        let platforms = review.platforms();
+        let runs_on = if platforms.len() == CatalogPlatform::ALL.len() {
+            String::new()
+        } else {
+            let lacking: Vec<String> = CatalogPlatform::ALL
+                .into_iter()
+                .filter(|platform| !platforms.contains(platform))
+                .map(|platform| {
+                    format!(
+                        "{}, which has no {}",
+                        platform.describe(),
+                        review.missing_on(platform).unwrap_or_default()
+                    )
+                })
+                .collect();
+            format!(
+                " It runs on {} only (not on {}).",
+                platforms
+                    .iter()
+                    .map(|platform| platform.describe())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                lacking.join("; ")
+            )
+        };
         format!(
-            "Runs this query as {who} in the application database and expects {}:\n\n{}",
+            "Runs this query as {who} in the application database and expects {}.{runs_on}\n\n{}",
             expectations.join(" and "),
             self.query.trim()
         )
@@ -151,6 +247,16 @@ impl SqlProbe {
         let session = login.session()?;
         if ctx.target.server.database.is_some() {
             session.require_database()?;
+        }
+        // A query reading what the platform does not have would only fail.
+        if let Ok(server) = ctx.fact::<ServerFacts>().await
+            && let Some(platform) = server.platform.in_catalog()
+            && let Some(object) = self.review().missing_on(platform)
+        {
+            return Err(Stop::not_applicable(format!(
+                "{} has no {object}, which this check reads",
+                platform.describe()
+            )));
         }
         let sets = session
             .results(&self.query)

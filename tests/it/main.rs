@@ -13,6 +13,7 @@ mod host;
 mod net;
 mod pack_sql;
 mod packs;
+mod platforms;
 mod render_properties;
 mod reporters;
 mod share;

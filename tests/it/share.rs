@@ -637,9 +637,7 @@ async fn without_a_configured_size_the_database_size_comes_from_sql_server() {
     let passwords = Passwords::new();
     // The application database's data file is 64 MiB; the share a 4 MiB tmpfs.
     let toml = server
-        .target()
-        .in_server("database = \"PassTrix\"")
-        .with(&passwords.sql("pmp", "Pmp-Test-Passw0rd!"))
+        .app_target(&passwords)
         .with(&format!(
             "{}smb_port = {}\n",
             passwords.backup(WRITER, WRITER_PASSWORD, Some(&samba.unc("space", ""))),

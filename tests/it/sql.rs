@@ -969,6 +969,7 @@ extends = "sql2022-healthy"
 
 [[tables]]
 name = "sys.symmetric_keys"
+database = "PassTrix"
 columns = [{{ name = "name", type = "sysname" }}]
 rows = [["##MS_DatabaseMasterKey##"], ["PMPKey"]]
 

@@ -140,7 +140,23 @@ async fn as_backup_account(
     Ok(session.mark(finding.evidence("roles", set.to_json_rows())))
 }
 
-fn members_query(user: &str) -> String {
+pub fn backup_permission_query(database: &str) -> String {
+    format!(
+        "SELECT HAS_PERMS_BY_NAME({}, N'DATABASE', N'BACKUP DATABASE') AS can_backup",
+        literal(database)
+    )
+}
+
+/// The intrusive check's backup: a copy that never disturbs the chain.
+pub fn copy_only_backup(database: &str, file: &str) -> String {
+    format!(
+        "BACKUP DATABASE {} TO DISK = {} WITH COPY_ONLY",
+        ident(database),
+        literal(file)
+    )
+}
+
+pub fn members_query(user: &str) -> String {
     format!(
         "SELECT HAS_PERMS_BY_NAME(DB_NAME(), N'DATABASE', N'VIEW DEFINITION') AS can_view; \
          SELECT u.name AS user_name, r.name AS role_name FROM sys.database_principals AS u \
@@ -273,10 +289,7 @@ impl Check for BackupPermission {
         let session = login.session()?;
         let user = &session.user;
         let value = session
-            .scalar(&format!(
-                "SELECT HAS_PERMS_BY_NAME({}, N'DATABASE', N'BACKUP DATABASE') AS can_backup",
-                literal(database)
-            ))
+            .scalar(&backup_permission_query(database))
             .await
             .map_err(|e| query_stop(session, "the backup permission", e, "no permission"))?;
         let finding = match value.as_ref().and_then(|v| v.as_bool()) {
@@ -493,11 +506,7 @@ impl Check for SqlCanWrite {
         let name =
             ProbeName::fresh(time::OffsetDateTime::now_utc(), Some("sql-backup")).to_string();
         let file = path_for_sql_server(&destination, &name);
-        let statement = format!(
-            "BACKUP DATABASE {} TO DISK = {} WITH COPY_ONLY",
-            ident(database),
-            literal(&file)
-        );
+        let statement = copy_only_backup(database, &file);
         let limit: u64 = ctx.param(&self.meta, "timeout_seconds")?;
         let outcome = session
             .results_within(&statement, std::time::Duration::from_secs(limit))

@@ -257,7 +257,7 @@ impl Check for PmpKeys {
     }
 }
 
-fn keys_query(certificate: &str, key: &str) -> String {
+pub fn keys_query(certificate: &str, key: &str) -> String {
     let (cert, sym) = (literal(certificate), literal(key));
     format!(
         "SELECT COUNT(*) AS found FROM sys.symmetric_keys WHERE name = N'##MS_DatabaseMasterKey##'; \

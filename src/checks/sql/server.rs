@@ -276,7 +276,7 @@ impl Check for Clock {
         let asked = time::OffsetDateTime::now_utc();
         let started = Instant::now();
         let value = session
-            .scalar("SELECT SYSUTCDATETIME() AS utc_now")
+            .scalar(CLOCK_QUERY)
             .await
             .map_err(|e| query_stop(session, "the server's clock", e, "no permission"))?
             .ok_or_else(|| Stop::error("the server returned no time"))?;
@@ -324,13 +324,15 @@ impl ConnectionEncrypted {
         ConnectionEncrypted {
             meta: CheckMeta::new("sql.connection.encrypted", Family::Sql, Severity::Fail)
                 .title("The session is encrypted, as the server sees it")
-                .checks("Asks sys.dm_exec_connections for the session's own encrypt_option, auth_scheme and transport (every login may read its own row).")
+                .checks("Asks sys.dm_exec_connections for the session's own encrypt_option, auth_scheme and transport (the view needs VIEW SERVER STATE, VIEW SERVER PERFORMANCE STATE on SQL Server 2022, VIEW DATABASE STATE on Azure SQL Database, even for the session's own row).")
                 .why("Only the server can confirm that the whole session, not just the login, travels encrypted; PMP connects to SQL Server over TLS only.")
                 .fix("Set ForceEncryption to Yes on the instance (SQL Server Configuration Manager → Protocols → Properties) and restart SQL Server; have clients connect with Encrypt=true.")
                 .guide("PMP guide step 3 (enable SSL encryption) and important notes (SSL only)"),
         }
     }
 }
+
+pub const CLOCK_QUERY: &str = "SELECT SYSUTCDATETIME() AS utc_now";
 
 pub const CONNECTION_QUERY: &str = "SELECT encrypt_option, auth_scheme, net_transport, protocol_type FROM sys.dm_exec_connections WHERE session_id = @@SPID";
 
@@ -343,10 +345,30 @@ impl Check for ConnectionEncrypted {
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let login = any_session(ctx).await?;
         let session = login.session()?;
-        let set = session
-            .rows(CONNECTION_QUERY)
-            .await
-            .map_err(|e| query_stop(session, "the session's connection", e, "no permission"))?;
+        let set = match session.rows(CONNECTION_QUERY).await {
+            Ok(set) => set,
+            Err(failure) => {
+                // The DMV needs a server permission (a database one on Azure
+                // SQL Database), even for the session's own row.
+                let permission = match ctx.fact::<ServerFacts>().await {
+                    Ok(server) if server.platform == Platform::AzureSqlDatabase => {
+                        "VIEW DATABASE STATE"
+                    }
+                    Ok(server) => server.server_state_permission(),
+                    Err(_) => "VIEW SERVER STATE",
+                };
+                let needed = format!(
+                    "the {permission} permission sys.dm_exec_connections needs; to check it, run once: GRANT {permission} TO [{}];",
+                    session.user
+                );
+                return Err(query_stop(
+                    session,
+                    "the session's connection",
+                    failure,
+                    &needed,
+                ));
+            }
+        };
         if set.rows.is_empty() {
             return Err(Stop::error(
                 "sys.dm_exec_connections has no row for this session",
@@ -420,6 +442,11 @@ impl Check for ForceEncryption {
             return Err(Stop::not_applicable(
                 "Azure SQL Database has no ForceEncryption setting: it always requires encryption",
             ));
+        }
+        if let Some(lacking) = super::platform_lacks(&info, "sys.dm_server_registry") {
+            return Err(Stop::not_applicable(format!(
+                "{lacking}, where the instance's ForceEncryption lives; the platform manages encryption itself"
+            )));
         }
         let registry = ctx.fact::<ServerRegistry>().await?;
         let settings = match registry.as_ref() {

@@ -145,9 +145,35 @@ impl TestServer {
         }
     }
 
+    /// The target file for PMP's application account `pmp` in its database
+    /// PassTrix, as PMP is set up.
+    pub fn app_target(&self, passwords: &crate::support::accounts::Passwords) -> TargetToml {
+        self.target()
+            .in_server("database = \"PassTrix\"")
+            .with(&passwords.sql("pmp", "Pmp-Test-Passw0rd!"))
+    }
+
     /// The target file as TOML, with the defaults of [`EmulatedServer::target`].
     pub fn toml(&self) -> String {
         self.target().render()
+    }
+}
+
+/// A statement the emulator could not answer (it could not parse it, or the
+/// scenario lacks the data) fails the test that sent it: a real server
+/// would have answered, so the test proved nothing about it.
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(emulator) = &self.emulator {
+            let unanswered = emulator.unanswered_statements();
+            assert!(
+                unanswered.is_empty(),
+                "the emulator could not answer what the test sent: {unanswered:#?}"
+            );
+        }
     }
 }
 
