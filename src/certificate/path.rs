@@ -89,8 +89,16 @@ pub enum PathFault {
     NotYetValid {
         position: usize,
     },
-    /// An issuer that is not a CA (basicConstraints cA absent or false).
+    /// An issuer that is not a CA (basicConstraints cA absent or false);
+    /// `key_cert_sign` when its key usage allows certificate signing, which
+    /// OpenSSL takes instead for a trust anchor.
     NotCa {
+        position: usize,
+        key_cert_sign: bool,
+    },
+    /// A certificate whose issuer name is empty (RFC 5280 §4.1.2.4 forbids
+    /// it): Java refuses to parse it, OpenSSL accepts it.
+    EmptyIssuer {
         position: usize,
     },
     /// An issuer whose key usage lacks keyCertSign.
@@ -135,7 +143,8 @@ impl PathFault {
         match self {
             PathFault::Expired { position }
             | PathFault::NotYetValid { position }
-            | PathFault::NotCa { position }
+            | PathFault::NotCa { position, .. }
+            | PathFault::EmptyIssuer { position }
             | PathFault::NoKeyCertSign { position }
             | PathFault::PathLength { position, .. }
             | PathFault::NameConstraint { by: position, .. }
@@ -152,15 +161,26 @@ impl PathFault {
     }
 
     /// Java takes a trust anchor as a name and a key: its dates, its
-    /// extensions and its constraints are not checked (PKIX TrustAnchor
-    /// without nameConstraints). OpenSSL checks the anchor like any other
-    /// certificate; neither checks the usage of a CA the same way.
+    /// extensions and its name constraints are not checked (a PKIX
+    /// TrustAnchor without nameConstraints), but it must be a CA. OpenSSL
+    /// checks the anchor like any other certificate, takes keyCertSign for
+    /// cA in an anchor, and checks the usage of every CA for
+    /// `-purpose sslserver`. Each rule was seen on the corpus of
+    /// tests/it/certificates.rs.
     pub fn refusers(&self, anchor: usize) -> Refusers {
         let on_anchor = self.position() == anchor;
         match self {
             PathFault::CaExtendedKeyUsage { .. } => Refusers {
                 openssl: true,
                 java: false,
+            },
+            PathFault::EmptyIssuer { .. } => Refusers {
+                openssl: false,
+                java: true,
+            },
+            PathFault::NotCa { key_cert_sign, .. } => Refusers {
+                openssl: !(on_anchor && *key_cert_sign),
+                java: true,
             },
             _ => Refusers {
                 openssl: true,
@@ -397,8 +417,11 @@ pub fn validate(nodes: &[Node<'_>], path: &[usize], at: OffsetDateTime) -> Vec<P
         } else if at > validity.not_after.to_datetime() {
             faults.push(PathFault::Expired { position });
         }
+        if node.x509.issuer().iter().next().is_none() {
+            faults.push(PathFault::EmptyIssuer { position });
+        }
         for extension in node.x509.extensions() {
-            if extension.critical && !handled(extension.parsed_extension()) {
+            if extension.critical && !handled(&extension.oid.to_id_string()) {
                 faults.push(PathFault::CriticalExtension {
                     position,
                     oid: extension.oid.to_id_string(),
@@ -417,8 +440,11 @@ pub fn validate(nodes: &[Node<'_>], path: &[usize], at: OffsetDateTime) -> Vec<P
             .ok()
             .flatten()
             .map(|u| u.value.key_cert_sign());
-        if !is_ca && !v1_root && !(position == last && key_cert_sign == Some(true)) {
-            faults.push(PathFault::NotCa { position });
+        if !is_ca && !v1_root {
+            faults.push(PathFault::NotCa {
+                position,
+                key_cert_sign: key_cert_sign == Some(true),
+            });
         }
         if key_cert_sign == Some(false) {
             faults.push(PathFault::NoKeyCertSign { position });
@@ -460,12 +486,24 @@ pub fn validate(nodes: &[Node<'_>], path: &[usize], at: OffsetDateTime) -> Vec<P
     faults
 }
 
-/// Extensions this module (or the checks) process, so that their being
-/// critical is fine (the set OpenSSL handles, RFC 5280 §4.2).
-fn handled(extension: &ParsedExtension<'_>) -> bool {
-    !matches!(
-        extension,
-        ParsedExtension::UnsupportedExtension { .. } | ParsedExtension::ParseError { .. }
+/// Extensions a verifier processes, so that they may be critical: the set
+/// OpenSSL handles (X509_supported_extension). Java refuses the same
+/// critical key identifiers (seen on the corpus), though RFC 5280 §4.2.1.1
+/// and §4.2.1.2 only say they must not be critical.
+fn handled(oid: &str) -> bool {
+    matches!(
+        oid,
+        "2.5.29.15" // keyUsage
+            | "2.5.29.17" // subjectAltName
+            | "2.5.29.19" // basicConstraints
+            | "2.5.29.30" // nameConstraints
+            | "2.5.29.32" // certificatePolicies
+            | "2.5.29.33" // policyMappings
+            | "2.5.29.36" // policyConstraints
+            | "2.5.29.37" // extKeyUsage
+            | "2.5.29.54" // inhibitAnyPolicy
+            | "1.3.6.1.5.5.7.1.24" // TLS feature
+            | "2.16.840.1.113730.1.1" // Netscape certificate type
     )
 }
 

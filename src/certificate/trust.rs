@@ -244,7 +244,11 @@ fn fault_words(fault: &PathFault, path: &[PathEntry]) -> String {
             who(*position),
             date(path[*position].certificate.not_before)
         ),
-        PathFault::NotCa { position } => format!(
+        PathFault::EmptyIssuer { position } => format!(
+            "{} has an empty issuer name (RFC 5280 §4.1.2.4 requires one)",
+            who(*position)
+        ),
+        PathFault::NotCa { position, .. } => format!(
             "{} issued a certificate but is not a CA (its basicConstraints lack cA=TRUE)",
             who(*position)
         ),

@@ -5,6 +5,7 @@ mod support;
 mod bundle;
 mod cancel;
 mod catalog;
+mod certificates;
 mod cli;
 mod demo;
 mod gating;
