@@ -5,6 +5,7 @@
 
 pub mod describe;
 pub mod hostname;
+pub mod lint;
 pub mod path;
 pub mod signature;
 pub mod trust;

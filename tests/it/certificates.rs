@@ -19,16 +19,9 @@ use crate::support::cert_corpus::{self, Case};
 use crate::support::emulator::{TargetToml, TestServer};
 use crate::support::{result, run};
 
-/// The tls.cert.* checks whose failure means a client refuses the chain;
-/// tls.cert.profile only lints.
-const VERDICT_CHECKS: [&str; 6] = [
-    "tls.cert.hostname",
-    "tls.cert.chain",
-    "tls.cert.validity",
-    "tls.cert.key",
-    "tls.cert.signature",
-    "tls.cert.usage",
-];
+/// The tls.cert.* checks whose failure means a client refuses the chain
+/// (tls.cert.profile only lints): the last six of tls.rs's list.
+const VERDICT_CHECKS: &[&str] = crate::tls::CHECKS.split_at(5).1;
 
 /// The emulator serving `case`, and the tool's report on it.
 async fn judge_served(case: &Case) -> Report {
@@ -86,7 +79,7 @@ impl Verdict {
 fn tool_verdict(report: &Report) -> (Verdict, String) {
     let mut verdict = Verdict::Accept;
     let mut why = Vec::new();
-    for id in VERDICT_CHECKS {
+    for &id in VERDICT_CHECKS {
         let r = result(report, id);
         match r.status {
             Status::Fail => verdict = Verdict::Refuse,
@@ -284,7 +277,7 @@ async fn every_corpus_case_agrees_with_openssl_and_java_or_is_a_documented_diffe
         }
         if seen.openssl.0 == Verdict::Accept
             && seen.java.0 == Verdict::Accept
-            && seen.tool.0 != Verdict::Accept
+            && seen.tool.0 == Verdict::Refuse
         {
             problems.push(format!(
                 "{name}: a false alarm — OpenSSL and Java accept, the tool says {}",
@@ -304,4 +297,224 @@ async fn every_corpus_case_agrees_with_openssl_and_java_or_is_a_documented_diffe
         observed.len()
     );
     assert!(problems.is_empty(), "{}\n\n{table}", problems.join("\n"));
+}
+
+/// The corpus case `name`, served and judged.
+async fn served(name: &str) -> Report {
+    let corpus = cert_corpus::corpus();
+    let case = corpus
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no corpus case `{name}`"));
+    judge_served(case).await
+}
+
+#[track_caller]
+fn assert_status(report: &Report, id: &str, status: Status) -> String {
+    let r = result(report, id);
+    assert_eq!(r.status, status, "{id}: {}", r.message);
+    r.message.clone()
+}
+
+#[tokio::test]
+async fn an_expired_cross_signed_extra_is_ignored_and_named_as_an_extra() {
+    let report = served("cross-signed-expired-extra").await;
+    assert_status(&report, "tls.cert.validity", Status::Pass);
+    let chain = assert_status(&report, "tls.cert.chain", Status::Warn);
+    assert!(chain.contains("leads to `CN=Corpus New Root"), "{chain}");
+    assert!(
+        chain.contains("the server also sends `CN=Corpus New Root, O=mssql-preflight corpus` (expired on 1988-01-01"),
+        "{chain}"
+    );
+    assert!(
+        chain.contains("which clients ignore; remove it from the chain"),
+        "{chain}"
+    );
+    let evidence = &result(&report, "tls.cert.chain").evidence;
+    assert_eq!(
+        evidence["anchor"],
+        "CN=Corpus New Root, O=mssql-preflight corpus"
+    );
+    assert_eq!(evidence["extra_certificates"][0]["position"], 3);
+}
+
+#[tokio::test]
+async fn a_valid_cross_signed_alternative_is_not_complained_about() {
+    let report = served("cross-signed-both-valid").await;
+    assert_status(&report, "tls.cert.chain", Status::Pass);
+    let report = served("cross-signed-old-root-trusted").await;
+    let chain = assert_status(&report, "tls.cert.chain", Status::Pass);
+    assert!(chain.contains("leads to `CN=Corpus Old Root"), "{chain}");
+}
+
+#[tokio::test]
+async fn an_expired_root_in_the_ca_file_fails_validity_with_the_import_step() {
+    let report = served("expired-root-in-ca-file").await;
+    let validity = assert_status(&report, "tls.cert.validity", Status::Fail);
+    assert!(
+        validity.contains("the trusted root `CN=Corpus Root CA"),
+        "{validity}"
+    );
+    assert!(
+        validity.contains("Java (PMP's JDBC driver) does not check"),
+        "{validity}"
+    );
+    let remediation = result(&report, "tls.cert.validity")
+        .remediation
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        remediation.contains("importCert.bat <root.cer>"),
+        "{remediation}"
+    );
+    assert!(remediation.contains("[tls] ca_file"), "{remediation}");
+    // Trust itself holds: the chain leads to that root.
+    assert_status(&report, "tls.cert.chain", Status::Pass);
+}
+
+#[tokio::test]
+async fn a_self_issued_intermediate_of_a_key_rollover_is_trusted() {
+    for name in ["self-issued-intermediate", "name-constraints-self-issued"] {
+        let report = served(name).await;
+        let chain = assert_status(&report, "tls.cert.chain", Status::Pass);
+        assert!(
+            chain.contains("leads to `CN=Corpus Rollover Root"),
+            "{name}: {chain}"
+        );
+        let path = &result(&report, "tls.cert.chain").evidence["path"];
+        assert_eq!(path.as_array().map(Vec::len), Some(4), "{name}: {path}");
+    }
+}
+
+#[tokio::test]
+async fn chains_of_seven_and_eight_intermediates_are_judged_like_any_other() {
+    for name in ["long-chain-7", "long-chain-8"] {
+        let report = served(name).await;
+        for &id in VERDICT_CHECKS {
+            assert_status(&report, id, Status::Pass);
+        }
+    }
+    // More than Java's TLS client takes in one Certificate message: said,
+    // not failed.
+    let report = served("long-chain-11").await;
+    assert_status(&report, "tls.cert.chain", Status::Pass);
+    let clients = result(&report, "tls.cert.chain").evidence["clients"].to_string();
+    assert!(
+        clients.contains("jdk.tls.maxCertificateChainLength"),
+        "{clients}"
+    );
+}
+
+#[tokio::test]
+async fn a_root_with_an_empty_subject_is_named_by_its_fingerprint() {
+    let report = served("root-with-empty-subject").await;
+    let chain = result(&report, "tls.cert.chain");
+    assert!(!chain.message.contains("``"), "{}", chain.message);
+    assert!(
+        chain.evidence["anchor"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("(empty subject, SHA-256 ")),
+        "{:?}",
+        chain.evidence["anchor"]
+    );
+    // Java refuses a certificate with an empty issuer name, so the chain
+    // fails, and says who refuses it.
+    assert_eq!(chain.status, Status::Fail, "{}", chain.message);
+    assert!(
+        chain.message.contains("empty issuer name"),
+        "{}",
+        chain.message
+    );
+    assert!(
+        chain
+            .message
+            .contains("Java (PMP's JDBC driver) refuses it"),
+        "{}",
+        chain.message
+    );
+}
+
+#[tokio::test]
+async fn the_profile_lint_names_each_breach_with_its_section() {
+    let expected = [
+        (
+            "leaf-without-aki",
+            "no authority key identifier",
+            "RFC 5280 §4.2.1.1",
+        ),
+        (
+            "intermediate-without-ski",
+            "without a subject key identifier",
+            "RFC 5280 §4.2.1.2",
+        ),
+        (
+            "critical-aki",
+            "authority key identifier is marked critical",
+            "RFC 5280 §4.2.1.1",
+        ),
+        (
+            "critical-ski",
+            "subject key identifier is marked critical",
+            "RFC 5280 §4.2.1.2",
+        ),
+        (
+            "root-without-basic-constraints",
+            "without basicConstraints",
+            "RFC 5280 §4.2.1.9",
+        ),
+        (
+            "root-basic-constraints-not-critical",
+            "are not marked critical",
+            "RFC 5280 §4.2.1.9",
+        ),
+        (
+            "underscore-in-dns-san",
+            "`sql_01.corp.example.com` contains an underscore",
+            "RFC 5280 §4.2.1.6",
+        ),
+        (
+            "keycertsign-on-leaf",
+            "keyCertSign in the key usage",
+            "RFC 5280 §4.2.1.3",
+        ),
+        (
+            "cn-not-among-sans",
+            "Common Name `sql01` is not among",
+            "BR §7.1.4.3",
+        ),
+        (
+            "root-unknown-critical-extension",
+            "unknown extension 1.3.6.1.4.1.55555.1",
+            "RFC 5280 §4.2",
+        ),
+        (
+            "root-with-empty-subject",
+            "the issuer name is empty",
+            "RFC 5280 §4.1.2.4",
+        ),
+    ];
+    let corpus = cert_corpus::corpus();
+    for (name, rule, section) in expected {
+        let case = corpus
+            .iter()
+            .find(|c| c.name == name)
+            .expect("a corpus case");
+        let report = judge_served(case).await;
+        let profile = assert_status(&report, "tls.cert.profile", Status::Warn);
+        assert!(profile.contains(rule), "{name}: {profile}");
+        assert!(profile.contains(section), "{name}: {profile}");
+        let remediation = result(&report, "tls.cert.profile")
+            .remediation
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            remediation.contains("Ask the CA to issue instead"),
+            "{name}: {remediation}"
+        );
+    }
+    let valid = corpus
+        .iter()
+        .find(|c| c.name == "valid")
+        .expect("the valid case");
+    assert_status(&judge_served(valid).await, "tls.cert.profile", Status::Pass);
 }

@@ -677,3 +677,60 @@ impl Check for Usage {
         ))
     }
 }
+
+pub struct Profile {
+    meta: CheckMeta,
+}
+
+impl Profile {
+    pub fn new() -> Self {
+        Profile {
+            meta: CheckMeta::new("tls.cert.profile", Family::Tls, Severity::Warn)
+                .title("The certificates follow the RFC 5280 and CA/Browser Forum profile")
+                .checks("Lints every certificate on the path the chain verifies on (the trusted root included) against RFC 5280 and the CA/Browser Forum Baseline Requirements: authority and subject key identifiers present and not critical, basicConstraints critical on CA certificates, keyCertSign only on CAs, no underscore in DNS names, the Common Name among the subject alternative names, no unknown critical extension, a non-empty issuer, no SHA-1 self-signature on the root. Each breach names its section and what the CA should issue instead.")
+                .why("Drivers tolerate these today, but they are what the next driver update or a stricter client refuses, and they show a CA template that needs fixing; this check only warns and never fails a chain that clients accept.")
+                .fix("Have the CA fix its certificate template as each breach says, reissue the certificate, and install it with its chain.")
+                .guide("PMP guide step 1.A (getting the certificate signed)"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for Profile {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let chain = ctx.fact::<PresentedChain>().await?;
+        let judged = JudgedPath::of(ctx, &chain).await;
+        let breaches = crate::certificate::lint::lint(&judged.path);
+        let finding = if breaches.is_empty() {
+            Finding::pass(format!(
+                "the {} certificate(s) of the path follow RFC 5280 and the Baseline Requirements",
+                judged.path.len()
+            ))
+        } else {
+            let words: Vec<String> = breaches
+                .iter()
+                .map(|b| format!("{}: {} ({})", b.certificate, b.rule, b.section))
+                .collect();
+            let instead: Vec<String> = breaches
+                .iter()
+                .map(|b| format!("{} — {}", b.section, b.instead))
+                .collect();
+            Finding::problem(self.meta.severity, words.join("; "))
+                .expected("certificates that follow RFC 5280 and the CA/Browser Forum Baseline Requirements")
+                .actual(format!("{} breach(es)", breaches.len()))
+                .remediation(format!(
+                    "Ask the CA to issue instead: {}. Then install the new certificate: {}",
+                    instead.join("; "),
+                    install_certificate_steps(ctx)
+                ))
+        };
+        Ok(leaf_finding(
+            finding.evidence("breaches", &breaches),
+            &chain,
+        ))
+    }
+}
