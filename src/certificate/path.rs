@@ -472,7 +472,7 @@ pub fn validate(nodes: &[Node<'_>], path: &[usize], at: OffsetDateTime) -> Vec<P
                     continue;
                 }
                 for name in names_to_constrain(&nodes[i].x509, below == 0) {
-                    if !name.allowed_by(&constraints.value) {
+                    if !name.allowed_by(constraints.value) {
                         faults.push(PathFault::NameConstraint {
                             position: below,
                             by: position,
@@ -580,7 +580,7 @@ fn dns_within(name: &str, base: &str) -> bool {
 /// An iPAddress subtree is address and mask, 8 or 32 bytes.
 fn ip_within(address: &[u8], subtree: &[u8]) -> bool {
     let half = subtree.len() / 2;
-    if subtree.len() % 2 != 0 || half != address.len() {
+    if !subtree.len().is_multiple_of(2) || half != address.len() {
         return false;
     }
     let (network, mask) = subtree.split_at(half);

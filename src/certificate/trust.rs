@@ -705,6 +705,108 @@ mod tests {
         );
     }
 
+    /// A root and `depth` CAs below it, each issuing the next; the leaf
+    /// chain as sent (leaf, then the CAs from the bottom) and the root.
+    fn deep_chain(depth: usize) -> (Vec<CertificateDer<'static>>, CertificateDer<'static>) {
+        let root_key = KeyPair::generate().unwrap();
+        let root_params = ca("Root CA");
+        let root = root_params.self_signed(&root_key).unwrap().der().clone();
+        let mut issuer = Issuer::new(root_params, root_key);
+        let mut sent = Vec::new();
+        for level in 0..depth {
+            let key = KeyPair::generate().unwrap();
+            let params = ca(&format!("CA {level}"));
+            sent.push(params.signed_by(&key, &issuer).unwrap().der().clone());
+            issuer = Issuer::new(params, key);
+        }
+        let leaf_params =
+            CertificateParams::new(vec!["sql01.corp.example.com".to_owned()]).unwrap();
+        let leaf = leaf_params
+            .signed_by(&KeyPair::generate().unwrap(), &issuer)
+            .unwrap()
+            .der()
+            .clone();
+        sent.reverse();
+        sent.insert(0, leaf);
+        (sent, root)
+    }
+
+    #[test]
+    fn a_path_longer_than_this_tool_judges_is_undecided_not_untrusted() {
+        let (chain, root) = deep_chain(MAX_PATH_CERTIFICATES);
+        let verdict = judge_chain(&chain, &store(&[&root]));
+        match &verdict.trust {
+            ChainVerdict::Undecided { reason } => assert!(
+                reason.contains("cannot judge chains longer than 32 certificates"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let (chain, root) = deep_chain(MAX_PATH_CERTIFICATES - 2);
+        let verdict = judge_chain(&chain, &store(&[&root]));
+        assert!(
+            matches!(verdict.trust, ChainVerdict::Trusted { .. }),
+            "{verdict:?}"
+        );
+        assert_eq!(verdict.path.len(), MAX_PATH_CERTIFICATES);
+    }
+
+    #[test]
+    fn the_path_runs_through_a_rollover_certificate_and_extras_are_named() {
+        // Old root (trusted) certifies the new key under the same name; the
+        // new key issued the issuing CA.
+        let old_key = KeyPair::generate().unwrap();
+        let old_params = ca("Root CA");
+        let old_root = old_params.self_signed(&old_key).unwrap().der().clone();
+        let old = Issuer::new(old_params, old_key);
+        let new_key = KeyPair::generate().unwrap();
+        let new_params = ca("Root CA");
+        let rollover = new_params.signed_by(&new_key, &old).unwrap().der().clone();
+        let new = Issuer::new(new_params, new_key);
+        let issuing_key = KeyPair::generate().unwrap();
+        let issuing_params = ca("Issuing CA");
+        let issuing = issuing_params
+            .signed_by(&issuing_key, &new)
+            .unwrap()
+            .der()
+            .clone();
+        let issuing = (issuing, Issuer::new(issuing_params, issuing_key));
+        let leaf = CertificateParams::new(vec!["sql01.corp.example.com".to_owned()])
+            .unwrap()
+            .signed_by(&KeyPair::generate().unwrap(), &issuing.1)
+            .unwrap()
+            .der()
+            .clone();
+        let stray = pki("Stray Root").intermediate_der;
+        let chain = vec![leaf, issuing.0, rollover, stray];
+        let verdict = judge_chain(&chain, &store(&[&old_root]));
+        assert_eq!(
+            verdict.trust,
+            ChainVerdict::Trusted {
+                anchor: "CN=Root CA".to_owned()
+            }
+        );
+        let presented: Vec<Option<usize>> = verdict.path.iter().map(|e| e.presented).collect();
+        assert_eq!(presented, vec![Some(0), Some(1), Some(2), None]);
+        assert_eq!(verdict.extras, vec![3]);
+        assert_eq!(verdict.strict_error, None);
+    }
+
+    #[test]
+    fn a_sent_issuer_with_the_right_name_and_another_key_is_told_apart_from_a_missing_one() {
+        let pki_a = pki("Root CA");
+        let pki_b = pki("Root CA");
+        // The leaf of A, sent with B's intermediate of the same name.
+        let chain = vec![leaf(&pki_a), pki_b.intermediate_der.clone()];
+        let verdict = judge_chain(&chain, &store(&[&pki_a.root_der]));
+        match verdict.trust {
+            ChainVerdict::Untrusted(ChainProblem::Invalid { detail }) => {
+                assert!(detail.contains("did not sign it"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn ca_files_are_read_as_pem_and_must_hold_certificates() {
         let pki = pki("Root CA");

@@ -368,8 +368,14 @@ async fn an_expired_root_in_the_ca_file_fails_validity_with_the_import_step() {
         "{remediation}"
     );
     assert!(remediation.contains("[tls] ca_file"), "{remediation}");
-    // Trust itself holds: the chain leads to that root.
+    // Trust itself holds: the chain leads to that root; its evidence says
+    // which drivers refuse it.
     assert_status(&report, "tls.cert.chain", Status::Pass);
+    let clients = result(&report, "tls.cert.chain").evidence["clients"].to_string();
+    assert!(
+        clients.contains("OpenSSL (ODBC Driver 18 and FreeTDS on Linux) refuses it; Java (PMP's JDBC driver) accepts it"),
+        "{clients}"
+    );
 }
 
 #[tokio::test]
@@ -517,4 +523,19 @@ async fn the_profile_lint_names_each_breach_with_its_section() {
         .find(|c| c.name == "valid")
         .expect("the valid case");
     assert_status(&judge_served(valid).await, "tls.cert.profile", Status::Pass);
+}
+
+#[tokio::test]
+async fn a_chain_longer_than_this_tool_judges_is_an_error_not_a_failure() {
+    let case = cert_corpus::long_chain("long-chain-40", 40);
+    let report = judge_served(&case).await;
+    let chain = assert_status(&report, "tls.cert.chain", Status::Error);
+    assert!(
+        chain.contains("this tool cannot judge chains longer than 32 certificates"),
+        "{chain}"
+    );
+    assert!(chain.contains("OpenSSL accepts up to 100"), "{chain}");
+    for &id in VERDICT_CHECKS {
+        assert_ne!(result(&report, id).status, Status::Fail, "{id}");
+    }
 }

@@ -239,6 +239,24 @@ fn simple(name: &'static str, tweak_leaf: impl FnOnce(&mut CertificateParams), h
     case(name, chain(&[&leaf, &issuing.der]), &[&root.der], key, host)
 }
 
+/// A root and `depth` intermediates, each issuing the next, and a leaf.
+pub fn long_chain(name: &'static str, depth: usize) -> Case {
+    let root = new_root("Corpus Root CA", |_| {});
+    let mut cas = vec![ca(&root, "Corpus CA 1", |_| {})];
+    for level in 2..=depth {
+        let next = ca(
+            cas.last().expect("a CA"),
+            &format!("Corpus CA {level}"),
+            |_| {},
+        );
+        cas.push(next);
+    }
+    let (leaf_der, key) = leaf(cas.last().expect("a CA"), &[HOST], |_| {});
+    let mut sent = vec![leaf_der];
+    sent.extend(cas.iter().rev().map(|c| c.der.clone()));
+    case(name, sent, &[&root.der], key, HOST)
+}
+
 /// Every case, generated afresh (keys and dates relative to now).
 pub fn corpus() -> Vec<Case> {
     let now = OffsetDateTime::now_utc();
@@ -597,20 +615,7 @@ pub fn corpus() -> Vec<Case> {
         ("long-chain-8", 8),
         ("long-chain-11", 11),
     ] {
-        let root = new_root("Corpus Root CA", |_| {});
-        let mut cas = vec![ca(&root, "Corpus CA 1", |_| {})];
-        for level in 2..=depth {
-            let next = ca(
-                cas.last().expect("a CA"),
-                &format!("Corpus CA {level}"),
-                |_| {},
-            );
-            cas.push(next);
-        }
-        let (leaf_der, key) = leaf(cas.last().expect("a CA"), &[HOST], |_| {});
-        let mut sent = vec![leaf_der];
-        sent.extend(cas.iter().rev().map(|c| c.der.clone()));
-        cases.push(case(case_name, sent, &[&root.der], key, HOST));
+        cases.push(long_chain(case_name, depth));
     }
 
     // CA constraints: path length, an issuer that is no CA, a CA's usage.
