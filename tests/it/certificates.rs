@@ -54,7 +54,7 @@ async fn judge_served(case: &Case) -> Report {
         ..server.target()
     }
     .render();
-    run(&toml, &["tls.cert.*"]).await
+    run(&toml, &["tls.*"]).await
 }
 
 /// A verifier's verdict.
@@ -537,5 +537,39 @@ async fn a_chain_longer_than_this_tool_judges_is_an_error_not_a_failure() {
     assert!(chain.contains("OpenSSL accepts up to 100"), "{chain}");
     for &id in VERDICT_CHECKS {
         assert_ne!(result(&report, id).status, Status::Fail, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_over_64_kb_is_beyond_this_tool_not_the_servers_fault() {
+    // A leaf carrying a 70 KB non-critical extension: OpenSSL reads it.
+    let root = cert_corpus::new_root("Corpus Root CA", |_| {});
+    let issuing = cert_corpus::ca(&root, "Corpus Issuing CA", |_| {});
+    let (leaf, key) = cert_corpus::leaf(&issuing, &[cert_corpus::HOST], |p| {
+        let mut content = vec![0x04, 0x83, 0x01, 0x11, 0x70];
+        content.resize(content.len() + 70_000, 0x41);
+        p.custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 4, 1, 55555, 2],
+                content,
+            ));
+    });
+    assert!(leaf.len() > 65_536);
+    let case = Case {
+        name: "certificate-over-64-kb",
+        chain: vec![leaf, issuing.der.clone()],
+        anchors: vec![root.der.clone()],
+        host: cert_corpus::HOST.to_owned(),
+        key_pkcs8: Some(key),
+        scenario: None,
+    };
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let case_dir = write_case(dir.path(), &case);
+    assert_eq!(openssl_verdict(&case_dir, &case).0, Verdict::Accept);
+    let report = judge_served(&case).await;
+    let handshake = assert_status(&report, "tls.handshake", Status::Error);
+    assert!(handshake.contains("more than 64 KB"), "{handshake}");
+    for r in report.results.iter().filter(|r| r.id.starts_with("tls.")) {
+        assert_ne!(r.status, Status::Fail, "{}: {}", r.id, r.message);
     }
 }
