@@ -139,6 +139,8 @@ pub struct Refusers {
 }
 
 impl PathFault {
+    /// The certificate the broken rule belongs to: for a name constraint,
+    /// the CA that set it (whose being the anchor decides who refuses).
     pub fn position(&self) -> usize {
         match self {
             PathFault::Expired { position }

@@ -389,7 +389,7 @@ fn explain(stop: &Stop, path: &[PathEntry], leaf: &CertificateInfo) -> ChainVerd
         Stop::TooDeep => {
             return ChainVerdict::Undecided {
                 reason: format!(
-                    "this tool cannot judge chains longer than {MAX_PATH_CERTIFICATES} certificates; OpenSSL accepts up to {OPENSSL_MAX_DEPTH} intermediates by default, and SChannel and Java have no fixed limit"
+                    "this tool cannot judge chains longer than {MAX_PATH_CERTIFICATES} certificates; OpenSSL accepts up to {OPENSSL_MAX_DEPTH} intermediates by default"
                 ),
             };
         }

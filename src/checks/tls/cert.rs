@@ -297,7 +297,7 @@ fn clients_evidence(differs: Option<String>, presented: usize) -> Vec<String> {
     let mut notes: Vec<String> = differs.into_iter().collect();
     if presented > JAVA_MAX_CHAIN_LENGTH {
         notes.push(format!(
-            "the server sends {presented} certificates: Java's TLS client (PMP's JDBC driver) refuses more than {JAVA_MAX_CHAIN_LENGTH} (jdk.tls.maxCertificateChainLength); OpenSSL and SChannel accept them"
+            "the server sends {presented} certificates: Java's TLS client (PMP's JDBC driver) refuses more than {JAVA_MAX_CHAIN_LENGTH} by default (jdk.tls.maxCertificateChainLength, JDK 15 and later); OpenSSL accepts them"
         ));
     }
     notes
@@ -410,7 +410,7 @@ impl Check for Validity {
                 if judged.anchor().is_some_and(|a| std::ptr::eq(a, entry)) {
                     anchor_wrong = true;
                     problems.push(format!(
-                        "{problem}: OpenSSL (ODBC, FreeTDS) and SChannel (.NET, Passwordstate) refuse a chain to it, Java (PMP's JDBC driver) does not check an anchor's dates"
+                        "{problem}: OpenSSL (ODBC Driver 18, FreeTDS) refuses a chain to it; Java (PMP's JDBC driver) does not check a trusted root's dates"
                     ));
                 } else {
                     problems.push(problem);
