@@ -1,8 +1,13 @@
 //! Judging a certificate chain apart from the handshake that brought it:
-//! decoding (x509-parser), the RFC 6125 name match, and trust (webpki).
+//! decoding (x509-parser), the RFC 6125 name match, path building and
+//! validation (RFC 4158, RFC 5280 §6), and the RFC 5280 / CA/Browser Forum
+//! profile lint.
 
 pub mod describe;
 pub mod hostname;
+pub mod lint;
+pub mod path;
+pub mod signature;
 pub mod trust;
 
 pub use describe::{CertificateInfo, KeyKind, SignatureHash};

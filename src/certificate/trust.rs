@@ -1,8 +1,9 @@
 //! Does the presented chain lead to a certificate the application trusts?
-//! webpki builds and verifies the path to the configured CA file, or to the
-//! system's roots; when it fails, the chain is examined to say why in words
-//! an administrator can act on (auto-generated, self-signed, incomplete,
-//! untrusted root).
+//! `path` builds and validates every path from the server's certificate to
+//! the configured CA file or the system's roots; the judgement names the
+//! path used, its anchor, the certificates the server sends in vain, and,
+//! when no path verifies, why in words an administrator can act on
+//! (auto-generated, self-signed, incomplete, untrusted root, another key).
 //!
 //! System roots come from rustls-native-certs, the machine's own trust store
 //! (on Windows the one SChannel and .NET consult, on Linux /etc/ssl/certs):
@@ -11,16 +12,15 @@
 //! webpki-roots can never contain.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use rustls::pki_types::{
-    AlgorithmIdentifier, CertificateDer, InvalidSignature, SignatureVerificationAlgorithm, UnixTime,
-};
+use rustls::pki_types::CertificateDer;
 use serde::Serialize;
 use time::OffsetDateTime;
-use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsage};
 
 use super::describe::CertificateInfo;
+use super::path::{
+    self, MAX_PATH_CERTIFICATES, Node, OPENSSL_MAX_DEPTH, PathFault, Refusers, Search, Stop,
+};
 
 /// Where the trusted certificates came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,8 +93,12 @@ impl TrustStore {
         }
     }
 
-    fn contains(&self, der: &[u8]) -> bool {
-        self.certificates.iter().any(|c| c.as_ref() == der)
+    /// "the CA file" or "this machine's trusted roots", for sentences.
+    pub fn short_name(&self) -> &'static str {
+        match self.source {
+            AnchorSource::CaFile { .. } => "the CA file",
+            AnchorSource::System => "this machine's trusted roots",
+        }
     }
 }
 
@@ -115,7 +119,8 @@ pub enum ChainProblem {
     /// A certificate names a trusted issuer, but its signature does not verify
     /// with that issuer's key (another CA with the same name).
     WrongIssuerKey { issuer: String },
-    /// Anything else webpki refused, in its words.
+    /// A path to a trusted certificate exists but breaks a rule of RFC 5280
+    /// that a client enforces; `detail` says which, and who refuses it.
     Invalid { detail: String },
 }
 
@@ -127,231 +132,346 @@ pub enum ChainVerdict {
         anchor: String,
     },
     Untrusted(ChainProblem),
+    /// This tool cannot tell (a limit of its own, not the server's fault).
+    Undecided {
+        reason: String,
+    },
+}
+
+/// One certificate of the judged path.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathEntry {
+    pub certificate: CertificateInfo,
+    /// Its position in the presented chain (0 = the server's own), when sent.
+    pub presented: Option<usize>,
+    /// The path ends here: it is among the trusted certificates.
+    pub trusted: bool,
+    #[serde(skip)]
+    pub der: CertificateDer<'static>,
+}
+
+/// A fault of the judged path, in words, and who refuses the chain for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JudgedFault {
+    pub fault: PathFault,
+    pub words: String,
+    pub refused_by: Refusers,
 }
 
 /// The verdicts on one presented chain.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainJudgement {
-    /// Trust alone: judged at a moment within the leaf's validity, whatever
-    /// the key usages say, so expiry and usage are reported by their own
-    /// checks and not twice.
+    /// Trust alone: a path of verified signatures to a trusted certificate
+    /// that breaks no rule but, possibly, dates; expiry and usage are
+    /// reported by their own checks and not twice.
     pub trust: ChainVerdict,
     /// What a client connecting now requires: trust, validity now and
     /// serverAuth usage. `None` when it verifies.
     pub strict_error: Option<String>,
+    /// The path judged, leaf first: to the anchor when one was reached,
+    /// else as far as verified signatures lead.
+    pub path: Vec<PathEntry>,
+    /// Positions in the presented chain of certificates not on the path.
+    pub extras: Vec<usize>,
+    /// Every fault found on the path now, dates included.
+    pub faults: Vec<JudgedFault>,
 }
 
-/// Accepts every extended key usage: usage is judged on its own.
-struct AnyUsage;
+impl ChainJudgement {
+    /// The anchor the path ends at, when it reached one.
+    pub fn anchor(&self) -> Option<&PathEntry> {
+        self.path.last().filter(|entry| entry.trusted)
+    }
 
-impl ExtendedKeyUsageValidator for AnyUsage {
-    fn validate(&self, _: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
-        Ok(())
+    /// Whether OpenSSL and Java accept the path (serverAuth, name and key
+    /// strength aside): no fault that either refuses.
+    pub fn accepted_by(&self) -> Refusers {
+        let reached = self.anchor().is_some();
+        Refusers {
+            openssl: reached && !self.faults.iter().any(|f| f.refused_by.openssl),
+            java: reached && !self.faults.iter().any(|f| f.refused_by.java),
+        }
     }
 }
 
-/// sha1WithRSAEncryption, which webpki leaves out: SHA-1 is judged by its
-/// own check, and trust must still be decidable for such a chain.
-#[derive(Debug)]
-struct RsaPkcs1Sha1;
-
-impl SignatureVerificationAlgorithm for RsaPkcs1Sha1 {
-    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
-        rustls::pki_types::alg_id::RSA_ENCRYPTION
-    }
-
-    fn signature_alg_id(&self) -> AlgorithmIdentifier {
-        // OID 1.2.840.113549.1.1.5 and NULL parameters, without the SEQUENCE.
-        AlgorithmIdentifier::from_slice(&[
-            0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x05, 0x05, 0x00,
-        ])
-    }
-
-    fn verify_signature(
-        &self,
-        public_key: &[u8],
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<(), InvalidSignature> {
-        aws_lc_rs::signature::UnparsedPublicKey::new(
-            &aws_lc_rs::signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
-            public_key,
-        )
-        .verify(message, signature)
-        .map_err(|_| InvalidSignature)
+/// "CN=Root CA", or for a certificate without a subject, its fingerprint.
+pub fn display_name(info: &CertificateInfo) -> String {
+    if info.subject.trim().is_empty() {
+        let short: String = info.sha256_fingerprint.chars().take(23).collect();
+        format!("(empty subject, SHA-256 {short}…)")
+    } else {
+        info.subject.clone()
     }
 }
 
-static RSA_PKCS1_SHA1: RsaPkcs1Sha1 = RsaPkcs1Sha1;
-
-fn unix_time(at: OffsetDateTime) -> UnixTime {
-    UnixTime::since_unix_epoch(Duration::from_secs(at.unix_timestamp().max(0) as u64))
-}
-
-fn verify(
-    chain: &[CertificateDer<'static>],
-    store: &TrustStore,
-    at: OffsetDateTime,
-    usage: impl ExtendedKeyUsageValidator,
-    legacy: bool,
-) -> Result<(), webpki::Error> {
-    let leaf = chain.first().ok_or(webpki::Error::BadDer)?;
-    let end_entity = EndEntityCert::try_from(leaf)?;
-    let anchors: Vec<_> = store
-        .certificates
-        .iter()
-        .filter_map(|c| webpki::anchor_from_trusted_cert(c).ok())
-        .collect();
-    let provider = crate::probe::tds::tls::crypto_provider();
-    let mut algorithms: Vec<&dyn SignatureVerificationAlgorithm> =
-        provider.signature_verification_algorithms.all.to_vec();
-    if legacy {
-        algorithms.push(&RSA_PKCS1_SHA1);
+/// "the server's certificate", "chain certificate 2 (CN=…)" or "the trusted
+/// certificate CN=… (not sent)", for sentences about one path member.
+pub fn position_words(entry: &PathEntry) -> String {
+    match entry.presented {
+        Some(0) => "the server's certificate".to_owned(),
+        Some(index) if entry.trusted => format!(
+            "chain certificate {} ({}, trusted)",
+            index + 1,
+            display_name(&entry.certificate)
+        ),
+        Some(index) => format!(
+            "chain certificate {} ({})",
+            index + 1,
+            display_name(&entry.certificate)
+        ),
+        None => format!(
+            "the trusted root `{}` (not sent by the server)",
+            display_name(&entry.certificate)
+        ),
     }
-    end_entity
-        .verify_for_usage(
-            &algorithms,
-            &anchors,
-            &chain[1..],
-            unix_time(at),
-            usage,
-            None,
-            None,
-        )
-        .map(|_| ())
 }
 
-/// Judges `chain` (leaf first, as presented) against `store`.
+fn date(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
+}
+
+fn fault_words(fault: &PathFault, path: &[PathEntry]) -> String {
+    let who = |position: usize| position_words(&path[position]);
+    match fault {
+        PathFault::Expired { position } => format!(
+            "{} expired on {}",
+            who(*position),
+            date(path[*position].certificate.not_after)
+        ),
+        PathFault::NotYetValid { position } => format!(
+            "{} is not valid until {}",
+            who(*position),
+            date(path[*position].certificate.not_before)
+        ),
+        PathFault::EmptyIssuer { position } => format!(
+            "{} has an empty issuer name (RFC 5280 §4.1.2.4 requires one)",
+            who(*position)
+        ),
+        PathFault::NotCa { position, .. } => format!(
+            "{} issued a certificate but is not a CA (its basicConstraints lack cA=TRUE)",
+            who(*position)
+        ),
+        PathFault::NoKeyCertSign { position } => format!(
+            "{} issued a certificate but its key usage lacks keyCertSign",
+            who(*position)
+        ),
+        PathFault::PathLength { position, limit } => format!(
+            "{} allows {limit} CA certificate(s) below it (pathLenConstraint), and the path has more",
+            who(*position)
+        ),
+        PathFault::NameConstraint { position, by, name } => format!(
+            "{} carries the name {name}, outside the name constraints of {}",
+            who(*position),
+            who(*by)
+        ),
+        PathFault::CriticalExtension { position, oid } => format!(
+            "{} has a critical extension {oid} that verifiers do not know, so they must refuse it",
+            who(*position)
+        ),
+        PathFault::CaExtendedKeyUsage { position } => format!(
+            "{} restricts its extended key usage without serverAuth",
+            who(*position)
+        ),
+    }
+}
+
+/// "OpenSSL (ODBC, FreeTDS) refuses it; Java (PMP's JDBC driver) accepts it".
+pub fn refusers_words(refused: Refusers) -> String {
+    const OPENSSL: &str = "OpenSSL (ODBC Driver 18 and FreeTDS on Linux)";
+    const JAVA: &str = "Java (PMP's JDBC driver)";
+    match (refused.openssl, refused.java) {
+        (true, true) => format!("{OPENSSL} and {JAVA} refuse it"),
+        (true, false) => format!("{OPENSSL} refuses it; {JAVA} accepts it"),
+        (false, true) => format!("{JAVA} refuses it; {OPENSSL} accepts it"),
+        (false, false) => format!("{OPENSSL} and {JAVA} accept it"),
+    }
+}
+
+fn entry(node: &Node<'_>, known: &[CertificateInfo]) -> Option<PathEntry> {
+    let certificate = match node.presented.and_then(|i| known.get(i)) {
+        Some(info) => info.clone(),
+        None => CertificateInfo::parse(node.der).ok()?,
+    };
+    Some(PathEntry {
+        certificate,
+        presented: node.presented,
+        trusted: node.trusted,
+        der: CertificateDer::from(node.der.to_vec()),
+    })
+}
+
+/// Judges `chain` (leaf first, as presented) against `store` at `now`.
 pub fn judge(
     chain: &[CertificateDer<'static>],
     infos: &[CertificateInfo],
     store: &TrustStore,
     now: OffsetDateTime,
 ) -> ChainJudgement {
-    let strict_error = verify(chain, store, now, KeyUsage::server_auth(), false)
-        .err()
-        .map(|e| webpki_words(&e));
-    let Some(leaf) = infos.first() else {
-        return ChainJudgement {
-            trust: ChainVerdict::Untrusted(ChainProblem::Invalid {
-                detail: "the server presented no certificate".to_owned(),
-            }),
-            strict_error,
-        };
+    let mut judgement = ChainJudgement {
+        trust: ChainVerdict::Untrusted(ChainProblem::Invalid {
+            detail: "the server presented no certificate".to_owned(),
+        }),
+        strict_error: None,
+        path: Vec::new(),
+        extras: Vec::new(),
+        faults: Vec::new(),
     };
-    if leaf.is_sql_server_fallback() {
-        return ChainJudgement {
-            trust: ChainVerdict::Untrusted(ChainProblem::SqlServerFallback),
-            strict_error,
-        };
-    }
-    // A moment at which every presented certificate is valid: now when
-    // possible, else the nearest one.
-    let latest_start = infos.iter().map(|i| i.not_before).max().unwrap_or(now);
-    let earliest_end = infos.iter().map(|i| i.not_after).min().unwrap_or(now);
-    if latest_start > earliest_end {
-        let detail = "the validity periods of the presented certificates do not overlap, so the chain is valid at no moment (see tls.cert.validity)";
-        return ChainJudgement {
-            trust: ChainVerdict::Untrusted(ChainProblem::Invalid {
-                detail: detail.to_owned(),
-            }),
-            strict_error,
-        };
-    }
-    let at = now.clamp(latest_start, earliest_end);
-    let trust = match verify(chain, store, at, AnyUsage, true) {
-        Ok(()) => ChainVerdict::Trusted {
-            anchor: anchor_name(chain, infos, store),
-        },
-        Err(webpki::Error::UnknownIssuer) => {
-            ChainVerdict::Untrusted(explain_unknown_issuer(infos, store))
+    let nodes = match path::nodes(chain, &store.certificates) {
+        Ok(nodes) if !nodes.is_empty() && !chain.is_empty() => nodes,
+        Ok(_) => {
+            judgement.strict_error = Some("the server presented no certificate".to_owned());
+            return judgement;
         }
-        // webpki reports a trusted name whose key did not sign as a bad signature.
-        Err(error @ webpki::Error::InvalidSignatureForPublicKey) => {
-            match explain_unknown_issuer(infos, store) {
-                problem @ ChainProblem::WrongIssuerKey { .. } => ChainVerdict::Untrusted(problem),
-                _ => ChainVerdict::Untrusted(ChainProblem::Invalid {
-                    detail: webpki_words(&error),
-                }),
+        Err(reason) => {
+            judgement.strict_error = Some(reason.clone());
+            judgement.trust = ChainVerdict::Undecided { reason };
+            return judgement;
+        }
+    };
+    let (indices, outcome) = match path::search(&nodes, now) {
+        Search::Complete { path, faults } => (path, Ok(faults)),
+        Search::Incomplete { path, stop } => (path, Err(stop)),
+    };
+    judgement.path = indices
+        .iter()
+        .filter_map(|&i| entry(&nodes[i], infos))
+        .collect();
+    judgement.extras = (0..chain.len())
+        .filter(|i| !indices.iter().any(|&n| nodes[n].presented == Some(*i)))
+        .collect();
+    let anchor = judgement.path.len().saturating_sub(1);
+    if let Ok(faults) = &outcome {
+        judgement.faults = faults
+            .iter()
+            .map(|fault| JudgedFault {
+                fault: fault.clone(),
+                words: fault_words(fault, &judgement.path),
+                refused_by: fault.refusers(anchor),
+            })
+            .collect();
+    }
+    let leaf = &infos[0];
+    judgement.trust = if leaf.is_sql_server_fallback() {
+        ChainVerdict::Untrusted(ChainProblem::SqlServerFallback)
+    } else {
+        match &outcome {
+            Ok(_) => {
+                let lasting: Vec<&JudgedFault> = judgement
+                    .faults
+                    .iter()
+                    .filter(|f| !f.fault.is_time())
+                    .collect();
+                match lasting.first() {
+                    None => ChainVerdict::Trusted {
+                        anchor: display_name(&judgement.path[anchor].certificate),
+                    },
+                    Some(_) => ChainVerdict::Untrusted(ChainProblem::Invalid {
+                        detail: lasting
+                            .iter()
+                            .map(|f| format!("{} ({})", f.words, refusers_words(f.refused_by)))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    }),
+                }
+            }
+            Err(stop) => explain(stop, &judgement.path, leaf),
+        }
+    };
+    judgement.strict_error = strict_error(&judgement, leaf);
+    judgement
+}
+
+/// Why no path reaches a trusted certificate, from the longest one found.
+fn explain(stop: &Stop, path: &[PathEntry], leaf: &CertificateInfo) -> ChainVerdict {
+    let top = path.last().map(|e| &e.certificate).unwrap_or(leaf);
+    let problem = match stop {
+        Stop::TooDeep => {
+            return ChainVerdict::Undecided {
+                reason: format!(
+                    "this tool cannot judge chains longer than {MAX_PATH_CERTIFICATES} certificates; OpenSSL accepts up to {OPENSSL_MAX_DEPTH} intermediates by default"
+                ),
+            };
+        }
+        Stop::TooManyCandidates => {
+            return ChainVerdict::Undecided {
+                reason: "the server sends so many certificates with the same names that this tool stopped building paths through them".to_owned(),
+            };
+        }
+        Stop::Unsupported { algorithm } => {
+            return ChainVerdict::Undecided {
+                reason: format!(
+                    "this tool cannot verify the signature algorithm {algorithm} of {}",
+                    display_name(top)
+                ),
+            };
+        }
+        Stop::WrongKey { trusted: true } => ChainProblem::WrongIssuerKey {
+            issuer: top.issuer.clone(),
+        },
+        Stop::WrongKey { trusted: false } if path.len() == 1 && !leaf.self_issued => {
+            ChainProblem::Invalid {
+                detail: format!(
+                    "the server sends a certificate named `{}` as the issuer of its own, but that certificate's key did not sign it (another CA with the same name, or a CA renewed with a new key): send the issuer that signed it",
+                    leaf.issuer
+                ),
             }
         }
-        Err(other) => ChainVerdict::Untrusted(ChainProblem::Invalid {
-            detail: webpki_words(&other),
-        }),
+        Stop::NoIssuer | Stop::WrongKey { .. } => {
+            if path.len() <= 1 && leaf.self_issued {
+                ChainProblem::SelfSigned
+            } else if top.self_issued {
+                ChainProblem::UntrustedRoot {
+                    root: display_name(top),
+                }
+            } else if path.len() <= 1 {
+                // Servers normally send their intermediates but not the
+                // root: a lone leaf whose issuer is unknown lacks its
+                // intermediate, a chain that stops above one points at an
+                // untrusted root.
+                ChainProblem::Incomplete {
+                    missing_issuer: top.issuer.clone(),
+                }
+            } else {
+                ChainProblem::UntrustedRoot {
+                    root: top.issuer.clone(),
+                }
+            }
+        }
     };
-    ChainJudgement {
-        trust,
-        strict_error,
-    }
+    ChainVerdict::Untrusted(problem)
 }
 
-fn store_infos(store: &TrustStore) -> Vec<CertificateInfo> {
-    store
-        .certificates
-        .iter()
-        .filter_map(|c| CertificateInfo::parse(c).ok())
-        .collect()
-}
-
-/// The trusted certificate the chain ends at: the leaf itself when it was
-/// trusted directly, else the anchor that issued the last presented one.
-fn anchor_name(
-    chain: &[CertificateDer<'static>],
-    infos: &[CertificateInfo],
-    store: &TrustStore,
-) -> String {
-    if let Some((_, info)) = chain.iter().zip(infos).find(|(der, _)| store.contains(der)) {
-        return info.subject.clone();
+/// What a client connecting now refuses: no trusted path, a fault, dates,
+/// a leaf without serverAuth, a broken signature hash below the anchor.
+fn strict_error(judgement: &ChainJudgement, leaf: &CertificateInfo) -> Option<String> {
+    match &judgement.trust {
+        ChainVerdict::Untrusted(problem) => return Some(problem_words(problem)),
+        ChainVerdict::Undecided { reason } => return Some(reason.clone()),
+        ChainVerdict::Trusted { .. } => {}
     }
-    let anchors = store_infos(store);
-    infos
-        .iter()
-        .rev()
-        .find_map(|i| anchors.iter().find(|a| a.raw_subject == i.raw_issuer))
-        .map(|a| a.subject.clone())
-        .unwrap_or_default()
-}
-
-fn explain_unknown_issuer(infos: &[CertificateInfo], store: &TrustStore) -> ChainProblem {
-    let leaf = &infos[0];
-    if leaf.self_issued {
-        return ChainProblem::SelfSigned;
+    if let Some(fault) = judgement.faults.first() {
+        return Some(fault.words.clone());
     }
-    // Follow issuers through what the server sent, as far as it goes.
-    let mut top = leaf;
-    let mut steps = 0;
-    while !top.self_issued && steps < infos.len() {
-        match infos.iter().find(|i| i.raw_subject == top.raw_issuer) {
-            Some(issuer) => top = issuer,
-            None => break,
-        }
-        steps += 1;
-    }
-    if top.self_issued {
-        return ChainProblem::UntrustedRoot {
-            root: top.subject.clone(),
-        };
-    }
-    if store_infos(store)
-        .iter()
-        .any(|a| a.raw_subject == top.raw_issuer)
+    if let Some(eku) = &leaf.extended_key_usage
+        && !eku
+            .iter()
+            .any(|u| u == "serverAuth" || u == "anyExtendedKeyUsage")
     {
-        return ChainProblem::WrongIssuerKey {
-            issuer: top.issuer.clone(),
-        };
+        return Some(
+            "the certificate's extended key usage does not allow server authentication".to_owned(),
+        );
     }
-    // Servers normally send their intermediates but not the root: a chain
-    // that stops above an intermediate points at an untrusted root, while
-    // a lone leaf whose issuer is unknown lacks its intermediate.
-    if std::ptr::eq(top, leaf) {
-        ChainProblem::Incomplete {
-            missing_issuer: top.issuer.clone(),
-        }
-    } else {
-        ChainProblem::UntrustedRoot {
-            root: top.issuer.clone(),
-        }
+    let below_anchor = &judgement.path[..judgement.path.len().saturating_sub(1)];
+    if below_anchor
+        .iter()
+        .any(|e| e.certificate.signature.hash.is_broken())
+    {
+        return Some(
+            "a certificate is signed with an algorithm verifiers no longer accept (such as MD5 or SHA-1)".to_owned(),
+        );
     }
+    None
 }
 
 /// A problem in plain words, without the remedy.
@@ -374,29 +494,6 @@ pub fn problem_words(problem: &ChainProblem) -> String {
             "a trusted certificate is named `{issuer}`, but it did not sign this chain (same name, another key)"
         ),
         ChainProblem::Invalid { detail } => detail.clone(),
-    }
-}
-
-/// webpki's errors in plain words.
-pub fn webpki_words(error: &webpki::Error) -> String {
-    use webpki::Error::*;
-    match error {
-        UnknownIssuer => "the chain does not lead to a trusted certificate".to_owned(),
-        CertExpired { .. } => "a certificate in the chain has expired".to_owned(),
-        CertNotValidYet { .. } => "a certificate in the chain is not valid yet".to_owned(),
-        RequiredEkuNotFoundContext(_) => {
-            "the certificate's extended key usage does not allow server authentication".to_owned()
-        }
-        CaUsedAsEndEntity => "the server presents a CA certificate as its own".to_owned(),
-        EndEntityUsedAsCa => "a certificate that is not a CA issued another".to_owned(),
-        UnsupportedSignatureAlgorithmContext(_) => {
-            "a certificate is signed with an algorithm verifiers no longer accept (such as MD5 or SHA-1)".to_owned()
-        }
-        UnsupportedSignatureAlgorithmForPublicKeyContext(_) => {
-            "a certificate's signature algorithm does not fit its issuer's key".to_owned()
-        }
-        InvalidSignatureForPublicKey => "a signature in the chain does not verify".to_owned(),
-        other => format!("the chain is invalid ({other:?})"),
     }
 }
 
@@ -601,10 +698,113 @@ mod tests {
             matches!(verdict.trust, ChainVerdict::Trusted { .. }),
             "{verdict:?}"
         );
-        assert_eq!(
-            verdict.strict_error.as_deref(),
-            Some("a certificate in the chain has expired")
+        let strict = verdict.strict_error.unwrap_or_default();
+        assert!(
+            strict.starts_with("the server's certificate expired on"),
+            "{strict}"
         );
+    }
+
+    /// A root and `depth` CAs below it, each issuing the next; the leaf
+    /// chain as sent (leaf, then the CAs from the bottom) and the root.
+    fn deep_chain(depth: usize) -> (Vec<CertificateDer<'static>>, CertificateDer<'static>) {
+        let root_key = KeyPair::generate().unwrap();
+        let root_params = ca("Root CA");
+        let root = root_params.self_signed(&root_key).unwrap().der().clone();
+        let mut issuer = Issuer::new(root_params, root_key);
+        let mut sent = Vec::new();
+        for level in 0..depth {
+            let key = KeyPair::generate().unwrap();
+            let params = ca(&format!("CA {level}"));
+            sent.push(params.signed_by(&key, &issuer).unwrap().der().clone());
+            issuer = Issuer::new(params, key);
+        }
+        let leaf_params =
+            CertificateParams::new(vec!["sql01.corp.example.com".to_owned()]).unwrap();
+        let leaf = leaf_params
+            .signed_by(&KeyPair::generate().unwrap(), &issuer)
+            .unwrap()
+            .der()
+            .clone();
+        sent.reverse();
+        sent.insert(0, leaf);
+        (sent, root)
+    }
+
+    #[test]
+    fn a_path_longer_than_this_tool_judges_is_undecided_not_untrusted() {
+        let (chain, root) = deep_chain(MAX_PATH_CERTIFICATES);
+        let verdict = judge_chain(&chain, &store(&[&root]));
+        match &verdict.trust {
+            ChainVerdict::Undecided { reason } => assert!(
+                reason.contains("cannot judge chains longer than 32 certificates"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let (chain, root) = deep_chain(MAX_PATH_CERTIFICATES - 2);
+        let verdict = judge_chain(&chain, &store(&[&root]));
+        assert!(
+            matches!(verdict.trust, ChainVerdict::Trusted { .. }),
+            "{verdict:?}"
+        );
+        assert_eq!(verdict.path.len(), MAX_PATH_CERTIFICATES);
+    }
+
+    #[test]
+    fn the_path_runs_through_a_rollover_certificate_and_extras_are_named() {
+        // Old root (trusted) certifies the new key under the same name; the
+        // new key issued the issuing CA.
+        let old_key = KeyPair::generate().unwrap();
+        let old_params = ca("Root CA");
+        let old_root = old_params.self_signed(&old_key).unwrap().der().clone();
+        let old = Issuer::new(old_params, old_key);
+        let new_key = KeyPair::generate().unwrap();
+        let new_params = ca("Root CA");
+        let rollover = new_params.signed_by(&new_key, &old).unwrap().der().clone();
+        let new = Issuer::new(new_params, new_key);
+        let issuing_key = KeyPair::generate().unwrap();
+        let issuing_params = ca("Issuing CA");
+        let issuing = issuing_params
+            .signed_by(&issuing_key, &new)
+            .unwrap()
+            .der()
+            .clone();
+        let issuing = (issuing, Issuer::new(issuing_params, issuing_key));
+        let leaf = CertificateParams::new(vec!["sql01.corp.example.com".to_owned()])
+            .unwrap()
+            .signed_by(&KeyPair::generate().unwrap(), &issuing.1)
+            .unwrap()
+            .der()
+            .clone();
+        let stray = pki("Stray Root").intermediate_der;
+        let chain = vec![leaf, issuing.0, rollover, stray];
+        let verdict = judge_chain(&chain, &store(&[&old_root]));
+        assert_eq!(
+            verdict.trust,
+            ChainVerdict::Trusted {
+                anchor: "CN=Root CA".to_owned()
+            }
+        );
+        let presented: Vec<Option<usize>> = verdict.path.iter().map(|e| e.presented).collect();
+        assert_eq!(presented, vec![Some(0), Some(1), Some(2), None]);
+        assert_eq!(verdict.extras, vec![3]);
+        assert_eq!(verdict.strict_error, None);
+    }
+
+    #[test]
+    fn a_sent_issuer_with_the_right_name_and_another_key_is_told_apart_from_a_missing_one() {
+        let pki_a = pki("Root CA");
+        let pki_b = pki("Root CA");
+        // The leaf of A, sent with B's intermediate of the same name.
+        let chain = vec![leaf(&pki_a), pki_b.intermediate_der.clone()];
+        let verdict = judge_chain(&chain, &store(&[&pki_a.root_der]));
+        match verdict.trust {
+            ChainVerdict::Untrusted(ChainProblem::Invalid { detail }) => {
+                assert!(detail.contains("did not sign it"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::certificate::hostname::{self, NameMatch};
-use crate::certificate::trust::{self, ChainJudgement, ChainVerdict, TrustStore};
+use crate::certificate::trust::{self, ChainJudgement, TrustStore};
 use crate::certificate::{CertificateInfo, describe};
 use crate::context::{Fact, RunContext};
 use crate::facts::net::SqlEndpoint;
@@ -270,6 +270,8 @@ pub struct JudgedChain;
 pub struct ChainTrust {
     /// "the CA file `…` (1 certificate)" or "this machine's trusted root certificates (…)".
     pub anchors: String,
+    /// "the CA file" or "this machine's trusted roots", for sentences.
+    pub store: &'static str,
     pub judgement: ChainJudgement,
 }
 
@@ -288,6 +290,7 @@ impl Fact for JudgedChain {
             );
             Ok(ChainTrust {
                 anchors: store.describe(),
+                store: store.short_name(),
                 judgement,
             })
         }
@@ -361,18 +364,12 @@ impl Fact for LoginTrust {
                 }
             };
             if let Some(error) = &chain.judgement.strict_error {
-                let detail = match &chain.judgement.trust {
-                    ChainVerdict::Untrusted(problem) => {
-                        crate::certificate::trust::problem_words(problem)
-                    }
-                    ChainVerdict::Trusted { .. } => error.clone(),
-                };
-                // The strict verification also rejects an expired certificate,
+                // The path validation also rejects an expired certificate,
                 // which tls.cert.validity reports rather than tls.cert.chain.
                 return refuse(
                     &["tls.cert.chain", "tls.cert.validity"],
                     format!(
-                        "the certificate does not verify against {}: {detail}",
+                        "the certificate does not verify against {}: {error}",
                         chain.anchors
                     ),
                 );

@@ -6,6 +6,7 @@ mod bounds;
 mod bundle;
 mod cancel;
 mod catalog;
+mod certificates;
 mod cli;
 mod demo;
 mod gating;

@@ -16,7 +16,7 @@ use crate::support::emulator::{TargetToml, TestServer};
 use crate::support::{TargetFile, assert_status, result, run};
 
 /// Every tls.* check, in the order of the expectation strings below.
-const CHECKS: [&str; 11] = [
+pub(crate) const CHECKS: [&str; 11] = [
     "tls.encryption.available",
     "tls.encryption.forced",
     "tls.handshake",

@@ -1,29 +1,86 @@
 //! tls.cert.*: the certificate SQL Server presents, judged apart from the
-//! handshake: name, chain of trust, validity, key, signature and usage.
+//! handshake: name, chain of trust, validity, key, signature, usage, and
+//! the RFC 5280 profile. Validity, key and signature judge the path the
+//! chain verifies on (trusted anchor included), not every certificate the
+//! server happens to send: clients ignore the others.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{install_certificate_steps, rfc3339, with_certificate};
+use crate::certificate::KeyKind;
 use crate::certificate::hostname::{self, NameMatch};
-use crate::certificate::trust::{ChainProblem, ChainVerdict, problem_words};
-use crate::certificate::{CertificateInfo, KeyKind};
+use crate::certificate::trust::{
+    ChainProblem, ChainVerdict, PathEntry, display_name, position_words, problem_words,
+    refusers_words,
+};
 use crate::context::RunContext;
 use crate::facts::tls::{JudgedChain, LeafName, PresentedChain, ServerChain};
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::registry::{Check, CheckMeta, Family, ParamRule};
 
-/// "the leaf" or "certificate 2 (CN=Issuing CA)".
-fn which(index: usize, cert: &CertificateInfo) -> String {
-    if index == 0 {
-        "the server's certificate".to_owned()
-    } else {
-        format!("chain certificate {} ({})", index + 1, cert.subject)
-    }
-}
-
 fn leaf_finding(finding: Finding, chain: &ServerChain) -> Finding {
     with_certificate(finding, chain.leaf()).evidence("chain_source", chain.source)
+}
+
+/// The certificates validity, key and signature judge: the path the chain
+/// was judged on (anchor included) and where the trust came from; without
+/// a judgement (the trusted certificates could not be loaded), the chain
+/// as presented.
+struct JudgedPath {
+    path: Vec<PathEntry>,
+    /// "the CA file" or "this machine's trusted roots".
+    store: &'static str,
+}
+
+impl JudgedPath {
+    async fn of(ctx: &RunContext, chain: &ServerChain) -> JudgedPath {
+        if let Ok(judged) = ctx.fact::<JudgedChain>().await
+            && !judged.judgement.path.is_empty()
+        {
+            return JudgedPath {
+                path: judged.judgement.path.clone(),
+                store: judged.store,
+            };
+        }
+        JudgedPath {
+            path: chain
+                .certificates
+                .iter()
+                .zip(&chain.chain_der)
+                .enumerate()
+                .map(|(index, (certificate, der))| PathEntry {
+                    certificate: certificate.clone(),
+                    presented: Some(index),
+                    trusted: false,
+                    der: der.clone(),
+                })
+                .collect(),
+            store: "the trusted certificates",
+        }
+    }
+
+    fn anchor(&self) -> Option<&PathEntry> {
+        self.path
+            .last()
+            .filter(|e| e.trusted && e.presented != Some(0))
+    }
+
+    /// The remedy for a trusted root that is itself wrong: a new one from
+    /// the CA, imported where the old one was.
+    fn replace_anchor_steps(&self, ctx: &RunContext) -> Option<String> {
+        let anchor = self.anchor()?;
+        let ca_file = if ctx.target.tls.ca_file.is_some() {
+            " and put it in the file named by [tls] ca_file in place of the old one"
+        } else {
+            ""
+        };
+        Some(format!(
+            "The trusted root `{}` comes from {}: get the CA's current root certificate (renewed or re-keyed), copy it to <PMP folder>/bin and run `importCert.bat <root.cer>` there (PMP guide step 1.A.4){ca_file}; if the CA was re-keyed, install server certificates issued under the new root (SQL Server Configuration Manager, step 3).",
+            display_name(&anchor.certificate),
+            self.store
+        ))
+    }
 }
 
 pub struct Hostname {
@@ -112,7 +169,7 @@ impl Chain {
         Chain {
             meta: CheckMeta::new("tls.cert.chain", Family::Tls, Severity::Fail)
                 .title("The certificate chain leads to a trusted CA")
-                .checks("Verifies the chain the server presents against [tls] ca_file (the CA root imported into the application) or, without one, this machine's trusted roots; names SQL Server's auto-generated certificate, self-signed certificates and incomplete chains.")
+                .checks("Builds every path from the server's certificate through the certificates it sends to [tls] ca_file (the CA root imported into the application) or, without one, this machine's trusted roots, and verifies them as RFC 5280 §6 and OpenSSL do (signatures, CA constraints, path length, name constraints, critical extensions); names the root used, SQL Server's auto-generated certificate, self-signed certificates and incomplete chains, and warns about certificates the server sends in vain (expired or unrelated). Where OpenSSL and Java PKIX would judge the chain differently, the evidence says so.")
                 .why("The application trusts only certificates issued by a CA whose root was imported into it (PMP: importCert.bat); anything else makes the connection fail.")
                 .fix("Use a certificate issued by your CA, have the server send its intermediate certificates, and import the CA's root into the application (PMP: importCert.bat <root.cer>).")
                 .guide("PMP guide steps 1.A.4 and 2 (importCert.bat)"),
@@ -157,16 +214,45 @@ impl Check for Chain {
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let chain = ctx.fact::<PresentedChain>().await?;
         let judged = ctx.fact::<JudgedChain>().await?;
-        let presented: Vec<&str> = chain
-            .certificates
+        let judgement = &judged.judgement;
+        let presented: Vec<String> = chain.certificates.iter().map(display_name).collect();
+        let path: Vec<String> = judgement
+            .path
             .iter()
-            .map(|c| c.subject.as_str())
+            .map(|e| display_name(&e.certificate))
             .collect();
-        let finding = match &judged.judgement.trust {
-            ChainVerdict::Trusted { anchor } => Finding::pass(format!(
-                "the chain leads to `{anchor}`, trusted in {}",
-                judged.anchors
-            )),
+        let extras = extra_certificates(&chain, &judgement.path, &judgement.extras);
+        let finding = match &judgement.trust {
+            ChainVerdict::Undecided { reason } => return Err(Stop::error(reason.clone())),
+            ChainVerdict::Trusted { anchor } => {
+                let passed = format!(
+                    "the chain leads to `{anchor}`, trusted in {}",
+                    judged.anchors
+                );
+                let ignored: Vec<&ExtraCertificate> =
+                    extras.iter().filter(|e| e.complaint.is_some()).collect();
+                if ignored.is_empty() {
+                    Finding::pass(passed)
+                } else {
+                    let words: Vec<String> = ignored
+                        .iter()
+                        .map(|e| {
+                            format!(
+                                "`{}` ({})",
+                                e.name,
+                                e.complaint.as_deref().unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    Finding::warn(format!(
+                        "{passed}; the server also sends {}, which clients ignore; remove it from the chain",
+                        words.join(" and ")
+                    ))
+                    .expected("only the certificates of the path to the trusted root")
+                    .actual(format!("presented: {}", presented.join(" ← ")))
+                    .remediation("On the SQL Server machine, delete the certificates named above from Local Computer → Intermediate Certification Authorities (certlm.msc) — SQL Server sends what Windows finds there — and restart SQL Server.")
+                }
+            }
             ChainVerdict::Untrusted(problem) => {
                 Finding::problem(self.meta.severity, problem_words(problem))
                     .expected(format!("a chain leading to {}", judged.anchors))
@@ -175,10 +261,93 @@ impl Check for Chain {
                     .evidence("problem", problem)
             }
         };
+        let accepted = judgement.accepted_by();
+        let clients = if accepted.openssl == accepted.java {
+            None
+        } else {
+            Some(refusers_words(crate::certificate::path::Refusers {
+                openssl: !accepted.openssl,
+                java: !accepted.java,
+            }))
+        };
         Ok(leaf_finding(finding, &chain)
             .evidence("trusted_certificates", &judged.anchors)
-            .evidence("presented_chain", presented))
+            .evidence("presented_chain", presented)
+            .evidence("path", path)
+            .evidence(
+                "anchor",
+                judgement.anchor().map(|a| display_name(&a.certificate)),
+            )
+            .evidence("extra_certificates", &extras)
+            .evidence("faults", &judgement.faults)
+            .evidence(
+                "clients",
+                clients_evidence(clients, chain.certificates.len()),
+            ))
     }
+}
+
+/// Java's TLS client refuses a Certificate message of more certificates
+/// than `jdk.tls.maxCertificateChainLength` (10 by default, JDK 15+).
+const JAVA_MAX_CHAIN_LENGTH: usize = 10;
+
+/// How the application's drivers judge the chain where they differ from
+/// this tool's verdict or from one another.
+fn clients_evidence(differs: Option<String>, presented: usize) -> Vec<String> {
+    let mut notes: Vec<String> = differs.into_iter().collect();
+    if presented > JAVA_MAX_CHAIN_LENGTH {
+        notes.push(format!(
+            "the server sends {presented} certificates: Java's TLS client (PMP's JDBC driver) refuses more than {JAVA_MAX_CHAIN_LENGTH} by default (jdk.tls.maxCertificateChainLength, JDK 15 and later); OpenSSL accepts them"
+        ));
+    }
+    notes
+}
+
+/// A certificate the server sends that is not on the judged path.
+#[derive(Debug, Clone, serde::Serialize)]
+struct ExtraCertificate {
+    /// Its position in the presented chain, from 1.
+    position: usize,
+    name: String,
+    /// Why it deserves a warning: expired, or related to nothing sent.
+    complaint: Option<String>,
+}
+
+fn extra_certificates(
+    chain: &ServerChain,
+    path: &[PathEntry],
+    extras: &[usize],
+) -> Vec<ExtraCertificate> {
+    let now = OffsetDateTime::now_utc();
+    extras
+        .iter()
+        .filter_map(|&index| chain.certificates.get(index).map(|c| (index, c)))
+        .map(|(index, cert)| {
+            // Related: it could issue something sent or on the path (a
+            // cross-signed alternative), or be issued by something there.
+            let related = chain
+                .certificates
+                .iter()
+                .chain(path.iter().map(|e| &e.certificate))
+                .any(|other| {
+                    !std::ptr::eq(other, cert)
+                        && (other.raw_issuer == cert.raw_subject
+                            || cert.raw_issuer == other.raw_subject)
+                });
+            let complaint = if now > cert.not_after {
+                Some(format!("expired on {}", rfc3339(cert.not_after)))
+            } else if !related {
+                Some("unrelated to the server's certificate".to_owned())
+            } else {
+                None
+            };
+            ExtraCertificate {
+                position: index + 1,
+                name: display_name(cert),
+                complaint,
+            }
+        })
+        .collect()
 }
 
 pub struct Validity {
@@ -190,7 +359,7 @@ impl Validity {
         Validity {
             meta: CheckMeta::new("tls.cert.validity", Family::Tls, Severity::Fail)
                 .title("The certificates are within their validity period")
-                .checks("Compares each presented certificate's notBefore and notAfter with the current time; warns when one expires within `warn_days` days.")
+                .checks("Compares notBefore and notAfter of every certificate on the path the chain verifies on — the trusted root included — with the current time; warns when one expires within `warn_days` days. Certificates the server sends that are not on that path are left to tls.cert.chain.")
                 .why("An expired certificate (or one not valid yet) makes every TLS connection fail; renewing before expiry avoids an outage.")
                 .fix("Renew the certificate with your CA, install the new one on the SQL Server machine and select it in SQL Server Configuration Manager, then restart SQL Server.")
                 .guide("PMP guide steps 1 and 3 (certificate, SSL encryption)")
@@ -209,22 +378,25 @@ impl Check for Validity {
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let warn_days: i64 = ctx.param(&self.meta, "warn_days")?;
         let chain = ctx.fact::<PresentedChain>().await?;
+        let judged = JudgedPath::of(ctx, &chain).await;
         let now = OffsetDateTime::now_utc();
         let mut problems = Vec::new();
         let mut soon = Vec::new();
-        for (index, cert) in chain.certificates.iter().enumerate() {
-            let who = which(index, cert);
-            if now < cert.not_before {
-                problems.push(format!(
+        let mut anchor_wrong = false;
+        for entry in &judged.path {
+            let who = position_words(entry);
+            let cert = &entry.certificate;
+            let problem = if now < cert.not_before {
+                Some(format!(
                     "{who} is not valid until {}",
                     rfc3339(cert.not_before)
-                ));
+                ))
             } else if now > cert.not_after {
                 let days = (now - cert.not_after).whole_days();
-                problems.push(format!(
+                Some(format!(
                     "{who} expired on {} ({days} days ago)",
                     rfc3339(cert.not_after)
-                ));
+                ))
             } else {
                 let left = (cert.not_after - now).whole_days();
                 if left < warn_days {
@@ -233,10 +405,25 @@ impl Check for Validity {
                         rfc3339(cert.not_after)
                     ));
                 }
+                None
+            };
+            if let Some(problem) = problem {
+                if judged.anchor().is_some_and(|a| std::ptr::eq(a, entry)) {
+                    anchor_wrong = true;
+                    problems.push(format!(
+                        "{problem}: OpenSSL (ODBC Driver 18, FreeTDS) refuses a chain to it; Java (PMP's JDBC driver) does not check a trusted root's dates"
+                    ));
+                } else {
+                    problems.push(problem);
+                }
             }
         }
         let leaf = chain.leaf();
         let finding = if !problems.is_empty() {
+            let remediation = match judged.replace_anchor_steps(ctx) {
+                Some(steps) if anchor_wrong => steps,
+                _ => self.meta.fix.to_string(),
+            };
             Finding::problem(self.meta.severity, problems.join("; "))
                 .expected(format!("valid at {}", rfc3339(now)))
                 .actual(format!(
@@ -244,7 +431,7 @@ impl Check for Validity {
                     rfc3339(leaf.not_before),
                     rfc3339(leaf.not_after)
                 ))
-                .remediation(self.meta.fix.to_string())
+                .remediation(remediation)
         } else if !soon.is_empty() {
             Finding::warn(soon.join("; "))
                 .expected(format!("more than {warn_days} days of validity left"))
@@ -269,7 +456,7 @@ impl Key {
         Key {
             meta: CheckMeta::new("tls.cert.key", Family::Tls, Severity::Fail)
                 .title("The certificates' keys are strong enough")
-                .checks("Reads the public key of each presented certificate: RSA keys need at least 2048 bits, elliptic-curve keys at least P-256.")
+                .checks("Reads the public key of every certificate on the path the chain verifies on, the trusted root included: RSA keys need at least 2048 bits, elliptic-curve keys at least P-256.")
                 .why("Short keys can be broken, and current TLS libraries refuse RSA keys below 2048 bits, so the connection fails.")
                 .fix("Generate a new key of at least 2048 bits (`openssl genrsa -out server.key 2048`), have the certificate reissued for it, and install it.")
                 .guide("PMP guide step 1.A.1 (openssl genrsa … 2048)"),
@@ -301,30 +488,33 @@ impl Check for Key {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let chain = ctx.fact::<PresentedChain>().await?;
+        let judged = JudgedPath::of(ctx, &chain).await;
         let mut weak = Vec::new();
-        for (index, cert) in chain.certificates.iter().enumerate() {
-            if let KeyKind::Other { oid } = &cert.key {
+        let mut anchor_weak = false;
+        for entry in &judged.path {
+            if let KeyKind::Other { oid } = &entry.certificate.key {
                 return Err(Stop::error(format!(
                     "cannot judge the key of {}: unknown algorithm {oid}",
-                    which(index, cert)
+                    position_words(entry)
                 )));
             }
-            if let Some(why) = weak_key(&cert.key) {
-                weak.push(format!("{}: {why}", which(index, cert)));
+            if let Some(why) = weak_key(&entry.certificate.key) {
+                anchor_weak |= judged.anchor().is_some_and(|a| std::ptr::eq(a, entry));
+                weak.push(format!("{}: {why}", position_words(entry)));
             }
         }
         let leaf = chain.leaf();
         let finding = if weak.is_empty() {
             Finding::pass(format!("the server's key is {}", leaf.key))
         } else {
+            let remediation = match judged.replace_anchor_steps(ctx) {
+                Some(steps) if anchor_weak => steps,
+                _ => format!("{} {}", self.meta.fix, install_certificate_steps(ctx)),
+            };
             Finding::problem(self.meta.severity, format!("weak key: {}", weak.join("; ")))
                 .expected("RSA ≥ 2048 bits or EC ≥ P-256")
                 .actual(leaf.key.to_string())
-                .remediation(format!(
-                    "{} {}",
-                    self.meta.fix,
-                    install_certificate_steps(ctx)
-                ))
+                .remediation(remediation)
         };
         Ok(leaf_finding(
             finding.evidence("key", leaf.key.to_string()),
@@ -342,7 +532,7 @@ impl Signature {
         Signature {
             meta: CheckMeta::new("tls.cert.signature", Family::Tls, Severity::Fail)
                 .title("The certificates are not signed with MD5 or SHA-1")
-                .checks("Reads the signature algorithm of the server's certificate and of every intermediate it sends (a root's signature on itself is not relied on).")
+                .checks("Reads the signature algorithm of every certificate on the path the chain verifies on, except the one it ends at (no verifier relies on a root's signature on itself).")
                 .why("MD5 and SHA-1 signatures can be forged, and current clients reject certificates signed with them.")
                 .fix("Have the certificate reissued with a SHA-256 (or stronger) signature, e.g. `openssl req … -sha256` or a CA template that uses SHA-256, and install it.")
                 .guide("PMP guide step 1.A (getting the certificate signed)"),
@@ -358,22 +548,27 @@ impl Check for Signature {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let chain = ctx.fact::<PresentedChain>().await?;
+        let judged = JudgedPath::of(ctx, &chain).await;
         let mut broken = Vec::new();
-        for (index, cert) in chain.certificates.iter().enumerate() {
-            if index > 0 && cert.self_issued {
+        let top = judged.path.len().saturating_sub(1);
+        for (position, entry) in judged.path.iter().enumerate() {
+            let cert = &entry.certificate;
+            // No verifier relies on the signature of the certificate a path
+            // ends at (a trusted anchor, or the root of an untrusted chain).
+            if position > 0 && position == top && (entry.trusted || cert.self_issued) {
                 continue;
             }
             if cert.signature.hash == crate::certificate::SignatureHash::Unknown {
                 return Err(Stop::error(format!(
                     "cannot judge the signature of {}: unknown algorithm {}",
-                    which(index, cert),
+                    position_words(entry),
                     cert.signature.oid
                 )));
             }
             if cert.signature.hash.is_broken() {
                 broken.push(format!(
                     "{} is signed with {}",
-                    which(index, cert),
+                    position_words(entry),
                     cert.signature.name
                 ));
             }
@@ -479,6 +674,63 @@ impl Check for Usage {
             finding
                 .evidence("extended_key_usage", &leaf.extended_key_usage)
                 .evidence("key_usage", &leaf.key_usage),
+            &chain,
+        ))
+    }
+}
+
+pub struct Profile {
+    meta: CheckMeta,
+}
+
+impl Profile {
+    pub fn new() -> Self {
+        Profile {
+            meta: CheckMeta::new("tls.cert.profile", Family::Tls, Severity::Warn)
+                .title("The certificates follow the RFC 5280 and CA/Browser Forum profile")
+                .checks("Lints every certificate on the path the chain verifies on (the trusted root included) against RFC 5280 and the CA/Browser Forum Baseline Requirements: authority and subject key identifiers present and not critical, basicConstraints critical on CA certificates, keyCertSign only on CAs, no underscore in DNS names, the Common Name among the subject alternative names, no unknown critical extension, a non-empty issuer, no SHA-1 self-signature on the root. Each breach names its section and what the CA should issue instead.")
+                .why("Drivers tolerate these today, but they are what the next driver update or a stricter client refuses, and they show a CA template that needs fixing; this check only warns and never fails a chain that clients accept.")
+                .fix("Have the CA fix its certificate template as each breach says, reissue the certificate, and install it with its chain.")
+                .guide("PMP guide step 1.A (getting the certificate signed)"),
+        }
+    }
+}
+
+#[async_trait]
+impl Check for Profile {
+    fn meta(&self) -> &CheckMeta {
+        &self.meta
+    }
+
+    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
+        let chain = ctx.fact::<PresentedChain>().await?;
+        let judged = JudgedPath::of(ctx, &chain).await;
+        let breaches = crate::certificate::lint::lint(&judged.path);
+        let finding = if breaches.is_empty() {
+            Finding::pass(format!(
+                "the {} certificate(s) of the path follow RFC 5280 and the Baseline Requirements",
+                judged.path.len()
+            ))
+        } else {
+            let words: Vec<String> = breaches
+                .iter()
+                .map(|b| format!("{}: {} ({})", b.certificate, b.rule, b.section))
+                .collect();
+            let instead: Vec<String> = breaches
+                .iter()
+                .map(|b| format!("{} — {}", b.section, b.instead))
+                .collect();
+            Finding::problem(self.meta.severity, words.join("; "))
+                .expected("certificates that follow RFC 5280 and the CA/Browser Forum Baseline Requirements")
+                .actual(format!("{} breach(es)", breaches.len()))
+                .remediation(format!(
+                    "Ask the CA to issue instead: {}. Then install the new certificate: {}",
+                    instead.join("; "),
+                    install_certificate_steps(ctx)
+                ))
+        };
+        Ok(leaf_finding(
+            finding.evidence("breaches", &breaches),
             &chain,
         ))
     }

@@ -94,7 +94,7 @@ impl Check for Handshake {
             }
             Attempt::Failed(error) => error,
         };
-        if error.is_timeout() {
+        if error.tool_cannot_tell() {
             return Err(Stop::error(format!(
                 "the TLS handshake did not complete: {error}"
             )));
@@ -157,7 +157,7 @@ impl Check for Protocol {
             }
             Attempt::Failed(error) => error,
         };
-        if error.is_timeout() {
+        if error.tool_cannot_tell() {
             return Err(Stop::error(format!(
                 "cannot tell which TLS version the server speaks: {error}"
             )));
@@ -217,7 +217,7 @@ impl Check for Strict {
         let strict = ctx.fact::<Tds8Strict>().await?;
         let exchange = match strict.as_ref() {
             Ok(exchange) => exchange,
-            Err(failure) if failure.error.is_timeout() => {
+            Err(failure) if failure.error.tool_cannot_tell() => {
                 return Err(Stop::error(format!(
                     "cannot tell whether the server offers TDS 8 strict: {}",
                     failure.error

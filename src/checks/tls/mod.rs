@@ -30,6 +30,7 @@ pub fn checks() -> Vec<Arc<dyn Check>> {
         Arc::new(cert::Key::new()),
         Arc::new(cert::Signature::new()),
         Arc::new(cert::Usage::new()),
+        Arc::new(cert::Profile::new()),
     ]
 }
 

@@ -58,6 +58,11 @@ pub enum Cause {
     Tls {
         detail: String,
     },
+    /// The server sent more than this tool's TLS library reads: a limit of
+    /// the tool, not a fault of the server.
+    ToolLimit {
+        detail: String,
+    },
     Io {
         detail: String,
     },
@@ -119,11 +124,24 @@ impl ProbeError {
             rustls::Error::AlertReceived(alert) => Cause::Alert {
                 description: alert_words(*alert),
             },
+            // rustls reads handshake messages and certificates of at most
+            // 64 KB; OpenSSL reads certificate lists of 100 KB by default.
+            rustls::Error::InvalidMessage(
+                rustls::InvalidMessage::HandshakePayloadTooLarge
+                | rustls::InvalidMessage::CertificatePayloadTooLarge,
+            ) => Cause::ToolLimit {
+                detail: "the server's certificates take more than 64 KB, the most this tool's TLS library (rustls) reads; OpenSSL reads up to 100 KB by default".to_owned(),
+            },
             other => Cause::Tls {
                 detail: other.to_string(),
             },
         };
         ProbeError::new(stage, cause)
+    }
+
+    /// Whether the tool could not tell: a timeout, or a limit of its own.
+    pub fn tool_cannot_tell(&self) -> bool {
+        matches!(self.cause, Cause::TimedOut { .. } | Cause::ToolLimit { .. })
     }
 
     /// A timeout says nothing about the server's configuration: the tool
@@ -160,6 +178,9 @@ impl ProbeError {
                 format!("the server refused {stage} with the TLS alert `{description}`")
             }
             Cause::Tls { detail } => format!("the TLS exchange failed {stage}: {detail}"),
+            Cause::ToolLimit { detail } => {
+                format!("this tool cannot complete the exchange {stage}: {detail}")
+            }
             Cause::Io { detail } => format!("the connection failed {stage}: {detail}"),
         }
     }

@@ -2,6 +2,7 @@
 //! network fixtures on loopback.
 
 pub mod accounts;
+pub mod cert_corpus;
 pub mod dns;
 pub mod emulator;
 pub mod net;
