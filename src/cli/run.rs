@@ -131,14 +131,14 @@ pub fn exit_code(prepared: &Prepared, run: &engine::Run, args: &RunArgs) -> i32 
 /// The first Ctrl-C cancels the run so that probes can undo what they did;
 /// a second one quits at once.
 async fn interrupt_on_ctrl_c(cancel: CancellationToken) {
-    if tokio::signal::ctrl_c().await.is_err() {
+    if super::console::interrupted().await.is_err() {
         return;
     }
     eprintln!(
         "\nInterrupted: removing probe files and finishing the report (press Ctrl-C again to quit at once)."
     );
     cancel.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
+    if super::console::interrupted().await.is_ok() {
         eprintln!("Quit without cleaning up: probe files may remain (the next run removes them).");
         std::process::exit(exit::INTERRUPTED);
     }

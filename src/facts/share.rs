@@ -307,7 +307,8 @@ pub async fn remove_from_destination(ctx: &RunContext, name: &str) -> Result<boo
 
 /// The path to probe through the operating system, when the destination is
 /// one: a local or mounted directory; on Windows also a UNC path when no
-/// backup account is configured (the OS then logs on as the current user).
+/// backup account is configured, or it is the logged-on one (integrated
+/// authentication): the OS then logs on as the current user.
 fn os_path(ctx: &RunContext, destination: &Destination) -> Option<PathBuf> {
     match destination {
         Destination::Local { path } => Some(path.clone()),
@@ -317,11 +318,11 @@ fn os_path(ctx: &RunContext, destination: &Destination) -> Option<PathBuf> {
 
 #[cfg(windows)]
 fn windows_unc_path(ctx: &RunContext, unc: &UncPath) -> Option<PathBuf> {
-    ctx.target
-        .backup
-        .account
-        .is_none()
-        .then(|| PathBuf::from(unc.to_string()))
+    let as_logged_on = match &ctx.target.backup.account {
+        None => true,
+        Some(account) => account.auth == crate::target::AuthKind::Integrated,
+    };
+    as_logged_on.then(|| PathBuf::from(unc.to_string()))
 }
 
 #[cfg(not(windows))]
