@@ -103,7 +103,7 @@ async fn emulator(name: &str) -> Emulator {
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the Windows build under Wine: tools/wine/run-tests"]
-async fn pmp_profile_on_windows_matches_linux_check_for_check() {
+async fn profiles_on_windows_match_linux_check_for_check() {
     let server = emulator("sql2022-healthy").await;
     let dir = tempfile::tempdir().unwrap();
     // A backup folder and a PMP install folder both platforms can reach.
@@ -124,46 +124,62 @@ async fn pmp_profile_on_windows_matches_linux_check_for_check() {
     let linux_target = files.target.display().to_string();
     let windows_target = z_path(&files.target);
 
-    let args = |target: &str| -> Vec<String> {
-        [
-            "run",
-            "--target",
-            target,
-            "--profile",
+    for (profile, must_pass) in [
+        (
             "pmp",
-            "--format",
-            "json",
-        ]
-        .map(str::to_owned)
-        .to_vec()
-    };
-    let linux_args = args(&linux_target);
-    let windows_args = args(&windows_target);
-    let linux = on_linux(&linux_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
-    let windows = on_windows(&windows_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
-
-    let (linux_verdicts, windows_verdicts) = (verdicts(&linux), verdicts(&windows));
-    assert_eq!(
-        windows_verdicts, linux_verdicts,
-        "Windows and Linux disagree"
-    );
-    assert_eq!(windows.status.code(), linux.status.code());
-    for id in [
-        "tls.encryption.supported",
-        "tls.cert.hostname",
-        "sql.login",
-        "share.write",
-        "host.pmp.masterkey",
-        "host.pmp.database-params",
+            &[
+                "tls.encryption.available",
+                "tls.cert.chain",
+                "tls.cert.hostname",
+                "sql.login",
+                "host.pmp.masterkey",
+                "host.pmp.database-params",
+            ][..],
+        ),
+        (
+            "passwordstate",
+            &[
+                "sql.login",
+                "sql.role.backup-operator",
+                "share.write",
+                "share.space",
+            ],
+        ),
     ] {
+        let run = |target: &str| -> Vec<String> {
+            [
+                "run",
+                "--target",
+                target,
+                "--profile",
+                profile,
+                "--format",
+                "json",
+            ]
+            .map(str::to_owned)
+            .to_vec()
+        };
+        let (linux_args, windows_args) = (run(&linux_target), run(&windows_target));
+        let linux = on_linux(&linux_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        let windows =
+            on_windows(&windows_args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+
+        let (linux_verdicts, windows_verdicts) = (verdicts(&linux), verdicts(&windows));
         assert_eq!(
-            windows_verdicts.get(id).map(String::as_str),
-            Some("pass"),
-            "{id}: {windows_verdicts:#?}"
+            windows_verdicts, linux_verdicts,
+            "{profile}: Windows and Linux disagree"
         );
+        assert_eq!(windows.status.code(), linux.status.code(), "{profile}");
+        for id in must_pass {
+            assert_eq!(
+                windows_verdicts.get(*id).map(String::as_str),
+                Some("pass"),
+                "{profile} {id}: {windows_verdicts:#?}"
+            );
+        }
+        // The write probe left nothing behind in the backup folder.
+        assert_eq!(std::fs::read_dir(&backups).unwrap().count(), 0, "{profile}");
     }
-    // The write probe left nothing behind in the backup folder.
-    assert_eq!(std::fs::read_dir(&backups).unwrap().count(), 0);
     server.shutdown().await;
 }
 
@@ -218,19 +234,25 @@ async fn pmp_files_in_the_default_folder_are_judged_by_their_acl() {
     let report = host_checks("[server]\nhost = \"127.0.0.1\"\n[app]\nkind = \"pmp\"\n").await;
     let key = result(&report, "host.pmp.masterkey");
     assert_eq!(key["status"], "fail", "{key:#}");
+    // The owner (Wine's user, not named as the service account) and Everyone.
+    let message = key["message"].as_str().unwrap();
     assert!(
-        key["message"]
+        message.starts_with(r"C:\Program Files\ManageEngine\PMP\conf\masterkey.key is still in PMP's conf folder and other users can read it (readable by S-1-5-21-")
+            && message.ends_with(", Everyone)"),
+        "{key:#}"
+    );
+    let fix = key["remediation"].as_str().unwrap();
+    assert!(
+        fix.contains(
+            r#"icacls "C:\Program Files\ManageEngine\PMP\conf\masterkey.key" /inheritance:r"#
+        ) && fix.contains(" *S-1-1-0"),
+        "{key:#}"
+    );
+    assert!(
+        key["evidence"]["sddl"]
             .as_str()
             .unwrap()
-            .starts_with(r"C:\Program Files\ManageEngine\PMP\conf\masterkey.key is still in PMP's conf folder and other users can read it (readable by Everyone"),
-        "{key:#}"
-    );
-    assert!(
-        key["remediation"].as_str().unwrap().contains("icacls"),
-        "{key:#}"
-    );
-    assert!(
-        key["evidence"]["sddl"].as_str().unwrap().starts_with("O:"),
+            .starts_with("O:S-1-5-21-"),
         "{key:#}"
     );
     let params = result(&report, "host.pmp.database-params");
