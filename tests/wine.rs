@@ -234,11 +234,17 @@ async fn pmp_files_in_the_default_folder_are_judged_by_their_acl() {
     let report = host_checks("[server]\nhost = \"127.0.0.1\"\n[app]\nkind = \"pmp\"\n").await;
     let key = result(&report, "host.pmp.masterkey");
     assert_eq!(key["status"], "fail", "{key:#}");
-    // The owner (Wine's user, not named as the service account) and Everyone.
-    let message = key["message"].as_str().unwrap();
+    // The owner (Wine's user, not named as the service account, by the name
+    // LookupAccountSidW gives) and Everyone.
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
+    let readers = key["evidence"]["other_readers"].as_array().unwrap();
+    assert_eq!(readers.len(), 2, "{key:#}");
     assert!(
-        message.starts_with(r"C:\Program Files\ManageEngine\PMP\conf\masterkey.key is still in PMP's conf folder and other users can read it (readable by S-1-5-21-")
-            && message.ends_with(", Everyone)"),
+        readers[0].as_str().unwrap().ends_with(&format!("\\{user}")) && readers[1] == "Everyone",
+        "{key:#}"
+    );
+    assert!(
+        key["message"].as_str().unwrap().starts_with(r"C:\Program Files\ManageEngine\PMP\conf\masterkey.key is still in PMP's conf folder and other users can read it (readable by "),
         "{key:#}"
     );
     let fix = key["remediation"].as_str().unwrap();
@@ -263,7 +269,6 @@ async fn pmp_files_in_the_default_folder_are_judged_by_their_acl() {
     // as the service account, that is private.
     set_mode(&conf.join("masterkey.key"), 0o600);
     set_mode(&conf.join("database_params.conf"), 0o600);
-    let user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
     let report = host_checks(&format!(
         "[server]\nhost = \"127.0.0.1\"\n[app]\nkind = \"pmp\"\nservice_account = '{user}'\n"
     ))

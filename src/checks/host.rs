@@ -346,6 +346,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+    use crate::probe::sddl;
 
     const SERVICE: &str = "S-1-5-21-1004336348-1177238915-682003330-1105";
     /// SYSTEM, Administrators and TrustedInstaller: what hardening leaves.
@@ -357,7 +358,7 @@ mod tests {
         FileStatus {
             path: PathBuf::from(format!(r"C:\Program Files\ManageEngine\PMP\conf\{name}")),
             present: sddl.is_some(),
-            access: sddl.map(|s| FileAccess::from_sddl(s, service).unwrap()),
+            access: sddl.map(|s| FileAccess::from_sddl(s, service, sddl::account_name).unwrap()),
         }
     }
 
@@ -466,7 +467,7 @@ mod tests {
         WebConfigStatus {
             path: PathBuf::from(r"C:\inetpub\Passwordstate\web.config"),
             present: true,
-            access: Some(FileAccess::from_sddl(sddl, None).unwrap()),
+            access: Some(FileAccess::from_sddl(sddl, None, sddl::account_name).unwrap()),
             encrypted_by: encrypted.then(|| "DataProtectionConfigurationProvider".to_owned()),
             has_secret1: true,
             has_secret2: true,

@@ -23,25 +23,42 @@ pub enum FileAccess {
     /// application's service account (SIDs, or domain-relative aliases).
     Acl {
         sddl: String,
-        other_readers: Vec<String>,
+        other_readers: Vec<Reader>,
     },
+}
+
+/// An account that may read a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reader {
+    /// `S-1-…`, or a domain-relative SDDL alias.
+    pub sid: String,
+    /// Its name, where known (else the SID again).
+    pub name: String,
 }
 
 impl FileAccess {
     /// Judges a security descriptor given as SDDL; `service_account` is the
-    /// SID of the account the application runs as, when known.
-    pub fn from_sddl(sddl: &str, service_account: Option<&str>) -> Result<FileAccess, String> {
+    /// SID of the account the application runs as, when known; `name_of`
+    /// names the readers' SIDs.
+    pub fn from_sddl(
+        sddl: &str,
+        service_account: Option<&str>,
+        name_of: impl Fn(&str) -> String,
+    ) -> Result<FileAccess, String> {
         let descriptor = SecurityDescriptor::parse(sddl)?;
         let trusted = [sddl::SYSTEM, sddl::ADMINISTRATORS, sddl::TRUSTED_INSTALLER];
-        let other_readers = match descriptor.readers() {
+        let sids = match descriptor.readers() {
             Readers::Everyone => vec![sddl::EVERYONE.to_owned()],
-            Readers::Accounts(sids) => sids
-                .into_iter()
-                .filter(|sid| {
-                    !trusted.contains(&sid.as_str()) && Some(sid.as_str()) != service_account
-                })
-                .collect(),
+            Readers::Accounts(sids) => sids,
         };
+        let other_readers = sids
+            .into_iter()
+            .filter(|sid| !trusted.contains(&sid.as_str()) && Some(sid.as_str()) != service_account)
+            .map(|sid| Reader {
+                name: name_of(&sid),
+                sid,
+            })
+            .collect();
         Ok(FileAccess::Acl {
             sddl: sddl.to_owned(),
             other_readers,
@@ -64,10 +81,7 @@ impl FileAccess {
                 "readable only by SYSTEM, Administrators and the service account".to_owned()
             }
             FileAccess::Acl { other_readers, .. } => {
-                let names: Vec<String> = other_readers
-                    .iter()
-                    .map(|s| sddl::account_name(s))
-                    .collect();
+                let names: Vec<&str> = other_readers.iter().map(|r| r.name.as_str()).collect();
                 format!("readable by {}", names.join(", "))
             }
         }
@@ -103,11 +117,11 @@ impl FileAccess {
                 }
                 let removed: Vec<String> = other_readers
                     .iter()
-                    .map(|sid| {
-                        if sid.starts_with("S-") {
-                            format!("*{sid}")
+                    .map(|reader| {
+                        if reader.sid.starts_with("S-") {
+                            format!("*{}", reader.sid)
                         } else {
-                            format!("\"{}\"", sddl::account_name(sid))
+                            format!("\"{}\"", reader.name)
                         }
                     })
                     .collect();
@@ -128,10 +142,7 @@ impl FileAccess {
                 other_readers,
             } => finding.evidence("sddl", sddl).evidence(
                 "other_readers",
-                other_readers
-                    .iter()
-                    .map(|s| sddl::account_name(s))
-                    .collect::<Vec<_>>(),
+                other_readers.iter().map(|r| &r.name).collect::<Vec<_>>(),
             ),
         }
     }
@@ -193,7 +204,12 @@ fn access_of(
     };
     let sddl = crate::probe::windows_acl::security_descriptor(path)
         .map_err(|e| unreadable(e.to_string()))?;
-    FileAccess::from_sddl(&sddl, service_account).map_err(unreadable)
+    // The names every Windows knows first, then this machine's.
+    let name_of = |sid: &str| match sddl::account_name(sid) {
+        name if name != sid => name,
+        _ => crate::probe::windows_acl::account_name(sid).unwrap_or_else(|| sid.to_owned()),
+    };
+    FileAccess::from_sddl(&sddl, service_account, name_of).map_err(unreadable)
 }
 
 /// The SID of `[app] service_account`, which may read the application's

@@ -9,11 +9,11 @@ use std::path::Path;
 use windows_sys::Win32::Foundation::{ERROR_SUCCESS, HLOCAL, LocalFree};
 use windows_sys::Win32::Security::Authorization::{
     ConvertSecurityDescriptorToStringSecurityDescriptorW, ConvertSidToStringSidW,
-    GetNamedSecurityInfoW, SDDL_REVISION_1, SE_FILE_OBJECT,
+    ConvertStringSidToSidW, GetNamedSecurityInfoW, SDDL_REVISION_1, SE_FILE_OBJECT,
 };
 use windows_sys::Win32::Security::{
-    DACL_SECURITY_INFORMATION, LookupAccountNameW, OWNER_SECURITY_INFORMATION,
-    PSECURITY_DESCRIPTOR, SID_NAME_USE,
+    DACL_SECURITY_INFORMATION, LookupAccountNameW, LookupAccountSidW, OWNER_SECURITY_INFORMATION,
+    PSECURITY_DESCRIPTOR, PSID, SID_NAME_USE,
 };
 
 fn wide(text: &OsStr) -> Vec<u16> {
@@ -120,4 +120,43 @@ pub fn account_sid(account: &str) -> io::Result<String> {
     let _text = LocalBox(text.cast());
     // SAFETY: the API returned a NUL-terminated string.
     Ok(unsafe { from_wide(text) })
+}
+
+/// `DOMAIN\\name` of a SID given as `S-1-…` (LookupAccountSidW), when this
+/// machine knows it.
+pub fn account_name(sid: &str) -> Option<String> {
+    let text = wide(OsStr::new(sid));
+    let mut binary: PSID = std::ptr::null_mut();
+    // SAFETY: `text` is NUL-terminated; the SID is freed by `LocalBox`.
+    if unsafe { ConvertStringSidToSidW(text.as_ptr(), &mut binary) } == 0 {
+        return None;
+    }
+    let _binary = LocalBox(binary);
+    let mut name = vec![0u16; 256];
+    let mut name_len = name.len() as u32;
+    let mut domain = vec![0u16; 256];
+    let mut domain_len = domain.len() as u32;
+    let mut kind: SID_NAME_USE = 0;
+    // SAFETY: buffers and their lengths match; `binary` is a valid SID.
+    let found = unsafe {
+        LookupAccountSidW(
+            std::ptr::null(),
+            binary,
+            name.as_mut_ptr(),
+            &mut name_len,
+            domain.as_mut_ptr(),
+            &mut domain_len,
+            &mut kind,
+        )
+    };
+    if found == 0 {
+        return None;
+    }
+    let name = String::from_utf16_lossy(&name[..name_len as usize]);
+    let domain = String::from_utf16_lossy(&domain[..domain_len as usize]);
+    Some(if domain.is_empty() {
+        name
+    } else {
+        format!("{domain}\\{name}")
+    })
 }
