@@ -21,16 +21,24 @@ pub fn color_allowed() -> bool {
 /// sequences. A Windows console does once virtual-terminal processing is
 /// switched on (Windows 10 and later); where it cannot be, no colour.
 pub fn terminal_color(stream_is_terminal: bool) -> bool {
-    stream_is_terminal
-        && color_allowed()
-        && anstyle_query::windows::enable_ansi_colors().unwrap_or(true)
+    stream_is_terminal && color_allowed() && escape_sequences_render()
+}
+
+/// Off Windows, a terminal renders escape sequences; a Windows console does
+/// once this has switched virtual-terminal processing on.
+fn escape_sequences_render() -> bool {
+    anstyle_query::windows::enable_ansi_colors().unwrap_or(true)
 }
 
 /// The style of the table on standard output.
 pub fn stdout_style(choice: ColorChoice) -> Style {
     let tty = std::io::stdout().is_terminal();
     let color = match choice {
-        ColorChoice::Always => color_allowed(),
+        ColorChoice::Always => {
+            // Switched on where it can be; asked for, so on regardless.
+            escape_sequences_render();
+            color_allowed()
+        }
         ColorChoice::Never => false,
         ColorChoice::Auto => terminal_color(tty),
     };
