@@ -12,6 +12,7 @@ pub mod certificate;
 pub mod checks;
 pub mod cli;
 pub mod context;
+#[cfg(feature = "emulator")]
 pub mod emulated;
 pub mod engine;
 pub mod exit;

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::context::RunContext;
 use crate::facts::host::{
-    DatabaseParams, FileStatus, MasterKeyFile, SplitSecretsBackup, SplitSecretsSetting,
-    WebConfigSecrets, WebConfigStatus,
+    DatabaseParams, DatabaseParamsStatus, FileAccess, FileStatus, MasterKeyFile,
+    SplitSecretsBackup, SplitSecretsSetting, WebConfigSecrets, WebConfigStatus,
 };
 use crate::finding::{Finding, Outcome, Severity, Status, Stop};
 use crate::registry::{Check, CheckMeta, Family};
@@ -21,13 +21,9 @@ pub fn checks() -> Vec<Arc<dyn Check>> {
     ]
 }
 
-/// The mode bits as `chmod` writes them, and a fix that leaves only the owner.
-fn mode_words(file: &FileStatus) -> (String, String) {
-    let mode = file.access.map(|a| a.mode).unwrap_or_default();
-    (
-        format!("{mode:03o}"),
-        format!("chmod 600 '{}'", file.path.display()),
-    )
+/// `[app] service_account`, which the fix lets read the file.
+fn service_account(ctx: &RunContext) -> Option<&str> {
+    ctx.target.app.as_ref()?.service_account.as_deref()
 }
 
 pub struct PmpMasterKey {
@@ -55,46 +51,55 @@ impl Check for PmpMasterKey {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let file = ctx.fact::<MasterKeyFile>().await?;
-        let path = file.path.display().to_string();
-        if !file.present {
-            return Ok(Finding::pass(format!(
-                "{path} is not there: it has been moved away, as the guide advises (keep it safe: disaster recovery needs it)"
-            ))
-            .evidence("path", &path));
-        }
-        let keep = "Move it to a secure location (an offline vault or a safe) and keep it: PMP needs it for high availability and disaster recovery, and without it the SQL Server setup must be done again.";
-        let Some(access) = file.access else {
-            return Ok(Finding::problem(
-                self.meta.severity,
-                format!("{path} is still in PMP's conf folder"),
-            )
-            .remediation(keep)
-            .evidence("path", &path)
-            .note("who may read it was not checked: permissions here are not mode bits"));
-        };
-        let (mode, chmod) = mode_words(&file);
-        if access.readable_by_others {
-            return Ok(Finding::fail(format!(
-                "{path} is still in PMP's conf folder and other users can read it (mode {mode})"
-            ))
-            .expected("masterkey.key moved away, or at least readable by its owner only (mode 600)")
-            .actual(format!("present, mode {mode}"))
-            .remediation(format!("Now: `{chmod}`. Then: {keep}"))
-            .evidence("path", &path)
-            .evidence("mode", &mode));
-        }
-        Ok(Finding::problem(
+        Ok(judge_masterkey(
+            &file,
             self.meta.severity,
-            format!(
-                "{path} is still in PMP's conf folder (readable by its owner only, mode {mode})"
-            ),
+            service_account(ctx),
+        ))
+    }
+}
+
+/// masterkey.key: gone passes; there and readable by others fails; there
+/// and private is the check's severity.
+fn judge_masterkey(file: &FileStatus, severity: Severity, service: Option<&str>) -> Finding {
+    let path = file.path.display().to_string();
+    let keep = "Move it to a secure location (an offline vault or a safe) and keep it: PMP needs it for high availability and disaster recovery, and without it the SQL Server setup must be done again.";
+    let Some(access) = file.access.as_ref().filter(|_| file.present) else {
+        return Finding::pass(format!(
+            "{path} is not there: it has been moved away, as the guide advises (keep it safe: disaster recovery needs it)"
+        ))
+        .evidence("path", &path);
+    };
+    let permissions = access.describe();
+    if access.readable_by_others() {
+        let fix = access.fix(&file.path, service);
+        return access.add_evidence(
+            Finding::fail(format!(
+                "{path} is still in PMP's conf folder and other users can read it ({permissions})"
+            ))
+            .expected(format!(
+                "masterkey.key moved away, or at least {}",
+                access.expected()
+            ))
+            .actual(format!("present, {permissions}"))
+            .remediation(format!("Now: `{fix}`. Then: {keep}"))
+            .evidence("path", &path),
+        );
+    }
+    let private = match access {
+        FileAccess::Mode { .. } => format!("readable by its owner only, {permissions}"),
+        FileAccess::Acl { .. } => permissions.clone(),
+    };
+    access.add_evidence(
+        Finding::problem(
+            severity,
+            format!("{path} is still in PMP's conf folder ({private})"),
         )
         .expected("masterkey.key moved to a secure location")
-        .actual(format!("present, mode {mode}"))
+        .actual(format!("present, {permissions}"))
         .remediation(keep)
-        .evidence("path", &path)
-        .evidence("mode", &mode))
-    }
+        .evidence("path", &path),
+    )
 }
 
 pub struct PmpDatabaseParams {
@@ -122,39 +127,58 @@ impl Check for PmpDatabaseParams {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let params = ctx.fact::<DatabaseParams>().await?;
-        let file = &params.file;
-        let path = file.path.display().to_string();
-        if !params.holds_credentials {
-            return Ok(Finding::pass(format!(
-                "{path} holds no SQL password (Windows authentication)"
-            ))
-            .evidence("path", &path));
-        }
-        let Some(access) = file.access else {
-            return Err(Stop::error(format!(
-                "{path} holds SQL credentials, but its permissions are not mode bits here: check its ACL so that only PMP's service account can read it (`icacls`)"
-            )));
-        };
-        let (mode, chmod) = mode_words(file);
-        if access.readable_by_others {
-            return Ok(Finding::problem(
-                self.meta.severity,
-                format!("{path} holds SQL credentials and other users can read it (mode {mode})"),
-            )
-            .expected("readable by its owner only (mode 600)")
-            .actual(format!("mode {mode}"))
-            .remediation(format!(
-                "`{chmod}` (and `chown` it to the account PMP runs as), or switch PMP to Windows authentication so no password is stored"
-            ))
-            .evidence("path", &path)
-            .evidence("mode", &mode));
-        }
-        Ok(Finding::pass(format!(
-            "{path} holds SQL credentials and only its owner can read it (mode {mode})"
-        ))
-        .evidence("path", &path)
-        .evidence("mode", &mode))
+        judge_database_params(&params, self.meta.severity, service_account(ctx))
     }
+}
+
+/// database_params.conf: without a password it passes; with one, it must be
+/// private.
+fn judge_database_params(
+    params: &DatabaseParamsStatus,
+    severity: Severity,
+    service: Option<&str>,
+) -> Outcome {
+    let file = &params.file;
+    let path = file.path.display().to_string();
+    if !params.holds_credentials {
+        return Ok(Finding::pass(format!(
+            "{path} holds no SQL password (Windows authentication)"
+        ))
+        .evidence("path", &path));
+    }
+    let Some(access) = &file.access else {
+        return Err(Stop::error(format!(
+            "{path} holds SQL credentials, but its permissions could not be read"
+        )));
+    };
+    let permissions = access.describe();
+    if access.readable_by_others() {
+        let owner = match access {
+            FileAccess::Mode { .. } => " (and `chown` it to the account PMP runs as)",
+            FileAccess::Acl { .. } => "",
+        };
+        return Ok(access.add_evidence(
+            Finding::problem(
+                severity,
+                format!("{path} holds SQL credentials and other users can read it ({permissions})"),
+            )
+            .expected(access.expected())
+            .actual(permissions)
+            .remediation(format!(
+                "`{}`{owner}, or switch PMP to Windows authentication so no password is stored",
+                access.fix(&file.path, service)
+            ))
+            .evidence("path", &path),
+        ));
+    }
+    let private = match access {
+        FileAccess::Mode { .. } => format!("only its owner can read it ({permissions})"),
+        FileAccess::Acl { .. } => format!("it is {permissions}"),
+    };
+    Ok(access.add_evidence(
+        Finding::pass(format!("{path} holds SQL credentials and {private}"))
+            .evidence("path", &path),
+    ))
 }
 
 pub struct PasswordstateSecrets {
@@ -183,12 +207,12 @@ impl Check for PasswordstateSecrets {
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let config = ctx.fact::<WebConfigSecrets>().await?;
         let backup = split_secrets_backup(ctx).await;
-        Ok(backup.apply(judge_web_config(&config)))
+        Ok(backup.apply(judge_web_config(&config, service_account(ctx))))
     }
 }
 
 /// The verdict on web.config alone.
-fn judge_web_config(config: &WebConfigStatus) -> Finding {
+fn judge_web_config(config: &WebConfigStatus, service: Option<&str>) -> Finding {
     let path = config.path.display().to_string();
     if !config.present {
         return Finding::fail(format!("{path} does not exist"))
@@ -225,15 +249,34 @@ fn judge_web_config(config: &WebConfigStatus) -> Finding {
         .evidence("path", &path)
         .evidence("missing", &missing);
     }
-    Finding::warn(format!(
-        "{path} holds Secret1 and Secret2, but <appSettings> is not encrypted: anyone who can read the file has half of the encryption keys"
-    ))
-    .expected("<appSettings> encrypted with protected configuration")
-    .actual("Secret1 and Secret2 in plain text")
-    .remediation(
-        "Encrypt the <appSettings> section as Click Studios recommends, e.g. in an elevated prompt on the web server: `%windir%\\Microsoft.NET\\Framework64\\v4.0.30319\\aspnet_regiis.exe -pef \"appSettings\" \"C:\\inetpub\\Passwordstate\"` (use your install folder), and keep a copy of web.config with the backups.",
-    )
-    .evidence("path", &path)
+    const ENCRYPT: &str = "Encrypt the <appSettings> section as Click Studios recommends, e.g. in an elevated prompt on the web server: `%windir%\\Microsoft.NET\\Framework64\\v4.0.30319\\aspnet_regiis.exe -pef \"appSettings\" \"C:\\inetpub\\Passwordstate\"` (use your install folder), and keep a copy of web.config with the backups.";
+    let finding = match config.access.as_ref().filter(|a| a.readable_by_others()) {
+        // Half of the keys in plain text, and others can read them.
+        Some(access) => {
+            let permissions = access.describe();
+            access.add_evidence(
+                Finding::fail(format!(
+                    "{path} holds Secret1 and Secret2 in plain text and other users can read it ({permissions}): they have half of the encryption keys"
+                ))
+                .expected(format!(
+                    "<appSettings> encrypted with protected configuration, and web.config {}",
+                    access.expected()
+                ))
+                .actual(format!("Secret1 and Secret2 in plain text, {permissions}"))
+                .remediation(format!(
+                    "Now: `{}`. Then: {ENCRYPT}",
+                    access.fix(&config.path, service)
+                )),
+            )
+        }
+        None => Finding::warn(format!(
+            "{path} holds Secret1 and Secret2, but <appSettings> is not encrypted: anyone who can read the file has half of the encryption keys"
+        ))
+        .expected("<appSettings> encrypted with protected configuration")
+        .actual("Secret1 and Secret2 in plain text")
+        .remediation(ENCRYPT),
+    };
+    finding.evidence("path", &path)
 }
 
 /// What the database says about Backup Split Secrets (guide §4.5), or why
@@ -293,5 +336,164 @@ impl SplitSecretsBackupView {
                 "whether Backup Split Secrets is enabled (guide §4.5) was not checked: {why}"
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The verdicts on Windows ACLs, from security descriptors written as
+    //! SDDL (what GetNamedSecurityInfoW gives on Windows).
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::probe::sddl;
+
+    const SERVICE: &str = "S-1-5-21-1004336348-1177238915-682003330-1105";
+    /// SYSTEM, Administrators and TrustedInstaller: what hardening leaves.
+    const PRIVATE: &str = "O:BAG:SYD:PAI(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464)";
+    /// What a file under C:\Program Files inherits: Users may read.
+    const INHERITED: &str = "O:BAG:SYD:AI(A;ID;FA;;;SY)(A;ID;FA;;;BA)(A;ID;0x1200a9;;;BU)";
+
+    fn file(name: &str, sddl: Option<&str>, service: Option<&str>) -> FileStatus {
+        FileStatus {
+            path: PathBuf::from(format!(r"C:\Program Files\ManageEngine\PMP\conf\{name}")),
+            present: sddl.is_some(),
+            access: sddl.map(|s| FileAccess::from_sddl(s, service, sddl::account_name).unwrap()),
+        }
+    }
+
+    #[test]
+    fn masterkey_gone_passes() {
+        let finding = judge_masterkey(&file("masterkey.key", None, None), Severity::Warn, None);
+        assert_eq!(finding.status, Status::Pass);
+    }
+
+    #[test]
+    fn masterkey_readable_by_users_fails_with_the_icacls_that_fixes_it() {
+        let finding = judge_masterkey(
+            &file("masterkey.key", Some(INHERITED), None),
+            Severity::Warn,
+            Some(r"CORP\svc-pmp"),
+        );
+        assert_eq!(finding.status, Status::Fail);
+        assert!(
+            finding.message.contains(r"readable by BUILTIN\Users"),
+            "{}",
+            finding.message
+        );
+        let fix = finding.remediation.unwrap();
+        assert!(
+            fix.contains(r#"icacls "C:\Program Files\ManageEngine\PMP\conf\masterkey.key" /inheritance:r /grant:r *S-1-5-18:F *S-1-5-32-544:F "CORP\svc-pmp":R /remove:g *S-1-5-32-545"#),
+            "{fix}"
+        );
+        assert_eq!(
+            finding.evidence["other_readers"],
+            serde_json::json!([r"BUILTIN\Users"])
+        );
+        assert_eq!(finding.evidence["sddl"], INHERITED);
+    }
+
+    #[test]
+    fn masterkey_private_is_still_reported_at_the_checks_severity() {
+        let sddl = format!("{PRIVATE}(A;;FR;;;{SERVICE})");
+        let finding = judge_masterkey(
+            &file("masterkey.key", Some(&sddl), Some(SERVICE)),
+            Severity::Warn,
+            None,
+        );
+        assert_eq!(finding.status, Status::Warn);
+        assert!(
+            finding
+                .message
+                .contains("readable only by SYSTEM, Administrators and the service account"),
+            "{}",
+            finding.message
+        );
+    }
+
+    fn params(sddl: &str, service: Option<&str>, holds_credentials: bool) -> DatabaseParamsStatus {
+        DatabaseParamsStatus {
+            file: file("database_params.conf", Some(sddl), service),
+            holds_credentials,
+        }
+    }
+
+    #[test]
+    fn database_params_private_to_the_service_account_passes() {
+        let sddl = format!("{PRIVATE}(A;;FR;;;{SERVICE})");
+        let finding =
+            judge_database_params(&params(&sddl, Some(SERVICE), true), Severity::Fail, None)
+                .unwrap();
+        assert_eq!(finding.status, Status::Pass);
+    }
+
+    #[test]
+    fn database_params_readable_by_an_account_not_named_as_the_service_fails() {
+        // The same ACL, but the target names no service account: that
+        // account is just another reader.
+        let sddl = format!("{PRIVATE}(A;;FR;;;{SERVICE})");
+        let finding =
+            judge_database_params(&params(&sddl, None, true), Severity::Fail, None).unwrap();
+        assert_eq!(finding.status, Status::Fail);
+        assert!(finding.message.contains(SERVICE), "{}", finding.message);
+        assert!(
+            finding
+                .remediation
+                .unwrap()
+                .contains(&format!("/remove:g *{SERVICE}"))
+        );
+    }
+
+    #[test]
+    fn database_params_with_no_access_control_at_all_fails() {
+        let finding =
+            judge_database_params(&params("O:BAG:SY", None, true), Severity::Fail, None).unwrap();
+        assert_eq!(finding.status, Status::Fail);
+        assert!(
+            finding.message.contains("readable by Everyone"),
+            "{}",
+            finding.message
+        );
+    }
+
+    #[test]
+    fn database_params_without_a_password_passes_whoever_reads_it() {
+        let finding =
+            judge_database_params(&params(INHERITED, None, false), Severity::Fail, None).unwrap();
+        assert_eq!(finding.status, Status::Pass);
+    }
+
+    fn web_config(sddl: &str, encrypted: bool) -> WebConfigStatus {
+        WebConfigStatus {
+            path: PathBuf::from(r"C:\inetpub\Passwordstate\web.config"),
+            present: true,
+            access: Some(FileAccess::from_sddl(sddl, None, sddl::account_name).unwrap()),
+            encrypted_by: encrypted.then(|| "DataProtectionConfigurationProvider".to_owned()),
+            has_secret1: true,
+            has_secret2: true,
+        }
+    }
+
+    #[test]
+    fn web_config_verdicts_follow_its_readers() {
+        let readable = "D:(A;;FA;;;SY)(A;;FR;;;AU)";
+        let finding = judge_web_config(&web_config(readable, false), None);
+        assert_eq!(finding.status, Status::Fail);
+        assert!(
+            finding
+                .message
+                .contains(r"readable by NT AUTHORITY\Authenticated Users"),
+            "{}",
+            finding.message
+        );
+        assert!(finding.remediation.unwrap().contains("/remove:g *S-1-5-11"));
+        assert_eq!(
+            judge_web_config(&web_config(PRIVATE, false), None).status,
+            Status::Warn
+        );
+        assert_eq!(
+            judge_web_config(&web_config(readable, true), None).status,
+            Status::Pass
+        );
     }
 }

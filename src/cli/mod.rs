@@ -3,8 +3,12 @@
 
 mod args;
 mod bundle;
+#[cfg(not(unix))]
+mod console;
+#[cfg(feature = "emulator")]
 mod demo;
 mod describe;
+#[cfg(feature = "emulator")]
 mod emulate;
 mod output;
 mod progress;
@@ -42,7 +46,9 @@ pub fn main() -> i32 {
         Command::List(args) => describe::list(args),
         Command::Explain { id, packs } => describe::explain(&id, &packs),
         Command::Render { report, format } => describe::render(&report, format),
+        #[cfg(feature = "emulator")]
         Command::Demo { timeout } => demo::demo(timeout),
+        #[cfg(feature = "emulator")]
         Command::Emulate {
             scenario,
             port,
@@ -54,6 +60,10 @@ pub fn main() -> i32 {
             browser_port,
             write_target,
         }),
+        #[cfg(not(feature = "emulator"))]
+        Command::Demo { .. } => without_emulator("demo"),
+        #[cfg(not(feature = "emulator"))]
+        Command::Emulate { .. } => without_emulator("emulate"),
         Command::Schema => {
             output::print(crate::report::JSON_SCHEMA);
             exit::OK
@@ -69,10 +79,18 @@ pub(crate) fn print_load_warnings(catalog: &crate::catalog::Catalog) {
     }
 }
 
+/// `demo` and `emulate` in a build without the emulator: where to get them.
+#[cfg(not(feature = "emulator"))]
+fn without_emulator(command: &str) -> i32 {
+    usage_error(format!(
+        "`{command}` needs the built-in SQL Server emulator, which this build leaves out. Use a release binary (they include it) or build with the default features: `cargo install --path .` (not `--no-default-features`)"
+    ))
+}
+
 /// Prints an error the user can act on and returns the usage exit code.
 pub(crate) fn usage_error(message: impl std::fmt::Display) -> i32 {
     let text = crate::redact::scrub(&message.to_string()).into_owned();
-    if std::io::stderr().is_terminal() && output::color_allowed() {
+    if output::terminal_color(std::io::stderr().is_terminal()) {
         eprintln!("\x1b[1;31merror:\x1b[0m {text}");
     } else {
         eprintln!("error: {text}");

@@ -17,13 +17,30 @@ pub fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// Colour on a terminal: allowed, and the terminal renders escape
+/// sequences. A Windows console does once virtual-terminal processing is
+/// switched on (Windows 10 and later); where it cannot be, no colour.
+pub fn terminal_color(stream_is_terminal: bool) -> bool {
+    stream_is_terminal && color_allowed() && escape_sequences_render()
+}
+
+/// Off Windows, a terminal renders escape sequences; a Windows console does
+/// once this has switched virtual-terminal processing on.
+fn escape_sequences_render() -> bool {
+    anstyle_query::windows::enable_ansi_colors().unwrap_or(true)
+}
+
 /// The style of the table on standard output.
 pub fn stdout_style(choice: ColorChoice) -> Style {
     let tty = std::io::stdout().is_terminal();
     let color = match choice {
-        ColorChoice::Always => color_allowed(),
+        ColorChoice::Always => {
+            // Switched on where it can be; asked for, so on regardless.
+            escape_sequences_render();
+            color_allowed()
+        }
         ColorChoice::Never => false,
-        ColorChoice::Auto => tty && color_allowed(),
+        ColorChoice::Auto => terminal_color(tty),
     };
     // comfy-table reports the terminal's width when stdout is one.
     let width = if tty {
@@ -50,7 +67,7 @@ pub fn init_logging(verbose: u8, capture: Option<LogCapture>) {
         EnvFilter::try_from_env("MSSQL_PREFLIGHT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(|| ScrubbingWriter(std::io::stderr()))
-        .with_ansi(std::io::stderr().is_terminal() && color_allowed())
+        .with_ansi(terminal_color(std::io::stderr().is_terminal()))
         .with_filter(filter);
     let captured = capture.map(|capture| {
         tracing_subscriber::fmt::layer()

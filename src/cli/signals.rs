@@ -99,8 +99,9 @@ impl Signals {
         Some(Signals)
     }
 
+    /// Ctrl-C, Ctrl-Break or the console closing (see `console`).
     async fn next(&mut self) -> Option<Signal> {
-        tokio::signal::ctrl_c()
+        super::console::interrupted()
             .await
             .ok()
             .map(|_| Signal::Interrupt)

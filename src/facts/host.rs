@@ -7,16 +7,145 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::context::{Fact, RunContext};
-use crate::finding::Stop;
+use crate::finding::{Finding, Stop};
+use crate::probe::sddl::{self, Readers, SecurityDescriptor};
 use crate::target::AppKind;
 
-/// Who may read a file, as far as its mode bits say.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct FileAccess {
-    /// Permission bits, e.g. 0o600.
-    pub mode: u32,
-    /// Someone besides the owner (its group or anyone) may read it.
-    pub readable_by_others: bool,
+/// Who may read a file, as its permissions say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FileAccess {
+    /// Unix permission bits, e.g. 0o600: others may read when the group or
+    /// everyone has the read bit.
+    Mode { mode: u32 },
+    /// A Windows DACL, as SDDL, and the accounts it lets read the file
+    /// besides SYSTEM, Administrators, TrustedInstaller and the
+    /// application's service account (SIDs, or domain-relative aliases).
+    Acl {
+        sddl: String,
+        other_readers: Vec<Reader>,
+    },
+}
+
+/// An account that may read a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reader {
+    /// `S-1-…`, or a domain-relative SDDL alias.
+    pub sid: String,
+    /// Its name, where known (else the SID again).
+    pub name: String,
+}
+
+impl FileAccess {
+    /// Judges a security descriptor given as SDDL; `service_account` is the
+    /// SID of the account the application runs as, when known; `name_of`
+    /// names the readers' SIDs.
+    pub fn from_sddl(
+        sddl: &str,
+        service_account: Option<&str>,
+        name_of: impl Fn(&str) -> String,
+    ) -> Result<FileAccess, String> {
+        let descriptor = SecurityDescriptor::parse(sddl)?;
+        let trusted = [sddl::SYSTEM, sddl::ADMINISTRATORS, sddl::TRUSTED_INSTALLER];
+        let sids = match descriptor.readers() {
+            Readers::Everyone => vec![sddl::EVERYONE.to_owned()],
+            Readers::Accounts(sids) => sids,
+        };
+        let other_readers = sids
+            .into_iter()
+            .filter(|sid| !trusted.contains(&sid.as_str()) && Some(sid.as_str()) != service_account)
+            .map(|sid| Reader {
+                name: name_of(&sid),
+                sid,
+            })
+            .collect();
+        Ok(FileAccess::Acl {
+            sddl: sddl.to_owned(),
+            other_readers,
+        })
+    }
+
+    /// Someone besides the owner (mode bits) or the trusted accounts (ACL) may read it.
+    pub fn readable_by_others(&self) -> bool {
+        match self {
+            FileAccess::Mode { mode } => mode & 0o044 != 0,
+            FileAccess::Acl { other_readers, .. } => !other_readers.is_empty(),
+        }
+    }
+
+    /// The permissions in a finding's words: `mode 644`, or who may read.
+    pub fn describe(&self) -> String {
+        match self {
+            FileAccess::Mode { mode } => format!("mode {mode:03o}"),
+            FileAccess::Acl { other_readers, .. } if other_readers.is_empty() => {
+                "readable only by SYSTEM, Administrators and the service account".to_owned()
+            }
+            FileAccess::Acl { other_readers, .. } => {
+                let names: Vec<&str> = other_readers.iter().map(|r| r.name.as_str()).collect();
+                format!("readable by {}", names.join(", "))
+            }
+        }
+    }
+
+    /// What the file's permissions should be, in the same terms.
+    pub fn expected(&self) -> &'static str {
+        match self {
+            FileAccess::Mode { .. } => "readable by its owner only (mode 600)",
+            FileAccess::Acl { .. } => {
+                "readable only by SYSTEM, Administrators and the application's service account"
+            }
+        }
+    }
+
+    /// The command that leaves only the owner (Unix) or the trusted accounts
+    /// (Windows) able to read `path`; `service_account` is the name the
+    /// target file gives.
+    pub fn fix(&self, path: &Path, service_account: Option<&str>) -> String {
+        match self {
+            FileAccess::Mode { .. } => format!("chmod 600 '{}'", path.display()),
+            FileAccess::Acl { other_readers, .. } => {
+                // Inherited entries go; SYSTEM and Administrators keep full
+                // control, the service account reads; other explicit grants go.
+                let mut command = format!(
+                    "icacls \"{}\" /inheritance:r /grant:r *{}:F *{}:F",
+                    path.display(),
+                    sddl::SYSTEM,
+                    sddl::ADMINISTRATORS
+                );
+                if let Some(account) = service_account {
+                    command.push_str(&format!(" \"{account}\":R"));
+                }
+                let removed: Vec<String> = other_readers
+                    .iter()
+                    .map(|reader| {
+                        if reader.sid.starts_with("S-") {
+                            format!("*{}", reader.sid)
+                        } else {
+                            format!("\"{}\"", reader.name)
+                        }
+                    })
+                    .collect();
+                if !removed.is_empty() {
+                    command.push_str(&format!(" /remove:g {}", removed.join(" ")));
+                }
+                command
+            }
+        }
+    }
+
+    /// The permissions as evidence: the mode, or the SDDL and the readers.
+    pub fn add_evidence(&self, finding: Finding) -> Finding {
+        match self {
+            FileAccess::Mode { mode } => finding.evidence("mode", format!("{mode:03o}")),
+            FileAccess::Acl {
+                sddl,
+                other_readers,
+            } => finding.evidence("sddl", sddl).evidence(
+                "other_readers",
+                other_readers.iter().map(|r| &r.name).collect::<Vec<_>>(),
+            ),
+        }
+    }
 }
 
 /// A file that may or may not be there.
@@ -24,15 +153,15 @@ pub struct FileAccess {
 pub struct FileStatus {
     pub path: PathBuf,
     pub present: bool,
-    /// `None` where permissions are not mode bits (Windows ACLs).
+    /// `None` when the file is absent.
     pub access: Option<FileAccess>,
 }
 
 impl FileStatus {
-    fn of(path: PathBuf) -> Result<FileStatus, Stop> {
+    fn of(path: PathBuf, service_account: Option<&str>) -> Result<FileStatus, Stop> {
         match std::fs::metadata(&path) {
             Ok(meta) => Ok(FileStatus {
-                access: access_of(&meta),
+                access: Some(access_of(&path, &meta, service_account)?),
                 path,
                 present: true,
             }),
@@ -50,21 +179,85 @@ impl FileStatus {
 }
 
 #[cfg(unix)]
-fn access_of(meta: &std::fs::Metadata) -> Option<FileAccess> {
+fn access_of(
+    _path: &Path,
+    meta: &std::fs::Metadata,
+    _service_account: Option<&str>,
+) -> Result<FileAccess, Stop> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o7777;
-    Some(FileAccess {
-        mode,
-        readable_by_others: mode & 0o044 != 0,
+    Ok(FileAccess::Mode {
+        mode: meta.permissions().mode() & 0o7777,
     })
 }
 
-#[cfg(not(unix))]
-fn access_of(_meta: &std::fs::Metadata) -> Option<FileAccess> {
-    None
+#[cfg(windows)]
+fn access_of(
+    path: &Path,
+    _meta: &std::fs::Metadata,
+    service_account: Option<&str>,
+) -> Result<FileAccess, Stop> {
+    let unreadable = |why: String| {
+        Stop::error(format!(
+            "cannot read the permissions of {}: {why}",
+            path.display()
+        ))
+    };
+    let sddl = crate::probe::windows_acl::security_descriptor(path)
+        .map_err(|e| unreadable(e.to_string()))?;
+    // The names every Windows knows first, then this machine's.
+    let name_of = |sid: &str| match sddl::account_name(sid) {
+        name if name != sid => name,
+        _ => crate::probe::windows_acl::account_name(sid).unwrap_or_else(|| sid.to_owned()),
+    };
+    FileAccess::from_sddl(&sddl, service_account, name_of).map_err(unreadable)
 }
 
-/// The application's install folder, for the given kind.
+/// The SID of `[app] service_account`, which may read the application's
+/// files. Names are looked up only on Windows, where ACLs use them.
+fn service_account_sid(ctx: &RunContext) -> Result<Option<String>, Stop> {
+    let Some(name) = ctx
+        .target
+        .app
+        .as_ref()
+        .and_then(|a| a.service_account.as_deref())
+    else {
+        return Ok(None);
+    };
+    if name.starts_with("S-") {
+        return Ok(Some(name.to_owned()));
+    }
+    lookup_account(name)
+}
+
+#[cfg(windows)]
+fn lookup_account(name: &str) -> Result<Option<String>, Stop> {
+    crate::probe::windows_acl::account_sid(name)
+        .map(Some)
+        .map_err(|e| {
+            Stop::error(format!(
+                "cannot find the service account `{name}` ([app] service_account): {e}"
+            ))
+        })
+}
+
+#[cfg(not(windows))]
+fn lookup_account(_name: &str) -> Result<Option<String>, Stop> {
+    Ok(None)
+}
+
+/// Where each application installs by default, on this platform.
+fn default_install_dir(kind: AppKind) -> Option<&'static str> {
+    if !cfg!(windows) {
+        return None;
+    }
+    Some(match kind {
+        AppKind::Pmp => r"C:\Program Files\ManageEngine\PMP",
+        AppKind::Passwordstate => r"C:\inetpub\Passwordstate",
+    })
+}
+
+/// The application's install folder, for the given kind: `install_dir`, or
+/// the default folder when it exists.
 fn install_dir(ctx: &RunContext, kind: AppKind, name: &str) -> Result<PathBuf, Stop> {
     let app = ctx.target.app.as_ref().ok_or_else(|| {
         Stop::not_configured(
@@ -74,11 +267,18 @@ fn install_dir(ctx: &RunContext, kind: AppKind, name: &str) -> Result<PathBuf, S
     if app.kind != kind {
         return Err(Stop::not_applicable(format!("this check is about {name}")));
     }
-    app.install_dir.clone().ok_or_else(|| {
-        Stop::not_configured(format!(
+    if let Some(dir) = &app.install_dir {
+        return Ok(dir.clone());
+    }
+    match default_install_dir(kind) {
+        Some(default) if Path::new(default).is_dir() => Ok(PathBuf::from(default)),
+        Some(default) => Err(Stop::not_configured(format!(
+            "{name} is not in its default folder {default}: set `install_dir` under [app]"
+        ))),
+        None => Err(Stop::not_configured(format!(
             "{name}'s install folder is unknown: set `install_dir` under [app]"
-        ))
-    })
+        ))),
+    }
 }
 
 /// Password Manager Pro's `conf` folder.
@@ -108,7 +308,10 @@ impl Fact for MasterKeyFile {
 
     async fn gather(ctx: &RunContext) -> Result<FileStatus, Stop> {
         let conf = ctx.fact::<PmpConfDir>().await?;
-        FileStatus::of(conf.join("masterkey.key"))
+        FileStatus::of(
+            conf.join("masterkey.key"),
+            service_account_sid(ctx)?.as_deref(),
+        )
     }
 }
 
@@ -128,7 +331,10 @@ impl Fact for DatabaseParams {
 
     async fn gather(ctx: &RunContext) -> Result<DatabaseParamsStatus, Stop> {
         let conf = ctx.fact::<PmpConfDir>().await?;
-        let file = FileStatus::of(conf.join("database_params.conf"))?;
+        let file = FileStatus::of(
+            conf.join("database_params.conf"),
+            service_account_sid(ctx)?.as_deref(),
+        )?;
         if !file.present {
             return Err(Stop::error(format!(
                 "{} does not exist: is `install_dir` the Password Manager Pro installation folder?",
@@ -184,6 +390,9 @@ pub struct WebConfigSecrets;
 pub struct WebConfigStatus {
     pub path: PathBuf,
     pub present: bool,
+    /// Who may read the file holding the secrets (web.config, or the file
+    /// its `configSource` names), when it is there.
+    pub access: Option<FileAccess>,
     /// The protected-configuration provider, when `<appSettings>` is encrypted.
     pub encrypted_by: Option<String>,
     pub has_secret1: bool,
@@ -199,6 +408,7 @@ impl Fact for WebConfigSecrets {
         let mut status = WebConfigStatus {
             path: path.clone(),
             present: path.is_file(),
+            access: None,
             encrypted_by: None,
             has_secret1: false,
             has_secret2: false,
@@ -207,6 +417,11 @@ impl Fact for WebConfigSecrets {
             return Ok(status);
         }
         let settings = read_app_settings(&path)?;
+        status.access = FileStatus::of(
+            settings.source.clone(),
+            service_account_sid(ctx)?.as_deref(),
+        )?
+        .access;
         status.encrypted_by = settings.encrypted_by;
         for (key, value) in settings.values {
             crate::redact::register(&value);
@@ -224,6 +439,8 @@ impl Fact for WebConfigSecrets {
 }
 
 struct AppSettings {
+    /// The file they are in: web.config, or the one `configSource` names.
+    source: PathBuf,
     encrypted_by: Option<String>,
     /// `<add key=… value=…>` entries whose key names a split secret.
     values: Vec<(String, String)>,
@@ -240,6 +457,7 @@ fn read_app_settings(path: &Path) -> Result<AppSettings, Stop> {
         .find(|n| n.has_tag_name("appSettings"))
     else {
         return Ok(AppSettings {
+            source: path.to_owned(),
             encrypted_by: None,
             values: Vec::new(),
         });
@@ -248,12 +466,12 @@ fn read_app_settings(path: &Path) -> Result<AppSettings, Stop> {
         let external = path.parent().unwrap_or(Path::new(".")).join(source);
         let text = read_xml(&external)?;
         let doc = parse_xml(&text, &external)?;
-        return Ok(entries(doc.root_element()));
+        return Ok(entries(doc.root_element(), external.clone()));
     }
-    Ok(entries(settings))
+    Ok(entries(settings, path.to_owned()))
 }
 
-fn entries(settings: roxmltree::Node<'_, '_>) -> AppSettings {
+fn entries(settings: roxmltree::Node<'_, '_>, source: PathBuf) -> AppSettings {
     let encrypted_by = settings
         .attribute("configProtectionProvider")
         .map(str::to_owned);
@@ -269,6 +487,7 @@ fn entries(settings: roxmltree::Node<'_, '_>) -> AppSettings {
         .filter(|(key, _)| key.to_ascii_lowercase().starts_with("secret"))
         .collect();
     AppSettings {
+        source,
         encrypted_by,
         values,
     }

@@ -115,6 +115,13 @@ impl Fact for ShareSession {
             Credential::Missing { why, .. } => {
                 return Err(Stop::blocked(["sql.login"], why.clone()));
             }
+            // The logged-on account reaches a share through Windows itself
+            // (see `destination`), never through this SMB client.
+            Credential::NotNeeded => {
+                return Err(Stop::not_applicable(
+                    "the backup account is the logged-on Windows account (auth = \"integrated\"): Windows itself reaches the share",
+                ));
+            }
         };
         let reach = ctx.fact::<SmbReachability>().await?;
         let address = tcp::first_connected(&reach).ok_or_else(|| {
@@ -329,7 +336,8 @@ pub async fn remove_from_destination(ctx: &RunContext, name: &str) -> Result<boo
 
 /// The path to probe through the operating system, when the destination is
 /// one: a local or mounted directory; on Windows also a UNC path when no
-/// backup account is configured (the OS then logs on as the current user).
+/// backup account is configured, or it is the logged-on one (integrated
+/// authentication): the OS then logs on as the current user.
 fn os_path(ctx: &RunContext, destination: &Destination) -> Option<PathBuf> {
     match destination {
         Destination::Local { path } => Some(path.clone()),
@@ -339,11 +347,11 @@ fn os_path(ctx: &RunContext, destination: &Destination) -> Option<PathBuf> {
 
 #[cfg(windows)]
 fn windows_unc_path(ctx: &RunContext, unc: &UncPath) -> Option<PathBuf> {
-    ctx.target
-        .backup
-        .account
-        .is_none()
-        .then(|| PathBuf::from(unc.to_string()))
+    let as_logged_on = match &ctx.target.backup.account {
+        None => true,
+        Some(account) => account.auth == crate::target::AuthKind::Integrated,
+    };
+    as_logged_on.then(|| PathBuf::from(unc.to_string()))
 }
 
 #[cfg(not(windows))]

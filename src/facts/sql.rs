@@ -333,11 +333,7 @@ pub async fn any_session(ctx: &RunContext) -> Result<std::sync::Arc<SqlLogin>, S
 async fn log_in(ctx: &RunContext, kind: AccountKind) -> Result<SqlLogin, Stop> {
     let target = &ctx.target;
     let account = kind.account(target)?;
-    let password = match &account.password {
-        Credential::Given(password) => password.clone(),
-        // sql.login reports the missing password as its error, with the fix.
-        Credential::Missing { why, .. } => return Err(Stop::blocked(["sql.login"], why.clone())),
-    };
+    let credentials = credentials_of(account)?;
     let endpoint = *ctx.fact::<SqlEndpoint>().await?;
     let clearance = ctx.fact::<LoginClearance>().await?;
     let ledger = ctx.fact::<SqlLogins>().await?;
@@ -345,16 +341,7 @@ async fn log_in(ctx: &RunContext, kind: AccountKind) -> Result<SqlLogin, Stop> {
     let strict = speaks_only_tds8(ctx).await;
 
     let attempt = |database: Option<String>| {
-        let credentials = match account.auth {
-            AuthKind::Sql => Credentials::Sql {
-                user: account.user.clone(),
-                password: password.clone(),
-            },
-            AuthKind::Windows => Credentials::Windows {
-                user: account.user.clone(),
-                password: password.clone(),
-            },
-        };
+        let credentials = credentials.clone();
         let request = LoginRequest {
             endpoint,
             tls_name: target.expected_tls_name().to_owned(),
@@ -417,6 +404,32 @@ async fn log_in(ctx: &RunContext, kind: AccountKind) -> Result<SqlLogin, Stop> {
         millis,
         tls_verified: clearance.verified,
     })
+}
+
+/// What the login presents for `account`, or why it cannot log in.
+fn credentials_of(account: &Account) -> Result<Credentials, Stop> {
+    let user = account.user.clone();
+    let password = match &account.password {
+        Credential::Given(password) => password.clone(),
+        #[cfg(windows)]
+        Credential::NotNeeded if account.auth == AuthKind::Integrated => {
+            return Ok(Credentials::Integrated { user });
+        }
+        Credential::NotNeeded => {
+            return Err(Stop::error(
+                "integrated authentication (the logged-on account) is available only on Windows",
+            ));
+        }
+        // sql.login reports the missing password as its error, with the fix.
+        Credential::Missing { why, .. } => return Err(Stop::blocked(["sql.login"], why.clone())),
+    };
+    match account.auth {
+        AuthKind::Sql => Ok(Credentials::Sql { user, password }),
+        AuthKind::Windows => Ok(Credentials::Windows { user, password }),
+        AuthKind::Integrated => Err(Stop::error(
+            "integrated authentication (the logged-on account) is available only on Windows",
+        )),
+    }
 }
 
 /// A server that closes TDS 7.x connections but completes a TDS 8 strict

@@ -115,9 +115,12 @@ mod tests {
     fn local_errors_are_classified_by_kind() {
         let denied = io::Error::from(io::ErrorKind::PermissionDenied);
         assert_eq!(FsError::from_io(&denied).problem, FsProblem::AccessDenied);
-        let full = io::Error::from_raw_os_error(28); // ENOSPC
+        // The operating system's own codes: ENOSPC and ENOTDIR on Unix,
+        // ERROR_DISK_FULL and ERROR_DIRECTORY on Windows.
+        let (no_space, not_a_directory) = if cfg!(windows) { (112, 267) } else { (28, 20) };
+        let full = io::Error::from_raw_os_error(no_space);
         assert_eq!(FsError::from_io(&full).problem, FsProblem::DiskFull);
-        let not_dir = io::Error::from_raw_os_error(20); // ENOTDIR
+        let not_dir = io::Error::from_raw_os_error(not_a_directory);
         assert_eq!(FsError::from_io(&not_dir).problem, FsProblem::NotADirectory);
     }
 }

@@ -25,23 +25,32 @@ use crate::probe::wire_record::{Recorded, WireRecord};
 use crate::target::secrets;
 
 /// How the login proves who it is.
+#[derive(Clone)]
 pub enum Credentials {
     /// SQL Server authentication: a login and password the server checks itself.
     Sql {
         user: String,
         password: SecretString,
     },
-    /// Windows authentication by NTLM (through sspi): `DOMAIN\user` and its password.
+    /// Windows authentication by NTLM: `DOMAIN\user` and its password
+    /// (through sspi-rs on Unix, through winauth on Windows).
     Windows {
         user: String,
         password: SecretString,
     },
+    /// The Windows account running this process, through the system's SSPI
+    /// (`user` only names it for reports). Windows only: the target refuses
+    /// `auth = "integrated"` elsewhere.
+    #[cfg(windows)]
+    Integrated { user: String },
 }
 
 impl Credentials {
     pub fn user(&self) -> &str {
         match self {
             Credentials::Sql { user, .. } | Credentials::Windows { user, .. } => user,
+            #[cfg(windows)]
+            Credentials::Integrated { user } => user,
         }
     }
 
@@ -53,6 +62,8 @@ impl Credentials {
             Credentials::Windows { user, password } => {
                 AuthMethod::windows(user, secrets::expose(password))
             }
+            #[cfg(windows)]
+            Credentials::Integrated { .. } => AuthMethod::Integrated,
         }
     }
 }
@@ -114,7 +125,7 @@ pub enum LoginFailure {
     Server(ServerError),
     /// The TLS handshake failed: certificate rejected, no common protocol, or no TLS offered.
     Tls { detail: String },
-    /// NTLM through sspi failed on this side.
+    /// Windows authentication failed on this side (sspi-rs on Unix).
     Authentication { detail: String },
     /// Nothing came back in time.
     Timeout { after_millis: u64 },

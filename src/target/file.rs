@@ -74,7 +74,19 @@ pub struct TlsSection {
 pub enum AuthKind {
     #[default]
     Sql,
+    /// A named Windows account and its password: NTLM (sspi-rs on Unix,
+    /// winauth on Windows).
     Windows,
+    /// The Windows account running mssql-preflight, through the system's
+    /// SSPI: no user, no password. Windows only.
+    Integrated,
+}
+
+impl AuthKind {
+    /// Windows authentication of either kind (the server sees a Windows login).
+    pub fn is_windows(self) -> bool {
+        matches!(self, AuthKind::Windows | AuthKind::Integrated)
+    }
 }
 
 /// What `[sql]` and `[backup]` say about their account.
@@ -161,6 +173,9 @@ impl AppKind {
 pub struct AppSection {
     pub kind: AppKind,
     pub install_dir: Option<PathBuf>,
+    /// The account the application runs as (`CORP\svc-pmp`, or a SID): on
+    /// Windows it may read the key and configuration files.
+    pub service_account: Option<String>,
     /// PMP with a custom encryption key: the certificate protecting it.
     pub certificate_name: Option<String>,
     /// PMP with a custom encryption key: the symmetric key's name.

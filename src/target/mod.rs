@@ -95,6 +95,8 @@ pub struct Backup {
 pub struct App {
     pub kind: AppKind,
     pub install_dir: Option<PathBuf>,
+    /// The account the application runs as, which may read its files.
+    pub service_account: Option<String>,
     /// PMP's custom encryption key: its certificate and symmetric key names
     /// (both absent with PMP's default key).
     pub certificate_name: Option<String>,
@@ -230,6 +232,7 @@ impl Target {
         let app = file.app.map(|a| App {
             kind: a.kind,
             install_dir: a.install_dir.map(|p| tomlfile::relative_to(origin, &p)),
+            service_account: a.service_account.filter(|n| !n.trim().is_empty()),
             certificate_name: a.certificate_name.filter(|n| !n.trim().is_empty()),
             symmetric_key_name: a.symmetric_key_name.filter(|n| !n.trim().is_empty()),
             database_on_other_server: a.database_on_other_server,
@@ -405,6 +408,9 @@ fn account(
     stdin: Option<secrecy::SecretString>,
     allow_prompt: bool,
 ) -> Result<Option<Account>, TargetError> {
+    if fields.auth == AuthKind::Integrated {
+        return integrated_account(role, &fields, origin).map(Some);
+    }
     let Some(user) = fields.user.filter(|u| !u.trim().is_empty()) else {
         return Ok(None);
     };
@@ -449,6 +455,53 @@ fn check_ca_file(path: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `auth = "integrated"`: the logged-on Windows account, through the
+/// system's SSPI. It names no account and reads no password, and it cannot
+/// work where there is no Windows to log on to.
+fn integrated_account(
+    role: &str,
+    fields: &file::AccountFields<'_>,
+    origin: Option<&Path>,
+) -> Result<Account, TargetError> {
+    let section = if role == "SQL" { "[sql]" } else { "[backup]" };
+    let invalid = |message: String| TargetError::Invalid {
+        origin: origin
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "command line".to_owned()),
+        message: format!("{section}: {message}"),
+    };
+    let Some(user) = logged_on_windows_account() else {
+        return Err(invalid(
+            "auth = \"integrated\" (the logged-on Windows account, through Windows' SSPI) works only when mssql-preflight runs on Windows, as that account; here, use auth = \"windows\" with user = 'DOMAIN\\user' and its password (NTLM)".to_owned(),
+        ));
+    };
+    if fields.user.is_some() || fields.password_env.is_some() || fields.password_file.is_some() {
+        return Err(invalid(
+            "auth = \"integrated\" logs in as the Windows account running mssql-preflight, so it takes no `user` or password; to name an account, use auth = \"windows\" with user = 'DOMAIN\\user' and a password".to_owned(),
+        ));
+    }
+    Ok(Account {
+        auth: AuthKind::Integrated,
+        user,
+        password: Credential::NotNeeded,
+    })
+}
+
+/// `DOMAIN\user` of the account running this process, on Windows.
+#[cfg(windows)]
+fn logged_on_windows_account() -> Option<String> {
+    let user = std::env::var("USERNAME").ok()?;
+    Some(match std::env::var("USERDOMAIN") {
+        Ok(domain) if !domain.is_empty() => format!("{domain}\\{user}"),
+        _ => user,
+    })
+}
+
+#[cfg(not(windows))]
+fn logged_on_windows_account() -> Option<String> {
+    None
 }
 
 fn parse_nameserver(text: &str) -> Result<SocketAddr, String> {
@@ -506,6 +559,38 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    #[cfg(not(windows))]
+    fn integrated_authentication_is_refused_where_there_is_no_windows() {
+        for section in ["sql", "backup"] {
+            let error = load(&format!(
+                "[server]\nhost = \"a\"\n[{section}]\nauth = \"integrated\"\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert_eq!(
+                error,
+                format!(
+                    "/etc/preflight/t.toml: [{section}]: auth = \"integrated\" (the logged-on Windows account, through Windows' SSPI) works only when mssql-preflight runs on Windows, as that account; here, use auth = \"windows\" with user = 'DOMAIN\\user' and its password (NTLM)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    #[cfg(windows)]
+    fn integrated_authentication_is_the_logged_on_account_and_takes_no_password() {
+        let t = load("[server]\nhost = \"a\"\n[sql]\nauth = \"integrated\"\n").unwrap();
+        let account = t.sql.unwrap();
+        assert_eq!(account.auth, AuthKind::Integrated);
+        assert!(account.user.ends_with(&std::env::var("USERNAME").unwrap()));
+        let error =
+            load("[server]\nhost = \"a\"\n[sql]\nauth = \"integrated\"\nuser = 'CORP\\pmp'\n")
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("takes no `user` or password"), "{error}");
     }
 
     #[test]

@@ -14,7 +14,12 @@ use super::TargetError;
 #[derive(Clone)]
 pub enum Credential {
     Given(SecretString),
-    Missing { why: String, fix: String },
+    Missing {
+        why: String,
+        fix: String,
+    },
+    /// `auth = "integrated"`: the logged-on Windows account, no password.
+    NotNeeded,
 }
 
 impl std::fmt::Debug for Credential {
@@ -22,6 +27,7 @@ impl std::fmt::Debug for Credential {
         match self {
             Credential::Given(_) => f.write_str("Given(<redacted>)"),
             Credential::Missing { why, .. } => write!(f, "Missing({why:?})"),
+            Credential::NotNeeded => f.write_str("NotNeeded"),
         }
     }
 }

@@ -96,6 +96,29 @@ fn exit_2_for_a_password_file_others_can_read() {
 }
 
 #[test]
+fn exit_2_for_integrated_authentication_where_there_is_no_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("t.toml");
+    std::fs::write(
+        &target,
+        "[server]\nhost = \"127.0.0.1\"\n[sql]\nauth = \"integrated\"\n",
+    )
+    .unwrap();
+    preflight()
+        .args(["run", "--target"])
+        .arg(&target)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("[sql]: auth = \"integrated\"")
+                .and(predicate::str::contains(
+                    "works only when mssql-preflight runs on Windows",
+                ))
+                .and(predicate::str::contains("auth = \"windows\"")),
+        );
+}
+
+#[test]
 fn an_unreachable_network_is_named_as_such() {
     // A fresh network namespace has only a loopback interface, and it is
     // down: every connection attempt fails with "network unreachable".

@@ -143,19 +143,32 @@ fn plain_secrets() -> String {
 }
 
 #[tokio::test]
-async fn web_config_with_both_secrets_in_plain_text_warns() {
+async fn web_config_with_both_secrets_in_plain_text_warns_and_fails_when_others_can_read_it() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("web.config"), web_config(&plain_secrets())).unwrap();
-    let report = run(
-        &app_target("passwordstate", dir.path()),
-        &["host.passwordstate.secrets"],
-    )
-    .await;
+    let config = dir.path().join("web.config");
+    write_with_mode(&config, &web_config(&plain_secrets()), 0o600);
+    let toml = app_target("passwordstate", dir.path());
+    let report = run(&toml, &["host.passwordstate.secrets"]).await;
     let r = assert_status(&report, "host.passwordstate.secrets", Status::Warn);
     assert!(r.remediation.as_deref().unwrap().contains("aspnet_regiis"));
     assert!(
         r.notes.iter().any(|n| n.contains("Backup Split Secrets")),
         "{r:#?}"
+    );
+
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let report = run(&toml, &["host.passwordstate.secrets"]).await;
+    let r = assert_status(&report, "host.passwordstate.secrets", Status::Fail);
+    assert!(
+        r.message
+            .contains("in plain text and other users can read it (mode 644)"),
+        "{}",
+        r.message
+    );
+    let fix = r.remediation.as_deref().unwrap();
+    assert!(
+        fix.contains("chmod 600") && fix.contains("aspnet_regiis"),
+        "{fix}"
     );
 }
 
@@ -202,13 +215,15 @@ async fn app_settings_in_a_config_source_file_are_followed() {
         web_config("  <appSettings configSource=\"secrets.config\" />"),
     )
     .unwrap();
-    std::fs::write(dir.path().join("secrets.config"), plain_secrets().trim()).unwrap();
-    let report = run(
-        &app_target("passwordstate", dir.path()),
-        &["host.passwordstate.secrets"],
-    )
-    .await;
+    let secrets = dir.path().join("secrets.config");
+    write_with_mode(&secrets, plain_secrets().trim(), 0o600);
+    let toml = app_target("passwordstate", dir.path());
+    let report = run(&toml, &["host.passwordstate.secrets"]).await;
     assert_status(&report, "host.passwordstate.secrets", Status::Warn);
+    // Who may read the secrets is judged on the file that holds them.
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let report = run(&toml, &["host.passwordstate.secrets"]).await;
+    assert_status(&report, "host.passwordstate.secrets", Status::Fail);
 }
 
 #[tokio::test]

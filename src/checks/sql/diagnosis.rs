@@ -173,7 +173,7 @@ fn server_error(error: &ServerError, who: &Who<'_>, login: &str) -> Diagnosis {
         (18452, _) => found(
             "untrusted domain",
             match who.auth {
-                AuthKind::Windows => format!(
+                AuthKind::Windows | AuthKind::Integrated => format!(
                     "SQL Server does not trust the Windows account `{user}`: its domain is not trusted by the server's domain, or the server could not reach a domain controller"
                 ),
                 AuthKind::Sql => format!(
@@ -181,7 +181,7 @@ fn server_error(error: &ServerError, who: &Who<'_>, login: &str) -> Diagnosis {
                 ),
             },
             match who.auth {
-                AuthKind::Windows => "Use an account from the server's domain (or a trusted one) and check the server can reach its domain controllers; or use a SQL login.".to_owned(),
+                AuthKind::Windows | AuthKind::Integrated => "Use an account from the server's domain (or a trusted one) and check the server can reach its domain controllers; or use a SQL login.".to_owned(),
                 AuthKind::Sql => "Switch the server to SQL Server and Windows Authentication mode (SSMS → server properties → Security, or EXEC xp_instance_regwrite … LoginMode = 2) and restart the service.".to_owned(),
             },
         ),
@@ -238,7 +238,9 @@ fn create_login(who: &Who<'_>, login: &str) -> String {
         AuthKind::Sql => {
             format!("If the login is missing: CREATE LOGIN {login} WITH PASSWORD = N'<password>';")
         }
-        AuthKind::Windows => format!("If the login is missing: CREATE LOGIN {login} FROM WINDOWS;"),
+        AuthKind::Windows | AuthKind::Integrated => {
+            format!("If the login is missing: CREATE LOGIN {login} FROM WINDOWS;")
+        }
     }
 }
 
@@ -247,7 +249,7 @@ fn password_advice(who: &Who<'_>, login: &str) -> String {
         AuthKind::Sql => format!(
             "Give the password the application uses, or set it on the server: ALTER LOGIN {login} WITH PASSWORD = N'<password>';"
         ),
-        AuthKind::Windows => {
+        AuthKind::Windows | AuthKind::Integrated => {
             "Check the account's password in Active Directory (and that it is not locked out)."
                 .to_owned()
         }

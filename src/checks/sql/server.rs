@@ -404,7 +404,7 @@ impl Check for ConnectionEncrypted {
             .evidence("auth_scheme", &auth)
             .evidence("net_transport", &transport)
             .evidence("protocol_type", set.get(0, "protocol_type"));
-        if login.auth == crate::target::AuthKind::Windows && auth.eq_ignore_ascii_case("NTLM") {
+        if login.auth.is_windows() && auth.eq_ignore_ascii_case("NTLM") {
             finding = finding.note(
                 "Windows authentication used NTLM, not Kerberos: check the SQL Server service's SPN (setspn -L <service account>)",
             );
