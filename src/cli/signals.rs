@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use crate::exit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Elsewhere than Unix only Ctrl-C arrives (for now).
+#[cfg_attr(not(unix), allow(dead_code))]
 pub enum Signal {
     Interrupt,
     Terminate,

@@ -19,10 +19,17 @@ const PEAK_RSS_LIMIT_KB: u64 = 200 * 1024;
 /// Runs `sql.version` against a server with `fault`; returns the check's
 /// result and the child's peak RSS in kB.
 async fn run_against(fault: &str) -> (serde_json::Value, u64) {
-    let scenario = Scenario::from_toml_str(&format!(
-        "description = \"endless answers\"\nextends = \"sql2022-healthy\"\n[fault]\nkind = \"{fault}\"\n"
-    ))
-    .expect("the test's scenario is valid");
+    run_against_scenario(
+        fault,
+        &format!(
+            "description = \"endless answers\"\nextends = \"sql2022-healthy\"\n[fault]\nkind = \"{fault}\"\n"
+        ),
+    )
+    .await
+}
+
+async fn run_against_scenario(fault: &str, toml: &str) -> (serde_json::Value, u64) {
+    let scenario = Scenario::from_toml_str(toml).expect("the test's scenario is valid");
     let server = TestServer::start_scenario(scenario, EmulatorOptions::default()).await;
     let passwords = Passwords::new();
     let toml = server
@@ -82,7 +89,10 @@ fn peak_of(status: &str) -> Option<u64> {
 }
 
 async fn assert_cut_off(fault: &str, words: &str) {
-    let (result, peak_kb) = run_against(fault).await;
+    assert_result_cut_off(fault, words, run_against(fault).await);
+}
+
+fn assert_result_cut_off(fault: &str, words: &str, (result, peak_kb): (serde_json::Value, u64)) {
     eprintln!("{fault}: peak RSS {peak_kb} kB");
     assert_eq!(result["status"], "error", "{fault}: {result:#}");
     let message = result["message"].as_str().unwrap_or_default();
@@ -110,4 +120,20 @@ async fn endless_rows_are_cut_off() {
 #[tokio::test]
 async fn endless_messages_are_cut_off() {
     assert_cut_off("endless-messages", "more than 16777216 bytes").await;
+}
+
+#[tokio::test]
+async fn an_oversized_value_is_refused() {
+    // 2 MiB of text where a version number belongs: within the byte limit,
+    // past the limit for one value.
+    let scenario = format!(
+        "description = \"oversized value\"\nextends = \"sql2022-healthy\"\n[[rules]]\npattern = 'ProductVersion'\ncolumns = [{{ name = \"ProductVersion\", type = \"varchar(max)\" }}]\nrows = [[\"{}\"]]\n",
+        "9".repeat(2 * 1024 * 1024)
+    );
+    let outcome = run_against_scenario("oversized value", &scenario).await;
+    assert_result_cut_off(
+        "oversized value",
+        "a value of 2097152 bytes in column `ProductVersion` (at most 1048576 expected)",
+        outcome,
+    );
 }
