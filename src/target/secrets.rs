@@ -179,13 +179,17 @@ fn read_password_file(
     path: &Path,
     account: &str,
 ) -> Result<Result<SecretString, String>, TargetError> {
-    let refuse = |message: String| TargetError::Invalid {
-        origin: path.display().to_string(),
-        message,
-    };
+    // Elsewhere a file's readers are its ACL's business (host checks judge
+    // ACLs); only Unix mode bits can be refused here.
+    #[cfg(not(unix))]
+    let _ = account;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
+        let refuse = |message: String| TargetError::Invalid {
+            origin: path.display().to_string(),
+            message,
+        };
         let meta = match std::fs::metadata(path) {
             Ok(meta) => meta,
             Err(e) => {
