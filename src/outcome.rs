@@ -195,9 +195,9 @@ fn blocked(by: &[String], results: &HashMap<&str, &CheckResult>, fail_on: FailOn
             (Status::Fail, _) => failed.push(id.to_owned()),
             (Status::Warn, _) if fail_on == FailOn::Warn => failed.push(id.to_owned()),
             (Status::Error, _) => errored.push(id.to_owned()),
-            (Status::Skip, Some(skip)) if skip.kind == SkipKind::Blocked => {
-                queue.extend(skip.by.iter().map(String::as_str));
-            }
+            // Through checks that were blocked themselves (only blocked
+            // skips name checks in `by`).
+            (Status::Skip, Some(skip)) => queue.extend(skip.by.iter().map(String::as_str)),
             _ => {}
         }
     }
