@@ -2,7 +2,7 @@
 //! (`--fail-on`). The headline, the exit code, JSON, JUnit, Markdown and HTML
 //! all read what this module decides; none of them re-derives it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -343,7 +343,7 @@ fn named(ids: &[&str]) -> String {
 /// What to add to run the not-configured checks: their distinct reasons,
 /// the part after "…:" where a reason says what is missing first.
 fn to_configure(results: &[CheckResult], not_configured: &[&str]) -> String {
-    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut reasons: BTreeSet<String> = BTreeSet::new();
     for result in results
         .iter()
         .filter(|r| not_configured.contains(&r.id.as_str()))
@@ -354,13 +354,13 @@ fn to_configure(results: &[CheckResult], not_configured: &[&str]) -> String {
             .map_or(reason, |(_, what)| what)
             .trim();
         if !what.is_empty() {
-            *reasons.entry(what.to_owned()).or_default() += 1;
+            reasons.insert(what.to_owned());
         }
     }
     if reasons.is_empty() {
         return String::new();
     }
-    let list: Vec<String> = reasons.into_keys().collect();
+    let list: Vec<String> = reasons.into_iter().collect();
     format!(" — to run them: {}", list.join("; "))
 }
 
