@@ -4,14 +4,17 @@
 //! Over SMB a relay passes the phase's request to Samba and then stalls, so
 //! the server did the step but the probe never hears of it. On a local
 //! folder, strace holds the phase's system call (fsync, renameat2, unlink)
-//! for a moment; the signal comes while it is held.
+//! for a moment; the signal comes while it is held. The calls the whole
+//! process makes all the time (open, write, read, stat) are held instead by
+//! a preloaded library that looks at the file's path (`support::hold_call`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use mssql_preflight::probe::write_probe::Step;
 
+use crate::support::hold_call::Held;
 use crate::support::proxy::{SmbRelay, smb2};
 use crate::support::samba::{Samba, WRITER, WRITER_PASSWORD, probe_files};
 
@@ -154,22 +157,30 @@ async fn smb_confirm_gone() {
     smb_phase(smb2::QUERY_DIRECTORY, 1, Step::ConfirmGone).await;
 }
 
+/// A temporary folder holding a `backups` destination and a target file
+/// naming it (by its canonical path: the held calls are matched by path).
+fn local_destination() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let backups = root.join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let target = root.join("target.toml");
+    std::fs::write(
+        &target,
+        format!(
+            "[server]\nhost = \"127.0.0.1\"\n[backup]\ndestination = '{}'\n",
+            backups.display()
+        ),
+    )
+    .unwrap();
+    (dir, backups, target)
+}
+
 /// For each signal: a run on a local folder whose first `syscall` is held
 /// by strace for 1.5 s; the signal comes while it is held.
 async fn local_phase(syscall: &str, phase: Step) {
     for signal in SIGNALS {
-        let dir = tempfile::tempdir().unwrap();
-        let backups = dir.path().join("backups");
-        std::fs::create_dir(&backups).unwrap();
-        let target = dir.path().join("target.toml");
-        std::fs::write(
-            &target,
-            format!(
-                "[server]\nhost = \"127.0.0.1\"\n[backup]\ndestination = '{}'\n",
-                backups.display()
-            ),
-        )
-        .unwrap();
+        let (dir, backups, target) = local_destination();
         let trace = dir.path().join("strace.out");
         let mut command = tokio::process::Command::new("strace");
         command
@@ -223,6 +234,56 @@ async fn local_rename() {
 #[tokio::test]
 async fn local_delete() {
     local_phase("unlink", Step::Delete).await;
+}
+
+/// For each signal: a run on a local folder whose first `held` call on a
+/// file inside it is held for 1.5 s; the signal comes while it is held.
+async fn local_held_phase(held: Held, phase: Step) {
+    for signal in SIGNALS {
+        let (dir, backups, target) = local_destination();
+        let mark = dir.path().join("held");
+        let mut command = preflight();
+        command.args(RUN_ARGS).arg("--target").arg(&target);
+        for (key, value) in held.environment(&backups, &mark) {
+            command.env(key, value);
+        }
+        let child = command.spawn().unwrap();
+        let pid = child.id().unwrap();
+        let started = Instant::now();
+        while !mark.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{held:?}: the probe reached the held call"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        signal_and_check(child, pid, signal, phase, &backups).await;
+    }
+}
+
+#[tokio::test]
+async fn local_create_before_the_file_exists() {
+    local_held_phase(Held::CreateBefore, Step::Create).await;
+}
+
+#[tokio::test]
+async fn local_create_after_the_file_exists() {
+    local_held_phase(Held::CreateAfter, Step::Create).await;
+}
+
+#[tokio::test]
+async fn local_write() {
+    local_held_phase(Held::WriteAfter, Step::Write).await;
+}
+
+#[tokio::test]
+async fn local_read_back() {
+    local_held_phase(Held::ReadAfter, Step::ReadBack).await;
+}
+
+#[tokio::test]
+async fn local_confirm_gone() {
+    local_held_phase(Held::StatAfter, Step::ConfirmGone).await;
 }
 
 /// Twenty runs at once against one destination: none may see another's

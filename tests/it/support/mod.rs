@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod cert_corpus;
 pub mod dns;
 pub mod emulator;
+pub mod hold_call;
 pub mod net;
 pub mod proxy;
 pub mod samba;
