@@ -379,6 +379,41 @@ async fn an_expired_root_in_the_ca_file_fails_validity_with_the_import_step() {
 }
 
 #[tokio::test]
+async fn a_trusted_root_with_a_1024_bit_key_fails_the_key_check_with_the_import_step() {
+    let report = served("rsa-1024-root").await;
+    let key = assert_status(&report, "tls.cert.key", Status::Fail);
+    assert!(
+        key.contains("the trusted root `CN=Corpus Legacy Root")
+            && key.contains("RSA with 1024 bits"),
+        "{key}"
+    );
+    let remediation = result(&report, "tls.cert.key")
+        .remediation
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        remediation.contains("importCert.bat <root.cer>"),
+        "the fix replaces the root, not the server's certificate: {remediation}"
+    );
+    // The leaf's own key is fine, and the chain does lead to that root.
+    assert_status(&report, "tls.cert.chain", Status::Pass);
+}
+
+#[tokio::test]
+async fn a_root_that_signs_itself_with_sha1_is_a_lint_warning_not_a_failure() {
+    let report = served("sha1-self-signed-root").await;
+    // No verifier checks a trust anchor's signature on itself.
+    assert_status(&report, "tls.cert.signature", Status::Pass);
+    assert_status(&report, "tls.cert.chain", Status::Pass);
+    let profile = assert_status(&report, "tls.cert.profile", Status::Warn);
+    assert!(
+        profile.contains("the root signs itself with sha1WithRSAEncryption")
+            && profile.contains("CA/B Forum BR §7.1.3.2"),
+        "{profile}"
+    );
+}
+
+#[tokio::test]
 async fn a_self_issued_intermediate_of_a_key_rollover_is_trusted() {
     for name in ["self-issued-intermediate", "name-constraints-self-issued"] {
         let report = served(name).await;

@@ -5,7 +5,7 @@
 //! Each case is a chain as a server sends it, the trusted certificates (the
 //! CA file) and the name the application connects with. SHA-1 and RSA-1024
 //! certificates, which rcgen cannot make, come from the emulator's
-//! personalities. Shared by tests/it/certificates.rs and
+//! personalities (leaves) and from the `openssl` command (roots). Shared by tests/it/certificates.rs and
 //! benches/cert_judging.rs.
 
 use std::time::Duration;
@@ -121,6 +121,19 @@ pub fn leaf(
     names: &[&str],
     tweak: impl FnOnce(&mut CertificateParams),
 ) -> (Vec<u8>, Vec<u8>) {
+    let mut params = leaf_params(names);
+    tweak(&mut params);
+    let key = new_key();
+    let der = params
+        .signed_by(&key, &parent.issuer())
+        .expect("leaf")
+        .der()
+        .to_vec();
+    (der, key.serialize_der())
+}
+
+/// The usual server certificate for `names`: valid for a year, serverAuth.
+fn leaf_params(names: &[&str]) -> CertificateParams {
     let now = OffsetDateTime::now_utc();
     let mut params =
         CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
@@ -131,14 +144,100 @@ pub fn leaf(
     params.not_before = now - DAY;
     params.not_after = now + 365 * DAY;
     params.use_authority_key_identifier_extension = true;
-    tweak(&mut params);
+    params
+}
+
+/// A root rcgen cannot make (an RSA key of `bits`, its self-signature with
+/// `digest`, e.g. `sha1`), made by the `openssl` command (Debian's, also the
+/// reference verifier of the differential test), and the usual leaf for
+/// HOST it issues with SHA-256 from rcgen's certificate request.
+fn legacy_root_case(name: &'static str, bits: u32, digest: &str) -> Case {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = |name: &str| dir.path().join(name).display().to_string();
+    let openssl = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl runs (apt package openssl)");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        &format!("rsa:{bits}"),
+        "-nodes",
+        "-keyout",
+        &file("root.key"),
+        "-out",
+        &file("root.pem"),
+        "-subj",
+        "/CN=Corpus Legacy Root/O=mssql-preflight corpus",
+        "-days",
+        "3650",
+        &format!("-{digest}"),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(&[
+        "x509",
+        "-in",
+        &file("root.pem"),
+        "-outform",
+        "DER",
+        "-out",
+        &file("root.der"),
+    ]);
     let key = new_key();
-    let der = params
-        .signed_by(&key, &parent.issuer())
-        .expect("leaf")
-        .der()
-        .to_vec();
-    (der, key.serialize_der())
+    // A request carries names and usages; openssl sets the dates and the
+    // authority key identifier.
+    let mut request = leaf_params(&[HOST]);
+    let defaults = CertificateParams::default();
+    (request.not_before, request.not_after) = (defaults.not_before, defaults.not_after);
+    request.use_authority_key_identifier_extension = false;
+    let request = request
+        .serialize_request(&key)
+        .expect("a certificate request")
+        .pem()
+        .expect("PEM");
+    std::fs::write(file("leaf.csr"), request).expect("write the request");
+    std::fs::write(file("leaf.ext"), "authorityKeyIdentifier=keyid\n").expect("write");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &file("leaf.csr"),
+        "-CA",
+        &file("root.pem"),
+        "-CAkey",
+        &file("root.key"),
+        "-sha256",
+        "-days",
+        "365",
+        "-copy_extensions",
+        "copyall",
+        "-extfile",
+        &file("leaf.ext"),
+        "-outform",
+        "DER",
+        "-out",
+        &file("leaf.der"),
+    ]);
+    let read = |name: &str| std::fs::read(file(name)).expect("openssl wrote it");
+    let root = read("root.der");
+    case(
+        name,
+        vec![read("leaf.der")],
+        &[&root],
+        key.serialize_der(),
+        HOST,
+    )
 }
 
 /// An extension given as DER content, critical or not.
@@ -314,6 +413,8 @@ pub fn corpus() -> Vec<Case> {
             CertificatePersonality::Sha1Signature,
         ),
         personality("rsa-1024-leaf", "rsa-1024", CertificatePersonality::Rsa1024),
+        legacy_root_case("rsa-1024-root", 1024, "sha256"),
+        legacy_root_case("sha1-self-signed-root", 2048, "sha1"),
     ];
 
     // Wildcards and IP addresses.
