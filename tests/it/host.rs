@@ -325,19 +325,41 @@ async fn passwordstate_server(
         ),
         None => (String::new(), String::new()),
     };
+    // The table is data the strict emulator reads (and applies SELECT
+    // permissions to); `pdenied` may not read it.
     let scenario = format!(
-        "description = \"Passwordstate database\"\nextends = \"sql2022-healthy\"\n[[rules]]\npattern = '\\bFROM dbo\\.BackupSettings\\b'\nwhen_database = [\"Passwordstate\"]\ncolumns = [{{ name = \"BackupsEnabled\", type = \"bit\" }}, {{ name = \"ZipPassword\", type = \"nvarchar(100)\" }}{split}]\nrows = [[1, \"{ZIP_PASSWORD}\"{value}]]\n"
+        "description = \"Passwordstate database\"\nextends = \"sql2022-healthy\"\n\
+         [[tables]]\nname = \"dbo.BackupSettings\"\ndatabase = \"Passwordstate\"\n\
+         columns = [{{ name = \"BackupsEnabled\", type = \"bit\" }}, {{ name = \"ZipPassword\", type = \"nvarchar(100)\" }}{split}]\n\
+         rows = [[1, \"{ZIP_PASSWORD}\"{value}]]\n\
+         [[accounts]]\nuser = \"{DENIED_USER}\"\npassword = \"{DENIED_PASSWORD}\"\ndescription = \"reader with a deny\"\n\
+         default_database = \"Passwordstate\"\ndatabases = {{ Passwordstate = [\"db_datareader\", \"db_denydatareader\"] }}\n"
     );
     let scenario = Scenario::from_toml_str(&scenario).expect("the test's scenario is valid");
     crate::support::emulator::TestServer::start_scenario(scenario, EmulatorOptions::default()).await
 }
 
 const ZIP_PASSWORD: &str = "Zip-canary-5e4d3c";
+const DENIED_USER: &str = "pdenied";
+const DENIED_PASSWORD: &str = "Pdenied-Test-Passw0rd!";
 
 /// A Passwordstate folder with an encrypted web.config, the emulated
 /// server, and a target for both (the caller holds them while it runs).
 async fn passwordstate_host(
     split_column: Option<(&str, u8)>,
+) -> (
+    tempfile::TempDir,
+    crate::support::emulator::TestServer,
+    crate::support::accounts::Passwords,
+    String,
+) {
+    passwordstate_host_as(split_column, ("pstate", "Pstate-Test-Passw0rd!")).await
+}
+
+/// As `passwordstate_host`, with the application logging in as `account`.
+async fn passwordstate_host_as(
+    split_column: Option<(&str, u8)>,
+    (user, password): (&str, &str),
 ) -> (
     tempfile::TempDir,
     crate::support::emulator::TestServer,
@@ -352,7 +374,7 @@ async fn passwordstate_host(
     let toml = server
         .target()
         .in_server("database = \"Passwordstate\"")
-        .with(&passwords.sql("pstate", "Pstate-Test-Passw0rd!"))
+        .with(&passwords.sql(user, password))
         .with(&format!(
             "[app]\nkind = \"passwordstate\"\ninstall_dir = '{}'\n",
             dir.path().display()
@@ -455,4 +477,25 @@ async fn a_database_without_the_setting_leaves_it_unchecked_and_says_so() {
             .any(|n| n.contains("was not checked") && n.contains("no column about split secrets")),
         "{r:#?}"
     );
+}
+
+#[tokio::test]
+async fn backup_settings_the_account_may_not_read_are_reported_with_the_servers_refusal() {
+    let (_dir, _server, _passwords, toml) = passwordstate_host_as(
+        Some(("BackupSplitSecrets", 1)),
+        (DENIED_USER, DENIED_PASSWORD),
+    )
+    .await;
+    let report = run(&toml, &["host.passwordstate.secrets"]).await;
+    let r = crate::support::result(&report, "host.passwordstate.secrets");
+    // web.config was judged; the database half was not, and the note says
+    // why in the server's words (error 229 from the strict emulator).
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert!(
+        r.notes.iter().any(|n| n.contains("was not checked")
+            && n.contains("error 229")
+            && n.contains("The SELECT permission was denied on the object 'BackupSettings'")),
+        "{r:#?}"
+    );
+    assert!(r.evidence.get("backup_split_secrets").is_none(), "{r:#?}");
 }
