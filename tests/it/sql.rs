@@ -1028,6 +1028,9 @@ default_database = "PassTrix"
 databases = { PassTrix = ["db_datareader"] }
 "#;
 
+/// A rule over the tool's SQL: the strict emulator does not model
+/// permissions on certificates and keys (it answers HAS_PERMS_BY_NAME for
+/// them with NULL, which the next test relies on).
 #[tokio::test]
 async fn keys_the_login_may_not_use_fail() {
     let extra = format!(
@@ -1121,17 +1124,17 @@ default_database = "master"
     );
 }
 
-fn role_members_scenario(rows: &str) -> String {
+/// The built-in server, with the backup account `pback` a member of
+/// db_backupoperator in PassTrix (as built in) or without a user there: the
+/// strict emulator derives sys.database_role_members from the accounts.
+fn role_members_scenario(pback_in_role: bool) -> String {
+    let pback = if pback_in_role {
+        ""
+    } else {
+        "\n[[accounts]]\nuser = \"pback\"\npassword = \"Pback-Test-Passw0rd!\"\ndefault_database = \"master\"\ndatabases = { Passwordstate = [\"db_backupoperator\"] }\n"
+    };
     format!(
-        r#"
-description = "role members as an administrator sees them"
-extends = "sql2022-healthy"
-
-[[rules]]
-pattern = '\bsys\.database_role_members\b'
-columns = [{{ name = "user_name", type = "sysname" }}, {{ name = "role_name", type = "sysname" }}]
-rows = {rows}
-"#
+        "description = \"role members as an administrator sees them\"\nextends = \"sql2022-healthy\"\n{pback}"
     )
 }
 
@@ -1144,12 +1147,7 @@ fn without_backup_password(case: Case) -> Case {
 
 #[tokio::test]
 async fn the_role_is_checked_on_the_backup_accounts_behalf() {
-    let case = without_backup_password(
-        Case::scenario(&role_members_scenario(
-            r#"[["pback", "db_backupoperator"]]"#,
-        ))
-        .await,
-    );
+    let case = without_backup_password(Case::scenario(&role_members_scenario(true)).await);
     let r = case
         .verdict(
             "sql.role.backup-operator",
@@ -1166,7 +1164,7 @@ async fn the_role_is_checked_on_the_backup_accounts_behalf() {
 
 #[tokio::test]
 async fn a_missing_user_is_found_on_the_backup_accounts_behalf() {
-    let case = without_backup_password(Case::scenario(&role_members_scenario("[]")).await);
+    let case = without_backup_password(Case::scenario(&role_members_scenario(false)).await);
     let r = case
         .verdict("sql.role.backup-operator", Status::Fail, "has no user")
         .await;
@@ -1176,11 +1174,7 @@ async fn a_missing_user_is_found_on_the_backup_accounts_behalf() {
 #[tokio::test]
 async fn without_view_definition_the_role_cannot_be_checked_on_behalf() {
     let case = without_backup_password(
-        Case::scenario(&format!(
-            "{}\n{PMP_READER}",
-            role_members_scenario(r#"[["pback", "db_backupoperator"]]"#)
-        ))
-        .await,
+        Case::scenario(&format!("{}\n{PMP_READER}", role_members_scenario(true))).await,
     );
     case.verdict(
         "sql.role.backup-operator",
@@ -1265,29 +1259,65 @@ async fn a_recent_full_backup_passes() {
     );
 }
 
-fn backup_history(rows: &str) -> String {
+/// The built-in server with PassTrix's backup history: `finished_hours_ago`
+/// (a full backup to `D:\Backups\PassTrix.bak` that long before the
+/// server's clock says now), or none. The dates are data; the age is what
+/// the strict emulator computes from them for the tool's own query.
+fn backup_history(finished_hours_ago: Option<u32>) -> String {
+    // The server's clock reads 2024-07-04 01:00 UTC.
+    let server_now = time::macros::datetime!(2024-07-04 01:00 UTC);
+    let offset = (server_now - time::OffsetDateTime::now_utc()).whole_seconds();
+    let rows = match finished_hours_ago {
+        Some(hours) => {
+            let finished = server_now - time::Duration::hours(i64::from(hours));
+            let at = format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                finished.year(),
+                u8::from(finished.month()),
+                finished.day(),
+                finished.hour(),
+                finished.minute(),
+                finished.second()
+            );
+            format!("[[1, 1, \"PassTrix\", \"D\", false, \"{at}\", \"{at}\"]]")
+        }
+        None => "[]".to_owned(),
+    };
     format!(
         r#"
 description = "backup history"
 extends = "sql2022-healthy"
 
-[[rules]]
-pattern = '\bmsdb\.dbo\.backupset\b'
+[server]
+clock_offset_seconds = {offset}
+
+[[tables]]
+name = "msdb.dbo.backupset"
 columns = [
+    {{ name = "backup_set_id", type = "int" }},
+    {{ name = "media_set_id", type = "int" }},
+    {{ name = "database_name", type = "nvarchar(128)" }},
+    {{ name = "type", type = "varchar(1)" }},
+    {{ name = "is_copy_only", type = "bit" }},
+    {{ name = "backup_start_date", type = "datetime" }},
     {{ name = "backup_finish_date", type = "datetime" }},
-    {{ name = "age_seconds", type = "int" }},
-    {{ name = "physical_device_name", type = "nvarchar(260)" }},
 ]
 rows = {rows}
+
+[[tables]]
+name = "msdb.dbo.backupmediafamily"
+columns = [
+    {{ name = "media_set_id", type = "int" }},
+    {{ name = "physical_device_name", type = "nvarchar(260)" }},
+]
+rows = [[1, 'D:\Backups\PassTrix.bak']]
 "#
     )
 }
 
 #[tokio::test]
 async fn an_old_backup_warns() {
-    let case = Case::scenario(&backup_history(
-        r#"[["2024-07-01 01:00:00", 259200, 'D:\Backups\PassTrix.bak']]"#,
-    ))
+    let case = Case::scenario(&backup_history(Some(72)))
     .await
     .accounts(Some(PMP), None)
     .section("[backup]\nuser = \"pback\"\npassword_env = \"PREFLIGHT_TEST_SURELY_UNSET\"\ndestination = '\\\\nas01\\Backups'\n");
@@ -1305,7 +1335,7 @@ async fn an_old_backup_warns() {
 
 #[tokio::test]
 async fn no_backup_on_record_warns() {
-    let case = Case::scenario(&backup_history("[]")).await;
+    let case = Case::scenario(&backup_history(None)).await;
     case.verdict(
         "sql.backup.recent",
         Status::Warn,
@@ -1314,6 +1344,8 @@ async fn no_backup_on_record_warns() {
     .await;
 }
 
+/// A rule over the tool's SQL: the strict emulator holds no permissions on
+/// msdb's tables, so an administrator's DENY on backupset is scripted.
 #[tokio::test]
 async fn backup_history_the_login_may_not_read_skips() {
     let case = Case::scenario(
