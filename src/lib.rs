@@ -15,6 +15,7 @@ pub mod context;
 #[cfg(feature = "emulator")]
 pub mod emulated;
 pub mod engine;
+pub mod estate;
 pub mod exit;
 pub mod facts;
 pub mod finding;

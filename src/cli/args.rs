@@ -179,6 +179,10 @@ pub struct RunArgs {
     /// Read the [backup] account's password from standard input (the line after the SQL one, if both).
     #[arg(long)]
     pub backup_password_stdin: bool,
+
+    /// Many targets at once (`--inventory`, `--only`, `--jobs`, `--rerun-failed`).
+    #[command(flatten)]
+    pub estate: super::estate::EstateArgs,
 }
 
 impl RunArgs {

@@ -10,6 +10,8 @@ mod demo;
 mod describe;
 #[cfg(feature = "emulator")]
 mod emulate;
+mod estate;
+mod estate_progress;
 mod output;
 mod progress;
 mod run;

@@ -9,6 +9,7 @@ mod catalog;
 mod certificates;
 mod cli;
 mod demo;
+mod estate;
 mod gating;
 mod host;
 mod net;
