@@ -13,6 +13,8 @@ use super::run::{engine_options, plan_for};
 use super::signals;
 use super::usage_error;
 use crate::catalog::Catalog;
+use crate::engine::Run;
+use crate::estate::rerun::Rerun;
 use crate::estate::runner::{self, Member};
 use crate::estate::{EstateReport, Inventory, TargetReport};
 use crate::probe::write_probe::CLEANUP_TIMEOUT;
@@ -46,6 +48,8 @@ pub struct PreparedEstate {
     pub jobs: usize,
     /// The settings every target shares: Ctrl-C cancels them all.
     pub settings: crate::context::RunSettings,
+    /// With `--rerun-failed`: the previous report the fresh results merge into.
+    pub rerun: Option<Rerun>,
 }
 
 pub fn prepare(args: &RunArgs) -> Result<PreparedEstate, String> {
@@ -60,7 +64,16 @@ pub fn prepare(args: &RunArgs) -> Result<PreparedEstate, String> {
     let inventory = Inventory::load(path)?;
     let catalog = Catalog::load(&args.packs.checks_dirs)?;
     super::print_load_warnings(&catalog);
-    let selected = inventory.select(&args.estate.only)?;
+    let mut selected = inventory.select(&args.estate.only)?;
+    let rerun = args
+        .estate
+        .rerun_failed
+        .as_deref()
+        .map(Rerun::load)
+        .transpose()?;
+    if let Some(rerun) = &rerun {
+        selected.retain(|e| rerun.checks_for(&e.name).is_some());
+    }
     let from_stdin = args.password_stdin || args.backup_password_stdin;
     if from_stdin && selected.len() > 1 {
         return Err(format!(
@@ -88,8 +101,14 @@ pub fn prepare(args: &RunArgs) -> Result<PreparedEstate, String> {
         target
             .validate_checks(&catalog.registry)
             .map_err(|e| e.to_string())?;
-        let plan = plan_for(args, &catalog, &target)
+        let mut plan = plan_for(args, &catalog, &target)
             .map_err(|e| format!("target `{}`: {e}", entry.name))?;
+        if let Some(again) = rerun.as_ref().and_then(|r| r.checks_for(&entry.name)) {
+            plan.checks.retain(|c| again.contains(c.meta().id.as_ref()));
+            if plan.checks.is_empty() {
+                continue;
+            }
+        }
         let mut options = shared.clone();
         if let Some(timeout) = entry.timeout {
             options.settings.timeout = timeout;
@@ -113,6 +132,7 @@ pub fn prepare(args: &RunArgs) -> Result<PreparedEstate, String> {
             .jobs
             .map_or_else(runner::default_jobs, usize::from),
         settings: shared.settings,
+        rerun,
     })
 }
 
@@ -131,22 +151,38 @@ pub fn run(args: RunArgs) -> i32 {
 /// Runs every target on one runtime, showing progress on a terminal;
 /// Ctrl-C, SIGTERM and SIGHUP cancel them all.
 pub fn execute(prepared: PreparedEstate, quiet: bool) -> EstateReport {
+    execute_keeping(prepared, quiet, |_, _| ()).0
+}
+
+/// `execute`, also keeping what `keep` makes of each target's finished run
+/// (in the order targets finish) before the run is released.
+pub fn execute_keeping<T>(
+    prepared: PreparedEstate,
+    quiet: bool,
+    keep: impl Fn(&Member, Run) -> T,
+) -> (EstateReport, Vec<T>) {
     let started_at = time::OffsetDateTime::now_utc();
     let started = Instant::now();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let cancel = prepared.settings.cancel.clone();
     runtime.spawn(signals::cancel_on_signal(cancel.clone()));
     let bars = EstateBars::for_stderr(prepared.members.len(), quiet);
-    let targets = runtime.block_on(runner::run_all(
-        prepared.members,
-        prepared.jobs,
-        &bars,
-        |member, run| TargetReport {
-            name: member.name.clone(),
-            tags: member.tags.clone(),
-            report: run.report,
-        },
-    ));
+    let (targets, kept): (Vec<TargetReport>, Vec<T>) = runtime
+        .block_on(runner::run_all(
+            prepared.members,
+            prepared.jobs,
+            &bars,
+            |member, run| {
+                let report = TargetReport {
+                    name: member.name.clone(),
+                    tags: member.tags.clone(),
+                    report: run.report.clone(),
+                };
+                (report, keep(member, run))
+            },
+        ))
+        .into_iter()
+        .unzip();
     bars.finish();
     let cleanups = &prepared.settings.cleanups;
     cleanups.close();
@@ -161,12 +197,12 @@ pub fn execute(prepared: PreparedEstate, quiet: bool) -> EstateReport {
             target.report.interrupt(signal.name(), signal.exit_code());
         }
     }
-    EstateReport::new(
-        prepared.inventory,
-        started_at,
-        started.elapsed().as_millis() as u64,
-        targets,
-    )
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let estate = match prepared.rerun {
+        Some(rerun) => rerun.merge(prepared.inventory, started_at, duration_ms, targets),
+        None => EstateReport::new(prepared.inventory, started_at, duration_ms, targets),
+    };
+    (estate, kept)
 }
 
 /// Prints the estate report on standard output and writes the `--report` files.

@@ -11,6 +11,7 @@ mod describe;
 #[cfg(feature = "emulator")]
 mod emulate;
 mod estate;
+mod estate_bundle;
 mod estate_progress;
 mod output;
 mod progress;

@@ -7,6 +7,7 @@ mod html;
 pub mod inventory;
 mod junit;
 pub mod report;
+pub mod rerun;
 pub mod runner;
 
 pub use inventory::{Entry, Inventory};

@@ -19,36 +19,41 @@ pub const ESTATE: [(&str, &str); 4] = [
     ("rds", "aws-rds"),
 ];
 
-/// An inventory file for `servers` (name, server, extra keys as TOML lines
-/// of the [[target]] table), in a temporary directory.
+/// An inventory file for `servers` (name, target file, extra keys as TOML
+/// lines of the [[target]] table), in a temporary directory.
 pub struct InventoryFile {
     pub dir: tempfile::TempDir,
     pub path: PathBuf,
 }
 
 impl InventoryFile {
-    pub fn new(servers: &[(&str, &TestServer, &str)]) -> InventoryFile {
+    pub fn new(servers: &[(&str, String, &str)]) -> InventoryFile {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut text = String::from("[defaults]\ntags = [\"prod\"]\n");
-        for (name, server, extra) in servers {
-            let target: toml::Table = toml::from_str(&server.toml()).expect("target TOML");
-            let mut table = toml::Table::new();
-            table.insert("name".into(), toml::Value::String((*name).to_owned()));
-            let own: toml::Table = toml::from_str(extra).expect("extra TOML");
-            table.extend(own);
-            table.extend(target);
-            let mut wrapper = toml::Table::new();
-            wrapper.insert(
-                "target".into(),
-                toml::Value::Array(vec![toml::Value::Table(table)]),
-            );
-            text.push('\n');
-            text.push_str(&toml::to_string(&wrapper).expect("serialises"));
-        }
         let path = dir.path().join("estate.toml");
-        std::fs::write(&path, text).expect("write inventory");
+        write_inventory(&path, servers);
         InventoryFile { dir, path }
     }
+}
+
+/// Writes an inventory with `servers` at `path`.
+pub fn write_inventory(path: &Path, servers: &[(&str, String, &str)]) {
+    let mut text = String::from("[defaults]\ntags = [\"prod\"]\n");
+    for (name, target_toml, extra) in servers {
+        let target: toml::Table = toml::from_str(target_toml).expect("target TOML");
+        let mut table = toml::Table::new();
+        table.insert("name".into(), toml::Value::String((*name).to_owned()));
+        let own: toml::Table = toml::from_str(extra).expect("extra TOML");
+        table.extend(own);
+        table.extend(target);
+        let mut wrapper = toml::Table::new();
+        wrapper.insert(
+            "target".into(),
+            toml::Value::Array(vec![toml::Value::Table(table)]),
+        );
+        text.push('\n');
+        text.push_str(&toml::to_string(&wrapper).expect("serialises"));
+    }
+    std::fs::write(path, text).expect("write inventory");
 }
 
 pub async fn start_estate() -> Vec<(&'static str, TestServer)> {
@@ -69,9 +74,9 @@ fn extra_for(name: &str) -> &'static str {
 }
 
 pub fn inventory_of(servers: &[(&'static str, TestServer)]) -> InventoryFile {
-    let rows: Vec<(&str, &TestServer, &str)> = servers
+    let rows: Vec<(&str, String, &str)> = servers
         .iter()
-        .map(|(name, server)| (*name, server, extra_for(name)))
+        .map(|(name, server)| (*name, server.toml(), extra_for(name)))
         .collect();
     InventoryFile::new(&rows)
 }
@@ -88,6 +93,20 @@ pub async fn run_estate(inventory: &Path, args: &[&str]) -> (Option<i32>, String
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+pub fn read_estate(path: &Path) -> EstateReport {
+    EstateReport::from_json(&std::fs::read_to_string(path).expect("report written"))
+        .expect("an estate report")
+}
+
+/// Each target's name and verdict, in inventory order.
+fn verdicts(estate: &EstateReport) -> Vec<(&str, &str)> {
+    estate
+        .targets
+        .iter()
+        .map(|t| (t.name.as_str(), t.report.verdict.as_str()))
+        .collect()
 }
 
 const CHECKS: [&str; 4] = ["--check", "net.tcp.*", "--check", "tls.*"];
@@ -110,15 +129,9 @@ async fn an_estate_of_personalities_gives_one_row_each_and_the_worst_verdict() {
     args.extend(["--report", &report_html]);
     let (code, table, stderr) = run_estate(&inventory.path, &args).await;
 
-    let estate =
-        EstateReport::from_json(&std::fs::read_to_string(&json_path).unwrap()).expect("parses");
-    let verdicts: Vec<(&str, &str)> = estate
-        .targets
-        .iter()
-        .map(|t| (t.name.as_str(), t.report.verdict.as_str()))
-        .collect();
+    let estate = read_estate(&json_path);
     assert_eq!(
-        verdicts,
+        verdicts(&estate),
         [
             ("healthy", "ready"),
             ("wrong-name", "not_ready"),
@@ -266,4 +279,145 @@ fn one_password_on_standard_input_cannot_serve_several_targets() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rerun_failed_runs_only_the_targets_and_checks_that_did_not_hold() {
+    let servers = start_estate().await;
+    let inventory = inventory_of(&servers);
+    let first = inventory.dir.path().join("first.json");
+    let merged = inventory.dir.path().join("merged.json");
+    let report = |p: &Path| format!("json={}", p.display());
+    let mut args = CHECKS.to_vec();
+    let first_report = report(&first);
+    args.extend(["--timeout", "3s", "-q", "--report", &first_report]);
+    let (code, _, stderr) = run_estate(&inventory.path, &args).await;
+    assert_eq!(code, Some(1), "{stderr}");
+
+    // Since then: wrong-name's expected name was corrected to the one its
+    // certificate has, and the healthy server's port changed to a dead one.
+    // Only a re-run of wrong-name can show the first; a re-run of healthy
+    // (which was ready) would show the second.
+    let rows: Vec<(&str, String, &str)> = servers
+        .iter()
+        .map(|(name, server)| {
+            let target = match *name {
+                "wrong-name" => {
+                    let mut t = server.target();
+                    t.expected_name = Some("sql-old.corp.example.com".to_owned());
+                    t.render()
+                }
+                "healthy" => {
+                    let mut t = server.target();
+                    t.port = 1;
+                    t.render()
+                }
+                _ => server.toml(),
+            };
+            (*name, target, extra_for(name))
+        })
+        .collect();
+    write_inventory(&inventory.path, &rows);
+    let first_path = first.display().to_string();
+    let merged_report = report(&merged);
+    let mut args = CHECKS.to_vec();
+    args.extend(["--timeout", "3s", "--rerun-failed", &first_path]);
+    args.extend(["--report", &merged_report, "--format", "json"]);
+    let (code, _, stderr) = run_estate(&inventory.path, &args).await;
+
+    let before = read_estate(&first);
+    let after = read_estate(&merged);
+    assert_eq!(
+        verdicts(&after),
+        [
+            ("healthy", "ready"),
+            ("wrong-name", "ready"),
+            ("hangs", "incomplete"),
+            ("rds", "ready"),
+        ],
+        "{stderr}"
+    );
+    assert_eq!(code, Some(3), "incomplete is now the worst: {stderr}");
+    // Targets that were ready are the previous reports, untouched.
+    for name in ["healthy", "rds"] {
+        assert_eq!(after.target(name), before.target(name), "{name}");
+    }
+    // Of wrong-name, only what failed ran again; what passed is kept as it was.
+    let old = &before.target("wrong-name").unwrap().report;
+    let new = &after.target("wrong-name").unwrap().report;
+    assert_ne!(old.started_at, new.started_at);
+    for result in &new.results {
+        let previous = old.results.iter().find(|r| r.id == result.id).unwrap();
+        if result.id == "tls.cert.hostname" {
+            assert_eq!(previous.status.as_str(), "fail");
+            assert_eq!(result.status.as_str(), "pass", "{result:#?}");
+        } else {
+            assert_eq!(result, previous, "{} ran again", result.id);
+        }
+    }
+    assert_eq!(new.summary.total, old.summary.total);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_estate_bundle_has_the_estate_reports_and_a_folder_per_target() {
+    let passwords = crate::support::accounts::Passwords::new();
+    let healthy = TestServer::start_emulated("sql2022-healthy").await;
+    let wrong = TestServer::start_emulated("cn-mismatch").await;
+    let rows = [
+        ("healthy", healthy.app_target(&passwords).render(), ""),
+        ("wrong-name", wrong.toml(), ""),
+    ];
+    let inventory = InventoryFile::new(&rows);
+    let zip_path = inventory.dir.path().join("estate.zip");
+    let mut cmd = preflight();
+    cmd.args(["bundle", "--check", "tls.*", "--check", "sql.login", "-q"])
+        .arg("--inventory")
+        .arg(&inventory.path)
+        .arg("-o")
+        .arg(&zip_path);
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+    for expected in [
+        "README.txt",
+        "estate.json",
+        "estate.html",
+        "junit.xml",
+        "debug.log",
+        "healthy/report.json",
+        "healthy/target.toml",
+        "healthy/certs/chain.pem",
+        "wrong-name/report.json",
+        "wrong-name/environment.json",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected}: {names:#?}"
+        );
+    }
+    let mut everything = String::new();
+    for index in 0..zip.len() {
+        let mut member = zip.by_index(index).unwrap();
+        std::io::Read::read_to_string(&mut member, &mut everything).unwrap();
+    }
+    assert!(
+        !everything.contains("Pmp-Test-Passw0rd!"),
+        "a password leaked"
+    );
+    let mut estate = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("estate.json").unwrap(), &mut estate).unwrap();
+    let estate = EstateReport::from_json(&estate).unwrap();
+    assert_eq!(
+        estate.target("healthy").unwrap().report.verdict.as_str(),
+        "ready"
+    );
+    assert_eq!(estate.verdict.as_str(), "not_ready");
 }
