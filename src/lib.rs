@@ -28,6 +28,7 @@ pub mod redact;
 pub mod registry;
 pub mod report;
 pub mod selection;
+pub mod serve;
 pub mod suggest;
 pub mod target;
 pub mod tomlfile;

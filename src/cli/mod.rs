@@ -16,6 +16,7 @@ mod estate_progress;
 mod output;
 mod progress;
 mod run;
+mod serve;
 mod signals;
 
 use std::io::IsTerminal;
@@ -67,6 +68,7 @@ pub fn main() -> i32 {
         Command::Demo { .. } => without_emulator("demo"),
         #[cfg(not(feature = "emulator"))]
         Command::Emulate { .. } => without_emulator("emulate"),
+        Command::Serve(args) => serve::serve(*args),
         Command::Schema => {
             output::print(crate::report::JSON_SCHEMA);
             exit::OK

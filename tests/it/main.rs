@@ -18,6 +18,7 @@ mod packs;
 mod platforms;
 mod render_properties;
 mod reporters;
+mod serve;
 mod share;
 mod signals;
 mod sql;
