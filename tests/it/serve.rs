@@ -364,3 +364,57 @@ async fn prometheus_scrapes_the_certificate_days_left() {
         "Prometheus has {days} days left; the certificate has {before}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probes_of_one_target_never_overlap_and_a_hanging_target_is_bounded_by_its_own_deadline() {
+    let healthy = TestServer::start_emulated("sql2022-healthy").await;
+    let hangs = TestServer::start_emulated("hang-after-prelogin").await;
+    let inventory = InventoryFile::new(&[
+        ("healthy", healthy.toml(), ""),
+        (
+            "hangs",
+            hangs.toml(),
+            "timeout = \"1s\"\ndeadline = \"3s\"\n",
+        ),
+    ]);
+    let (_serve, address) = start_serve(
+        &inventory.path,
+        &["--profile", "pmp", "--min-interval", "1h"],
+    );
+    // Two scrapes of one target at once, and one of the hanging target.
+    let requests: Vec<_> = ["healthy", "healthy", "hangs"]
+        .into_iter()
+        .map(|name| blocking(move || get(address, &format!("/probe?target={name}"))))
+        .collect();
+    let answers = futures::future::join_all(requests).await;
+    assert_eq!(
+        answers[0], answers[1],
+        "the second waited for the first probe"
+    );
+    assert_eq!(answers[0].0, 200);
+    let (status, body) = &answers[2];
+    assert_eq!(*status, 200, "{body}");
+    assert_eq!(
+        value(
+            body,
+            r#"mssql_preflight_verdict{target="hangs",verdict="incomplete"}"#
+        ),
+        Some(1.0),
+        "{body}"
+    );
+    let (_, own) = blocking(move || get(address, "/metrics")).await;
+    let series = |s: &str| value(&own, s);
+    assert_eq!(
+        series(r#"mssql_preflight_exporter_probes_total{target="healthy"}"#),
+        Some(1.0),
+        "{own}"
+    );
+    assert_eq!(
+        series(r#"mssql_preflight_exporter_cached_answers_total{target="healthy"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        series(r#"mssql_preflight_exporter_probes_total{target="hangs"}"#),
+        Some(1.0)
+    );
+}
