@@ -143,6 +143,7 @@ async fn an_estate_of_personalities_gives_one_row_each_and_the_worst_verdict() {
     assert_eq!(estate.verdict.as_str(), "not_ready");
     assert_eq!(estate.exit_code, 1);
     assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.is_empty(), "no progress off a terminal: {stderr}");
     assert_eq!(estate.verdicts["not_ready"], 1);
     assert_eq!(estate.verdicts["incomplete"], 1);
     assert_eq!(estate.target("healthy").unwrap().tags, ["prod", "pmp"]);

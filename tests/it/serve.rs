@@ -418,3 +418,50 @@ async fn probes_of_one_target_never_overlap_and_a_hanging_target_is_bounded_by_i
         Some(1.0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_last_full_backup_is_a_timestamp_of_its_database() {
+    // msdb says the last full backup of PassTrix finished 72 hours ago.
+    let scenario = mssql_emulator::Scenario::from_toml_str(
+        r#"
+description = "a backup 72 hours old"
+extends = "sql2022-healthy"
+
+[[rules]]
+pattern = '\bmsdb\.dbo\.backupset\b'
+columns = [
+    { name = "backup_finish_date", type = "datetime" },
+    { name = "age_seconds", type = "int" },
+    { name = "physical_device_name", type = "nvarchar(260)" },
+]
+rows = [["2024-07-01 01:00:00", 259200, '\\nas01\Backups\PassTrix.bak']]
+"#,
+    )
+    .unwrap();
+    let server =
+        TestServer::start_scenario(scenario, mssql_emulator::EmulatorOptions::default()).await;
+    let passwords = crate::support::accounts::Passwords::new();
+    let inventory = InventoryFile::new(&[("vault", server.app_target(&passwords).render(), "")]);
+    let (_serve, address) = start_serve(&inventory.path, &[]);
+    let (status, body) =
+        blocking(move || get(address, "/probe?target=vault&profile=passwordstate")).await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+    assert_eq!(status, 200, "{body}");
+    let finished = value(
+        &body,
+        r#"mssql_preflight_last_full_backup_timestamp_seconds{target="vault",database="PassTrix"}"#,
+    )
+    .unwrap_or_else(|| panic!("no backup timestamp: {body}"));
+    let expected = now - 259_200.0;
+    assert!(
+        (finished - expected).abs() < 120.0,
+        "{finished} is not 72 hours before now ({expected})"
+    );
+    assert_eq!(
+        value(
+            &body,
+            r#"mssql_preflight_check_status{target="vault",check="sql.backup.recent",status="warn"}"#
+        ),
+        Some(1.0)
+    );
+}
