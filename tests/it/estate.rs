@@ -235,6 +235,14 @@ async fn an_estate_of_personalities_gives_one_row_each_and_the_worst_verdict() {
         markdown.contains("### mssql-preflight report: "),
         "{markdown}"
     );
+    // `render` re-renders a saved estate report as it renders a single one.
+    let rendered = preflight()
+        .args(["render", "--format", "markdown"])
+        .arg(&json_path)
+        .output()
+        .unwrap();
+    assert_eq!(rendered.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&rendered.stdout), markdown);
     let html = std::fs::read_to_string(&html_path).unwrap();
     let summary = html.find("<table class=\"estate\">").unwrap();
     let section = html.find("<section id=\"target-healthy\">").unwrap();
