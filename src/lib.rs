@@ -15,6 +15,7 @@ pub mod context;
 #[cfg(feature = "emulator")]
 pub mod emulated;
 pub mod engine;
+pub mod estate;
 pub mod exit;
 pub mod facts;
 pub mod finding;
@@ -27,6 +28,7 @@ pub mod redact;
 pub mod registry;
 pub mod report;
 pub mod selection;
+pub mod serve;
 pub mod suggest;
 pub mod target;
 pub mod tomlfile;

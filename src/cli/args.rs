@@ -56,6 +56,8 @@ pub enum Command {
     },
     /// Print the JSON Schema of the JSON report.
     Schema,
+    /// Serve the inventory's targets to Prometheus: /probe?target=NAME runs one target's checks and answers metrics.
+    Serve(Box<super::serve::ServeArgs>),
     /// Run every check against two built-in emulated SQL Servers (one healthy, one with classic mistakes).
     Demo {
         /// Limit for each network operation.
@@ -179,6 +181,10 @@ pub struct RunArgs {
     /// Read the [backup] account's password from standard input (the line after the SQL one, if both).
     #[arg(long)]
     pub backup_password_stdin: bool,
+
+    /// Many targets at once (`--inventory`, `--only`, `--jobs`, `--rerun-failed`).
+    #[command(flatten)]
+    pub estate: super::estate::EstateArgs,
 }
 
 impl RunArgs {
@@ -207,7 +213,7 @@ pub enum ColorChoice {
     Never,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(text)
         .map_err(|e| format!("`{text}` is not a duration like 5s, 500ms or 2m: {e}"))?;
     if d.is_zero() {

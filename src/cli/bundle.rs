@@ -13,6 +13,9 @@ use crate::bundle::target_file::{self, CommandLine};
 use crate::bundle::{self as support, Inputs};
 
 pub fn bundle(args: BundleArgs, log: LogCapture) -> i32 {
+    if args.run.estate.inventory.is_some() {
+        return super::estate_bundle::bundle(args, log);
+    }
     let prepared = match prepare(&args.run) {
         Ok(p) => p,
         Err(message) => return usage_error(message),
@@ -59,7 +62,7 @@ pub fn bundle(args: BundleArgs, log: LogCapture) -> i32 {
 }
 
 /// The user's pack files, named `DIR-NAME/FILE` so two directories cannot clash.
-fn user_packs(args: &RunArgs) -> Result<Vec<(String, String)>, String> {
+pub(super) fn user_packs(args: &RunArgs) -> Result<Vec<(String, String)>, String> {
     let mut packs = Vec::new();
     for (index, dir) in args.packs.checks_dirs.iter().enumerate() {
         let dir_name = dir

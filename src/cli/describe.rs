@@ -153,6 +153,10 @@ pub fn render(path: &std::path::Path, format: Format) -> i32 {
         Ok(t) => t,
         Err(e) => return usage_error(format!("cannot read {}: {e}", path.display())),
     };
+    if let Ok(estate) = crate::estate::EstateReport::from_json(&text) {
+        print(&estate.render(format, Style::PLAIN));
+        return exit::OK;
+    }
     match Report::from_json(&text) {
         Ok(report) => {
             print(&report.render(format, Style::PLAIN));

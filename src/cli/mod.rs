@@ -10,9 +10,13 @@ mod demo;
 mod describe;
 #[cfg(feature = "emulator")]
 mod emulate;
+mod estate;
+mod estate_bundle;
+mod estate_progress;
 mod output;
 mod progress;
 mod run;
+mod serve;
 mod signals;
 
 use std::io::IsTerminal;
@@ -64,6 +68,7 @@ pub fn main() -> i32 {
         Command::Demo { .. } => without_emulator("demo"),
         #[cfg(not(feature = "emulator"))]
         Command::Emulate { .. } => without_emulator("emulate"),
+        Command::Serve(args) => serve::serve(*args),
         Command::Schema => {
             output::print(crate::report::JSON_SCHEMA);
             exit::OK

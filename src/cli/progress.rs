@@ -13,6 +13,8 @@ pub struct Bar {
     bar: ProgressBar,
     /// Without a terminal, retries are announced as plain lines instead.
     terminal: bool,
+    /// `-q`: nothing at all.
+    quiet: bool,
 }
 
 impl Bar {
@@ -30,7 +32,22 @@ impl Bar {
                 .progress_chars("=> "),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
-        Bar { bar, terminal }
+        Bar {
+            bar,
+            terminal,
+            quiet: false,
+        }
+    }
+}
+
+impl Bar {
+    /// No display at all (`-q`).
+    pub fn hidden() -> Self {
+        Bar {
+            bar: ProgressBar::hidden(),
+            terminal: false,
+            quiet: true,
+        }
     }
 }
 
@@ -65,7 +82,7 @@ impl Progress for Bar {
         );
         if self.terminal {
             self.bar.set_message(message);
-        } else {
+        } else if !self.quiet {
             eprintln!("mssql-preflight: {message}");
         }
     }

@@ -20,6 +20,8 @@ pub struct Prepared {
     pub target: Arc<Target>,
     pub plan: Plan,
     pub options: EngineOptions,
+    /// No progress display (`-q`).
+    pub quiet: bool,
 }
 
 pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
@@ -48,9 +50,22 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
     target
         .validate_checks(&catalog.registry)
         .map_err(|e| e.to_string())?;
+    let plan = plan_for(args, &catalog, &target)?;
+    let options = engine_options(args);
+    Ok(Prepared {
+        target: Arc::new(target),
+        plan,
+        options,
+        quiet: args.estate.quiet,
+    })
+}
+
+/// The checks `args` select for `target` (its `[app] kind` chooses the
+/// profile when `--profile` does not).
+pub fn plan_for(args: &RunArgs, catalog: &Catalog, target: &Target) -> Result<Plan, String> {
     let (profile, profile_reason) =
         Selection::profile_for(args.profile.clone(), target.app.as_ref().map(|a| a.kind));
-    let plan = selection::plan(
+    selection::plan(
         &catalog.registry,
         &catalog.profiles,
         &Selection {
@@ -59,8 +74,12 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
             include: args.checks.clone(),
             exclude: args.skips.clone(),
         },
-    )?;
-    let options = EngineOptions {
+    )
+}
+
+/// How the engine runs, as the flags say.
+pub fn engine_options(args: &RunArgs) -> EngineOptions {
+    EngineOptions {
         settings: RunSettings {
             timeout: args.timeout,
             intrusive: args.intrusive,
@@ -70,15 +89,13 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
         retry_timeout: args.retry_timeout,
         fail_on: args.fail_on,
         ..EngineOptions::default()
-    };
-    Ok(Prepared {
-        target: Arc::new(target),
-        plan,
-        options,
-    })
+    }
 }
 
 pub fn run(args: RunArgs) -> i32 {
+    if args.estate.inventory.is_some() {
+        return super::estate::run(args);
+    }
     let prepared = match prepare(&args) {
         Ok(p) => p,
         Err(message) => return usage_error(message),
@@ -100,7 +117,11 @@ pub fn execute(prepared: &Prepared) -> engine::Run {
         prepared.target.clone(),
         &prepared.plan,
         &prepared.options,
-        &Bar::for_stderr(),
+        &if prepared.quiet {
+            Bar::hidden()
+        } else {
+            Bar::for_stderr()
+        },
     ));
     // Removals of abandoned probe files must finish; other probes may leave
     // sockets closing in the background: do not wait for those.
