@@ -3,7 +3,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use parking_lot::Mutex;
 use serde::Serialize;
+use tokio::net::TcpStream;
 
 use crate::context::{Fact, RunContext};
 use crate::finding::Stop;
@@ -193,6 +195,21 @@ pub struct TcpReachability;
 pub struct Reachability {
     pub port: PortChoice,
     pub attempts: Vec<ConnectAttempt>,
+    /// The connection to the [`SqlEndpoint`], left open for the TDS 7.x
+    /// probe: it proved reachability, and PRELOGIN can travel on it.
+    open: Mutex<Option<TcpStream>>,
+}
+
+impl Reachability {
+    /// The open connection to `endpoint`, once; `None` after that (or when
+    /// none is open), and the caller connects anew.
+    pub fn take_connection(&self, endpoint: SocketAddr) -> Option<TcpStream> {
+        let mut open = self.open.lock();
+        match open.as_ref().map(TcpStream::peer_addr) {
+            Some(Ok(peer)) if peer == endpoint => open.take(),
+            _ => None,
+        }
+    }
 }
 
 impl Fact for TcpReachability {
@@ -201,8 +218,13 @@ impl Fact for TcpReachability {
     async fn gather(ctx: &RunContext) -> Result<Reachability, Stop> {
         let addresses = ctx.fact::<HostAddresses>().await?;
         let port = *ctx.fact::<SqlPort>().await?;
-        let attempts = tcp::try_port(&addresses, port.port, ctx.timeout()).await;
-        Ok(Reachability { port, attempts })
+        let (attempts, open) =
+            tcp::try_port_keeping_first(&addresses, port.port, ctx.timeout()).await;
+        Ok(Reachability {
+            port,
+            attempts,
+            open: Mutex::new(open),
+        })
     }
 }
 

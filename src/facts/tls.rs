@@ -14,7 +14,7 @@ use crate::certificate::hostname::{self, NameMatch};
 use crate::certificate::trust::{self, ChainJudgement, TrustStore};
 use crate::certificate::{CertificateInfo, describe};
 use crate::context::{Fact, RunContext};
-use crate::facts::net::SqlEndpoint;
+use crate::facts::net::{SqlEndpoint, TcpReachability};
 use crate::finding::Stop;
 use crate::probe::tds::failure::ProbeError;
 use crate::probe::tds::legacy::{self, LegacyAnswer};
@@ -28,7 +28,8 @@ fn server_name(ctx: &RunContext) -> Result<ServerName<'static>, Stop> {
 }
 
 /// The one TDS 7.x connection: PRELOGIN with ENCRYPT_OFF, then the TLS
-/// handshake when the server offers encryption.
+/// handshake when the server offers encryption. It travels on the
+/// connection that proved the port reachable, when that is still open.
 pub struct Tds7Connection;
 
 impl Fact for Tds7Connection {
@@ -38,7 +39,11 @@ impl Fact for Tds7Connection {
         async move {
             let endpoint = *ctx.fact::<SqlEndpoint>().await?;
             let name = server_name(ctx)?;
-            Ok(tds_tls::probe_tds7(endpoint, name, ctx.timeout()).await)
+            let open = ctx
+                .fact::<TcpReachability>()
+                .await?
+                .take_connection(endpoint);
+            Ok(tds_tls::probe_tds7(endpoint, open, name, ctx.timeout()).await)
         }
         .boxed()
         .await

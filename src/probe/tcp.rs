@@ -61,26 +61,66 @@ pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, C
 /// Tries every address at once, so a host with several addresses costs one
 /// timeout, not one per address.
 pub async fn try_all(addrs: &[SocketAddr], timeout: Duration) -> Vec<ConnectAttempt> {
+    attempt_all(addrs, timeout)
+        .await
+        .into_iter()
+        .map(|(attempt, _)| attempt)
+        .collect()
+}
+
+/// [`try_all`], keeping each connection that succeeded open.
+async fn attempt_all(
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Vec<(ConnectAttempt, Option<TcpStream>)> {
     let attempts = addrs.iter().map(|&address| async move {
         let started = Instant::now();
-        let outcome = match connect(address, timeout).await {
-            Ok(_) => ConnectOutcome::Connected {
-                millis: started.elapsed().as_millis() as u64,
-            },
-            Err(outcome) => outcome,
+        let (outcome, stream) = match connect(address, timeout).await {
+            Ok(stream) => (
+                ConnectOutcome::Connected {
+                    millis: started.elapsed().as_millis() as u64,
+                },
+                Some(stream),
+            ),
+            Err(outcome) => (outcome, None),
         };
-        ConnectAttempt { address, outcome }
+        (ConnectAttempt { address, outcome }, stream)
     });
     futures::future::join_all(attempts).await
 }
 
-/// Tries `port` on every address of a host at once.
-pub async fn try_port(addresses: &[IpAddr], port: u16, timeout: Duration) -> Vec<ConnectAttempt> {
-    let targets: Vec<SocketAddr> = addresses
+fn port_on_each(addresses: &[IpAddr], port: u16) -> Vec<SocketAddr> {
+    addresses
         .iter()
         .map(|ip| SocketAddr::new(*ip, port))
+        .collect()
+}
+
+/// Tries `port` on every address of a host at once.
+pub async fn try_port(addresses: &[IpAddr], port: u16, timeout: Duration) -> Vec<ConnectAttempt> {
+    try_all(&port_on_each(addresses, port), timeout).await
+}
+
+/// [`try_port`], also returning the connection to the [`first_connected`]
+/// address still open, so that the probe that follows can use it rather
+/// than open another (issue 14: one connection fewer per run).
+pub async fn try_port_keeping_first(
+    addresses: &[IpAddr],
+    port: u16,
+    timeout: Duration,
+) -> (Vec<ConnectAttempt>, Option<TcpStream>) {
+    let mut kept = None;
+    let attempts = attempt_all(&port_on_each(addresses, port), timeout)
+        .await
+        .into_iter()
+        .map(|(attempt, stream)| {
+            if kept.is_none() {
+                kept = stream;
+            }
+            attempt
+        })
         .collect();
-    try_all(&targets, timeout).await
+    (attempts, kept)
 }
 
 /// The first address that accepted a connection: where later probes connect.

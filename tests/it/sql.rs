@@ -1851,6 +1851,9 @@ async fn pmp_profile_against_a_healthy_server() {
     let (report, logins) = case.run_profile("pmp").await;
     insta::assert_snapshot!("pmp_healthy", table(&report));
     assert_eq!(logins, 1);
+    // Reachability, PRELOGIN and the TLS capture share one connection; TDS 8
+    // strict and the login take one each (issue 14).
+    assert_eq!(case.server.emulator().connection_count(), 3);
 }
 
 #[tokio::test]

@@ -252,12 +252,18 @@ pub struct Tds7Exchange {
     pub tls: Option<Result<TlsSession, ProbeError>>,
 }
 
+/// `open`: a connection to `addr` already made (the reachability probe's),
+/// used instead of a new one.
 pub async fn probe_tds7(
     addr: SocketAddr,
+    open: Option<TcpStream>,
     server_name: ServerName<'static>,
     timeout: Duration,
 ) -> Result<Tds7Exchange, ProbeError> {
-    let mut stream = connect(addr, timeout).await?;
+    let mut stream = match open {
+        Some(stream) => stream,
+        None => connect(addr, timeout).await?,
+    };
     let prelogin =
         exchange_prelogin(&mut stream, Encryption::Off, Stage::Prelogin, timeout).await?;
     if matches!(prelogin.encryption, None | Some(Encryption::NotSupported)) {
