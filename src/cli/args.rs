@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::outcome::FailOn;
 use crate::report::Format;
+use crate::report::view::Show;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -169,9 +170,15 @@ pub struct RunArgs {
     /// Lowest status that makes the exit code 1.
     #[arg(long, value_enum, default_value = "fail")]
     pub fail_on: FailOn,
-    /// Colour in the table: auto (on a terminal, unless NO_COLOR is set), always or never.
+    /// Colour in the table: auto (on a terminal, unless NO_COLOR is set or TERM=dumb), always (even then) or never.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+    /// Which checks get a row in the table and Markdown: all, or only those that need attention (skipped checks are always listed once per cause).
+    #[arg(long, value_enum, default_value = "all")]
+    pub show: Show,
+    /// Print only what needs attention (each check with the first step of its fix) and the verdict.
+    #[arg(long, short)]
+    pub quiet: bool,
 
     /// Read the [sql] account's password from the first line of standard input.
     #[arg(long)]

@@ -1,20 +1,27 @@
 //! Where output goes and how it looks: colour rules, terminal width, log
 //! set-up, and report files. Everything written is scrubbed of secrets.
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
-use super::args::ColorChoice;
+use super::args::{ColorChoice, RunArgs};
 use crate::bundle::log::LogCapture;
 use crate::redact::ScrubbingWriter;
 use crate::report::Style;
 
-/// NO_COLOR (any non-empty value) turns colour off everywhere.
+/// Colour unless asked for none: NO_COLOR (any non-empty value) or a
+/// terminal that says it renders none (`TERM=dumb`). `--color always`
+/// overrides both.
 pub fn color_allowed() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    color_allowed_by(std::env::var_os("NO_COLOR"), std::env::var_os("TERM"))
+}
+
+fn color_allowed_by(no_color: Option<OsString>, term: Option<OsString>) -> bool {
+    no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb")
 }
 
 /// Colour on a terminal: allowed, and the terminal renders escape
@@ -30,25 +37,33 @@ fn escape_sequences_render() -> bool {
     anstyle_query::windows::enable_ansi_colors().unwrap_or(true)
 }
 
-/// The style of the table on standard output.
-pub fn stdout_style(choice: ColorChoice) -> Style {
+/// The style of the report on standard output.
+pub fn stdout_style(args: &RunArgs) -> Style {
     let tty = std::io::stdout().is_terminal();
-    let color = match choice {
+    let color = match args.color {
         ColorChoice::Always => {
-            // Switched on where it can be; asked for, so on regardless.
+            // Switched on where it can be; asked for, so on regardless of
+            // NO_COLOR and TERM.
             escape_sequences_render();
-            color_allowed()
+            true
         }
         ColorChoice::Never => false,
         ColorChoice::Auto => terminal_color(tty),
     };
-    // comfy-table reports the terminal's width when stdout is one.
+    // comfy-table reports the terminal's width when stdout is one; a
+    // terminal that reports 0 columns (`script`, `ssh -T`, some CI runners)
+    // does not know its width.
     let width = if tty {
-        comfy_table::Table::new().width()
+        comfy_table::Table::new().width().filter(|w| *w > 0)
     } else {
         None
     };
-    Style { color, width }
+    Style {
+        color,
+        width,
+        show: args.show,
+        quiet: args.quiet,
+    }
 }
 
 /// Logs go to standard error through the redactor. `MSSQL_PREFLIGHT_LOG`
@@ -98,9 +113,11 @@ pub fn print(text: &str) {
     }
 }
 
-/// Writes `text` (scrubbed) to `path`, creating nothing but the file.
+/// Writes a rendered report to `path`, creating nothing but the file. The
+/// report's values were masked before layout (`Report::render`); scrubbing
+/// the whole text again could only rewrite the tool's own words.
 pub fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, crate::redact::scrub(text).as_bytes())
+    std::fs::write(path, text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -118,5 +135,19 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
             path.display(),
             dir.display()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_color_or_a_dumb_terminal_turns_colour_off() {
+        let some = |s: &str| Some(OsString::from(s));
+        assert!(color_allowed_by(None, some("xterm-256color")));
+        assert!(color_allowed_by(some(""), None));
+        assert!(!color_allowed_by(some("1"), some("xterm")));
+        assert!(!color_allowed_by(None, some("dumb")));
     }
 }

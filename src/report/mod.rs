@@ -6,6 +6,7 @@ mod html;
 mod junit;
 mod markdown;
 mod table;
+pub mod view;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -228,17 +229,18 @@ impl Report {
         Ok(report)
     }
 
-    /// The report in `format`, scrubbed of every registered secret; text
-    /// formats show control characters from the data written out.
+    /// The report in `format`. Secrets are masked in its values before
+    /// layout, so the tool's own text and the layout are never rewritten;
+    /// text formats show control characters written out and long values cut
+    /// (see `controls`).
     pub fn render(&self, format: Format, style: Style) -> String {
-        let text = match format {
-            Format::Json => controls::escape_raw_controls_in_json(self.to_json()),
-            Format::Table => table::render(&controls::escaped(self), style),
-            Format::Junit => junit::render(&controls::escaped(self)),
-            Format::Markdown => markdown::render(&controls::escaped(self)),
-            Format::Html => html::render(&controls::escaped(self)),
-        };
-        crate::redact::scrub(&text).into_owned()
+        match format {
+            Format::Json => controls::masked_json(self),
+            Format::Table => table::render(&controls::for_display(self), style),
+            Format::Junit => junit::render(&controls::for_display(self)),
+            Format::Markdown => markdown::render(&controls::for_display(self), style),
+            Format::Html => html::render(&controls::for_display(self)),
+        }
     }
 }
 
@@ -246,14 +248,20 @@ impl Report {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Style {
     pub color: bool,
-    /// Terminal width in columns, when known.
+    /// Terminal width in columns, when known (a terminal that says 0 does not know).
     pub width: Option<u16>,
+    /// Which results get a row (`--show`; table and Markdown).
+    pub show: view::Show,
+    /// Only what needs attention and the verdict (`--quiet`; table).
+    pub quiet: bool,
 }
 
 impl Style {
     pub const PLAIN: Style = Style {
         color: false,
         width: None,
+        show: view::Show::All,
+        quiet: false,
     };
 }
 
