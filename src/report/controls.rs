@@ -64,6 +64,20 @@ pub fn capped(text: &str) -> Cow<'_, str> {
 /// One value as text formats show it: masked, controls written out, capped.
 fn displayed(text: &str) -> Cow<'_, str> {
     let masked = crate::redact::scrub(text);
+    match unmasked_display(&masked) {
+        Cow::Borrowed(_) => masked,
+        Cow::Owned(shown) => Cow::Owned(shown),
+    }
+}
+
+/// The report as [`for_display`] shows it, secrets left to the caller.
+pub fn for_display_unmasked(report: &Report) -> Cow<'_, Report> {
+    mapped(report, &unmasked_display).unwrap_or(Cow::Borrowed(report))
+}
+
+/// One value with controls written out and capped.
+fn unmasked_display(masked: &str) -> Cow<'_, str> {
+    let masked = Cow::Borrowed(masked);
     let escaped = match escape(&masked) {
         Cow::Borrowed(_) => masked,
         Cow::Owned(e) => Cow::Owned(e),
@@ -114,28 +128,31 @@ fn is_unwanted(c: char) -> bool {
 
 /// The report as JSON with every secret masked in its values (keys included).
 pub fn masked_json(report: &Report) -> String {
-    let Ok(mut value) = serde_json::to_value(report) else {
-        return report.to_json();
+    let json = match mapped(report, &|text| crate::redact::scrub(text)) {
+        Some(masked) => masked.to_json(),
+        None => crate::redact::scrub(&report.to_json()).into_owned(),
     };
-    map_all(&mut value, &|text| crate::redact::scrub(text));
-    let mut text = serde_json::to_string_pretty(&value).expect("reports serialise");
-    text.push('\n');
-    escape_raw_controls_in_json(text)
+    escape_raw_controls_in_json(json)
 }
 
 /// The report with every text in it, keys included, as text formats show
-/// it: masked, control characters written out, capped.
-pub fn for_display(report: &Report) -> Cow<'_, Report> {
-    let Ok(mut value) = serde_json::to_value(report) else {
-        return Cow::Borrowed(report);
-    };
-    if !map_all(&mut value, &displayed) {
-        return Cow::Borrowed(report);
+/// it: masked, control characters written out, capped. `None` when masking
+/// made it no report (a secret that is also a word of the report's own
+/// vocabulary, such as a status): then only the rendered text can be masked.
+pub fn for_display(report: &Report) -> Option<Cow<'_, Report>> {
+    mapped(report, &displayed)
+}
+
+/// The report with `change` applied to every text in it, keys included.
+fn mapped<'r>(
+    report: &'r Report,
+    change: &dyn Fn(&str) -> Cow<'_, str>,
+) -> Option<Cow<'r, Report>> {
+    let mut value = serde_json::to_value(report).ok()?;
+    if !map_all(&mut value, change) {
+        return Some(Cow::Borrowed(report));
     }
-    match serde_json::from_value(value) {
-        Ok(clean) => Cow::Owned(clean),
-        Err(_) => Cow::Borrowed(report),
-    }
+    serde_json::from_value(value).ok().map(Cow::Owned)
 }
 
 /// Applies `change` to every string in `value`; true if anything changed.
@@ -193,6 +210,40 @@ mod tests {
             serde_json::from_str::<String>(&escaped).unwrap(),
             "a\u{9b}b"
         );
+    }
+
+    fn sample() -> Report {
+        Report::from_json(include_str!("../../tests/data/sample-report.json")).unwrap()
+    }
+
+    /// A secret is masked in the values, so the table's borders stay
+    /// aligned and the tool's own words around it are untouched.
+    #[test]
+    fn secrets_are_masked_in_values_before_layout() {
+        crate::redact::register("sql01.corp.example.com");
+        let table = sample().render(super::super::Format::Table, super::super::Style::PLAIN);
+        assert!(!table.contains("sql01.corp.example.com"), "{table}");
+        assert!(table.contains("<redacted>"));
+        let widths: std::collections::BTreeSet<usize> = table
+            .lines()
+            .filter(|l| l.starts_with('│'))
+            .map(|l| unicode_width::UnicodeWidthStr::width(l))
+            .collect();
+        // Three family tables, each with its own width, all rows aligned.
+        assert!(widths.len() <= 3, "{widths:?}\n{table}");
+        let json = sample().render(super::super::Format::Json, super::super::Style::PLAIN);
+        assert!(!json.contains("sql01.corp"), "{json}");
+    }
+
+    /// A secret that is also a word the report's structure needs (a status)
+    /// cannot be masked in the values; the rendered text is masked instead.
+    #[test]
+    fn a_secret_that_is_a_status_word_is_still_masked() {
+        crate::redact::register("waived");
+        for format in [super::super::Format::Table, super::super::Format::Json] {
+            let text = sample().render(format, super::super::Style::PLAIN);
+            assert!(!text.contains("waived"), "{text}");
+        }
     }
 
     #[test]

@@ -234,12 +234,28 @@ impl Report {
     /// text formats show control characters written out and long values cut
     /// (see `controls`).
     pub fn render(&self, format: Format, style: Style) -> String {
+        if format == Format::Json {
+            return controls::masked_json(self);
+        }
+        match controls::for_display(self) {
+            Some(shown) => shown.render_text(format, style),
+            // Masking broke the report: lay it out with control characters
+            // written out and values capped, then mask the text.
+            None => {
+                let shown = controls::for_display_unmasked(self);
+                let text = shown.render_text(format, style);
+                crate::redact::scrub(&text).into_owned()
+            }
+        }
+    }
+
+    fn render_text(&self, format: Format, style: Style) -> String {
         match format {
-            Format::Json => controls::masked_json(self),
-            Format::Table => table::render(&controls::for_display(self), style),
-            Format::Junit => junit::render(&controls::for_display(self)),
-            Format::Markdown => markdown::render(&controls::for_display(self), style),
-            Format::Html => html::render(&controls::for_display(self)),
+            Format::Json => self.to_json(),
+            Format::Table => table::render(self, style),
+            Format::Junit => junit::render(self),
+            Format::Markdown => markdown::render(self, style),
+            Format::Html => html::render(self),
         }
     }
 }
