@@ -227,7 +227,7 @@ mod tests {
         let widths: std::collections::BTreeSet<usize> = table
             .lines()
             .filter(|l| l.starts_with('│'))
-            .map(|l| unicode_width::UnicodeWidthStr::width(l))
+            .map(unicode_width::UnicodeWidthStr::width)
             .collect();
         // Three family tables, each with its own width, all rows aligned.
         assert!(widths.len() <= 3, "{widths:?}\n{table}");
