@@ -73,16 +73,19 @@ pub fn stdout_style(args: &RunArgs) -> Style {
 pub fn init_logging(verbose: u8, capture: Option<LogCapture>) {
     let default = match verbose {
         // The SMB client logs refusals the checks expect (a wrong password,
-        // no such file) as errors; the findings report them.
-        0 => "warn,smb=off",
+        // no such file) as errors, and the SQL library logs the server's
+        // errors ("Login failed for user …") and its own choices; the
+        // findings report what matters of them.
+        0 => "warn,smb=off,tiberius=off",
         1 => "mssql_preflight=debug,info",
         _ => "trace",
     };
     let filter =
         EnvFilter::try_from_env("MSSQL_PREFLIGHT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(|| ScrubbingWriter(std::io::stderr()))
-        .with_ansi(terminal_color(std::io::stderr().is_terminal()))
+        .with_writer(|| OneLine(ScrubbingWriter(std::io::stderr())))
+        // No colour codes: `OneLine` writes every escape out.
+        .with_ansi(false)
         .with_filter(filter);
     let captured = capture.map(|capture| {
         tracing_subscriber::fmt::layer()
@@ -94,6 +97,30 @@ pub fn init_logging(verbose: u8, capture: Option<LogCapture>) {
         .with(stderr)
         .with(captured)
         .try_init();
+}
+
+/// A log writer that puts each event on one line: a line break inside an
+/// event (a multi-line message or `Debug` dump) is written `\n`, and any
+/// other control character a server put in its text is written out too.
+struct OneLine<W>(W);
+
+impl<W: Write> Write for OneLine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (body, end) = match text.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (&*text, ""),
+        };
+        let body = body.replace('\n', "\\n");
+        let line = crate::report::escape_controls(&body);
+        self.0.write_all(line.as_bytes())?;
+        self.0.write_all(end.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Writes `text` to standard output. A reader that stops early
@@ -141,6 +168,17 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_event_is_one_line_without_control_characters() {
+        let mut out = OneLine(Vec::new());
+        out.write_all(b"ERROR server said: line one\nline two \x1b]0;title\x07\n")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "ERROR server said: line one\\nline two \\u{1b}]0;title\\u{7}\n"
+        );
+    }
 
     #[test]
     fn no_color_or_a_dumb_terminal_turns_colour_off() {

@@ -2,6 +2,7 @@
 //! Reporters read a `Report`; they never run checks.
 
 mod controls;
+pub use controls::escape as escape_controls;
 mod html;
 mod junit;
 mod markdown;
