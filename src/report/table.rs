@@ -23,7 +23,8 @@ pub fn render(report: &Report, style: Style) -> String {
         .max(NARROWEST);
     let mut out = String::new();
     if !style.quiet {
-        out.push_str(&heading(report));
+        out.push_str(&view::wrap(&heading(report), usize::from(width), "  "));
+        out.push('\n');
         for (family, results) in report.by_family() {
             let rows: Vec<&CheckResult> = results
                 .into_iter()
@@ -103,7 +104,6 @@ fn heading(report: &Report) -> String {
         view::timestamp(&report.started_at),
         view::duration(report.duration_ms)
     ));
-    line.push('\n');
     line
 }
 
