@@ -33,6 +33,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a commented target file for an application, to fill in and pass to `run --target`.
+    Init(InitArgs),
     /// Run the checks against a target and report.
     Run(Box<RunArgs>),
     /// List the checks (and the profiles that include them).
@@ -92,15 +94,46 @@ pub struct PackArgs {
 pub struct BundleArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Where to write the zip (default: mssql-preflight-bundle-HOST-TIME.zip in the current directory).
-    #[arg(long, short = 'o', value_name = "FILE.zip")]
+    /// Where to write the zip: a file, or a directory to put mssql-preflight-bundle-HOST-TIME.zip in (default: the current directory).
+    #[arg(long, short = 'o', value_name = "FILE.zip|DIR")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The application the server is for.
+    #[arg(long, value_enum, default_value = "pmp")]
+    pub app: App,
+    /// Where to write the target file.
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "target.toml")]
+    pub output: PathBuf,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// An application `init` writes a target file for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum App {
+    /// ManageEngine Password Manager Pro.
+    Pmp,
+    /// Click Studios Passwordstate.
+    Passwordstate,
+}
+
+impl App {
+    pub fn kind(self) -> crate::target::AppKind {
+        match self {
+            App::Pmp => crate::target::AppKind::Pmp,
+            App::Passwordstate => crate::target::AppKind::Passwordstate,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only the checks of this profile.
-    #[arg(long)]
+    #[arg(long, short)]
     pub profile: Option<String>,
     #[arg(long, short, value_enum, default_value = "table")]
     pub format: ListFormat,

@@ -1,6 +1,7 @@
 //! The command line: argument definitions and dispatch. Each subcommand
 //! lives in its own module and returns an exit code from `crate::exit`.
 
+mod about;
 mod args;
 mod bundle;
 #[cfg(not(unix))]
@@ -10,6 +11,7 @@ mod demo;
 mod describe;
 #[cfg(feature = "emulator")]
 mod emulate;
+mod init;
 mod output;
 mod progress;
 mod run;
@@ -26,6 +28,11 @@ use crate::exit;
 
 /// Parses the command line, runs the command, and returns the exit code.
 pub fn main() -> i32 {
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if about::wants_detail(&raw) {
+        output::print(&about::detail());
+        return exit::OK;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -41,6 +48,7 @@ pub fn main() -> i32 {
     output::init_logging(cli.verbose, capture.clone());
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match cli.command {
+        Command::Init(args) => init::init(&args),
         Command::Run(args) => run::run(*args),
         Command::Bundle(args) => bundle::bundle(*args, capture.unwrap_or_default()),
         Command::List(args) => describe::list(args),

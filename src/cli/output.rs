@@ -148,21 +148,38 @@ pub fn write_file(path: &Path, text: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Refuses report paths whose directory does not exist, before anything runs.
+/// Refuses an output path that cannot be written, before anything runs: its
+/// directory is missing or does not let this user create a file there
+/// (tried with a temporary file, removed at once), or it names a directory.
 pub fn check_writable(path: &Path) -> Result<(), String> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    if dir.is_dir() {
-        Ok(())
-    } else {
-        Err(format!(
-            "cannot write the report {}: the directory {} does not exist",
+    if !dir.is_dir() {
+        return Err(format!(
+            "cannot write {}: the directory {} does not exist",
             path.display(),
             dir.display()
-        ))
+        ));
     }
+    if path.is_dir() {
+        return Err(format!(
+            "cannot write {}: it is a directory",
+            path.display()
+        ));
+    }
+    if path.exists() {
+        // Opened for appending: nothing written, nothing truncated.
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()));
+    }
+    tempfile::NamedTempFile::new_in(dir)
+        .map(drop)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 #[cfg(test)]

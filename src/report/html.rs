@@ -67,7 +67,7 @@ pub fn render(report: &Report) -> String {
         out,
         "<p class=\"verdict {}\" id=\"summary\">{}</p>",
         verdict_class(report),
-        esc(&report.headline())
+        inline(&report.headline())
     );
     // What to do comes before anything else, one line per check, so it is
     // on the first screen.
