@@ -75,22 +75,24 @@ pub fn for_display_unmasked(report: &Report) -> Cow<'_, Report> {
     mapped(report, &unmasked_display).unwrap_or(Cow::Borrowed(report))
 }
 
-/// One value with controls written out and capped.
+/// One value capped, then with controls written out (capping first, so a
+/// megabyte from a server is scanned once and escaped only where shown).
 fn unmasked_display(masked: &str) -> Cow<'_, str> {
-    let masked = Cow::Borrowed(masked);
-    let escaped = match escape(&masked) {
-        Cow::Borrowed(_) => masked,
+    let shown = capped(masked);
+    match escape(&shown) {
+        Cow::Borrowed(_) => shown,
         Cow::Owned(e) => Cow::Owned(e),
-    };
-    match capped(&escaped) {
-        Cow::Borrowed(_) => escaped,
-        Cow::Owned(c) => Cow::Owned(c),
     }
 }
 
 /// `json` with DEL and every C1 control written as a `\u` escape: they can
 /// only stand inside strings, where the escape means the same character.
 pub fn escape_raw_controls_in_json(json: String) -> String {
+    // DEL is 0x7F and every C1 control starts with 0xC2 in UTF-8: a byte
+    // scan finds the common case, nothing to escape, quickly.
+    if !json.bytes().any(|b| b == 0x7f || b == 0xc2) {
+        return json;
+    }
     match write_out(&json, left_raw_by_json, |c| format!("\\u{c:04x}")) {
         Cow::Borrowed(_) => json,
         Cow::Owned(escaped) => escaped,
@@ -128,6 +130,9 @@ fn is_unwanted(c: char) -> bool {
 
 /// The report as JSON with every secret masked in its values (keys included).
 pub fn masked_json(report: &Report) -> String {
+    if !crate::redact::any_registered() {
+        return escape_raw_controls_in_json(report.to_json());
+    }
     let json = match mapped(report, &|text| crate::redact::scrub(text)) {
         Some(masked) => masked.to_json(),
         None => crate::redact::scrub(&report.to_json()).into_owned(),
