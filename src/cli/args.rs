@@ -59,6 +59,13 @@ pub enum Command {
     },
     /// Print the JSON Schema of the JSON report.
     Schema,
+    /// Print a shell completion script, e.g. `mssql-preflight completions bash > /etc/bash_completion.d/mssql-preflight`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `mssql-preflight man > mssql-preflight.1`.
+    Man,
     /// Run every check against two built-in emulated SQL Servers (one healthy, one with classic mistakes).
     Demo {
         /// Limit for each network operation.

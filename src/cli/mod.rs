@@ -72,6 +72,24 @@ pub fn main() -> i32 {
         Command::Demo { .. } => without_emulator("demo"),
         #[cfg(not(feature = "emulator"))]
         Command::Emulate { .. } => without_emulator("emulate"),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mssql-preflight", &mut out);
+            output::print(&String::from_utf8_lossy(&out));
+            exit::OK
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                Ok(()) => {
+                    output::print(&String::from_utf8_lossy(&out));
+                    exit::OK
+                }
+                Err(e) => usage_error(format!("cannot write the manual page: {e}")),
+            }
+        }
         Command::Schema => {
             output::print(crate::report::JSON_SCHEMA);
             exit::OK

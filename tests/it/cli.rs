@@ -573,3 +573,21 @@ fn quiet_prints_only_what_needs_attention_and_the_verdict() {
     assert!(!text.contains("PASS "), "{text}");
     assert!(!text.contains("not applicable"), "{text}");
 }
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_parser() {
+    let bash = preflight().args(["completions", "bash"]).output().unwrap();
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(script.contains("complete -F _mssql__preflight"), "{script}");
+    assert!(
+        script.contains("--show") && script.contains("init"),
+        "{script}"
+    );
+    let man = preflight().arg("man").output().unwrap();
+    assert!(man.status.success());
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.starts_with(".ie") || page.contains(".TH"), "{page}");
+    assert!(page.contains("mssql\\-preflight"), "{page}");
+    preflight().args(["completions", "tcsh"]).assert().code(2);
+}
