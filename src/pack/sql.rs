@@ -558,8 +558,9 @@ mod tests {
 
     #[test]
     fn a_message_template_says_what_was_found_in_the_columns() {
-        let p =
-            probe("expect.value.equals = 1\nmessage = \"`{name}` has {n} { literal } in {rows} row(s)\"");
+        let p = probe(
+            "expect.value.equals = 1\nmessage = \"`{name}` has {n} { literal } in {rows} row(s)\"",
+        );
         let ok = p
             .judge(&meta(), &result(vec![vec![1.into(), "PassTrix".into()]]))
             .unwrap();
