@@ -39,6 +39,11 @@ pub fn register(secret: &str) {
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
+/// Whether any secret has been registered (nothing to mask otherwise).
+pub fn any_registered() -> bool {
+    !SECRETS.read().is_empty()
+}
+
 /// `text` with every registered secret replaced by [`MASK`].
 pub fn scrub(text: &str) -> Cow<'_, str> {
     let secrets = SECRETS.read();

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::outcome::FailOn;
 use crate::report::Format;
+use crate::report::view::Show;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +33,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write a commented target file for an application, to fill in and pass to `run --target`.
+    Init(InitArgs),
     /// Run the checks against a target and report.
     Run(Box<RunArgs>),
     /// List the checks (and the profiles that include them).
@@ -58,6 +61,13 @@ pub enum Command {
     Schema,
     /// Serve the inventory's targets to Prometheus: /probe?target=NAME runs one target's checks and answers metrics.
     Serve(Box<super::serve::ServeArgs>),
+    /// Print a shell completion script, e.g. `mssql-preflight completions bash > /etc/bash_completion.d/mssql-preflight`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `mssql-preflight man > mssql-preflight.1`.
+    Man,
     /// Run every check against two built-in emulated SQL Servers (one healthy, one with classic mistakes).
     Demo {
         /// Limit for each network operation.
@@ -93,15 +103,46 @@ pub struct PackArgs {
 pub struct BundleArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// Where to write the zip (default: mssql-preflight-bundle-HOST-TIME.zip in the current directory).
-    #[arg(long, short = 'o', value_name = "FILE.zip")]
+    /// Where to write the zip: a file, or a directory to put mssql-preflight-bundle-HOST-TIME.zip in (default: the current directory).
+    #[arg(long, short = 'o', value_name = "FILE.zip|DIR")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The application the server is for.
+    #[arg(long, value_enum, default_value = "pmp")]
+    pub app: App,
+    /// Where to write the target file.
+    #[arg(long, short = 'o', value_name = "FILE", default_value = "target.toml")]
+    pub output: PathBuf,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// An application `init` writes a target file for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum App {
+    /// ManageEngine Password Manager Pro.
+    Pmp,
+    /// Click Studios Passwordstate.
+    Passwordstate,
+}
+
+impl App {
+    pub fn kind(self) -> crate::target::AppKind {
+        match self {
+            App::Pmp => crate::target::AppKind::Pmp,
+            App::Passwordstate => crate::target::AppKind::Passwordstate,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Only the checks of this profile.
-    #[arg(long)]
+    #[arg(long, short)]
     pub profile: Option<String>,
     #[arg(long, short, value_enum, default_value = "table")]
     pub format: ListFormat,
@@ -171,9 +212,15 @@ pub struct RunArgs {
     /// Lowest status that makes the exit code 1.
     #[arg(long, value_enum, default_value = "fail")]
     pub fail_on: FailOn,
-    /// Colour in the table: auto (on a terminal, unless NO_COLOR is set), always or never.
+    /// Colour in the table: auto (on a terminal, unless NO_COLOR is set or TERM=dumb), always (even then) or never.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+    /// Which checks get a row in the table and Markdown: all, or only those that need attention (skipped checks are always listed once per cause).
+    #[arg(long, value_enum, default_value = "all")]
+    pub show: Show,
+    /// Print only what needs attention (each check with the first step of its fix) and the verdict; no progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
 
     /// Read the [sql] account's password from the first line of standard input.
     #[arg(long)]
@@ -230,4 +277,16 @@ fn parse_report_spec(text: &str) -> Result<(Format, PathBuf), String> {
         return Err(format!("`{text}` names no file"));
     }
     Ok((format.parse()?, PathBuf::from(path)))
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every subcommand: two flags with
+    /// one name (as `-q` once was, from two features) fail here, not in a
+    /// user's shell.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -21,10 +21,13 @@ pub fn bundle(args: BundleArgs, log: LogCapture) -> i32 {
         Err(message) => return usage_error(message),
     };
     let now = time::OffsetDateTime::now_utc();
-    let output = args
-        .output
-        .clone()
-        .unwrap_or_else(|| support::default_path(&prepared.target.server.host, now));
+    let default_name = || support::default_path(&prepared.target.server.host, now);
+    let output = match &args.output {
+        // A directory holds the zip under its default name.
+        Some(dir) if dir.is_dir() => dir.join(default_name()),
+        Some(file) => file.clone(),
+        None => default_name(),
+    };
     if let Err(message) = check_writable(&output) {
         return usage_error(message);
     }

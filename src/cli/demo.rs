@@ -108,7 +108,7 @@ async fn report(args: &RunArgs) -> Result<(), String> {
         &Bar::for_stderr(),
     )
     .await;
-    let table = run.report.render(Format::Table, stdout_style(args.color));
+    let table = run.report.render(Format::Table, stdout_style(args));
     print(&format!("{table}\n"));
     Ok(())
 }

@@ -36,9 +36,6 @@ pub struct EstateArgs {
     /// Re-run only the targets, and their checks, that were not ready or incomplete in this estate report (JSON); the report written merges the two.
     #[arg(long, value_name = "PREVIOUS.json", requires = "inventory")]
     pub rerun_failed: Option<PathBuf>,
-    /// No progress display on standard error.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
 }
 
 /// The estate, loaded and validated; any problem is a usage error.
@@ -141,7 +138,7 @@ pub fn run(args: RunArgs) -> i32 {
         Ok(p) => p,
         Err(message) => return usage_error(message),
     };
-    let estate = execute(prepared, args.estate.quiet);
+    let estate = execute(prepared, args.quiet);
     match report(&estate, &args) {
         Ok(()) => estate.exit_code,
         Err(message) => usage_error(message),
@@ -208,7 +205,7 @@ pub fn execute_keeping<T>(
 /// Prints the estate report on standard output and writes the `--report` files.
 pub fn report(estate: &EstateReport, args: &RunArgs) -> Result<(), String> {
     let style = match args.format {
-        Format::Table => stdout_style(args.color),
+        Format::Table => stdout_style(args),
         _ => Style::PLAIN,
     };
     print(&estate.render(args.format, style));

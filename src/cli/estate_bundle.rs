@@ -57,7 +57,7 @@ pub fn bundle(args: BundleArgs, log: LogCapture) -> i32 {
     };
     let gathered = gather_per_target(&prepared);
     let (estate, folders) =
-        super::estate::execute_keeping(prepared, args.run.estate.quiet, |member, run| {
+        super::estate::execute_keeping(prepared, args.run.quiet, |member, run| {
             let (environment, target_toml) =
                 gathered.get(&member.name).cloned().unwrap_or_default();
             let mut members = support::collect(

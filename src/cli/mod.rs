@@ -1,6 +1,7 @@
 //! The command line: argument definitions and dispatch. Each subcommand
 //! lives in its own module and returns an exit code from `crate::exit`.
 
+mod about;
 mod args;
 mod bundle;
 #[cfg(not(unix))]
@@ -13,6 +14,7 @@ mod emulate;
 mod estate;
 mod estate_bundle;
 mod estate_progress;
+mod init;
 mod output;
 mod progress;
 mod run;
@@ -30,6 +32,11 @@ use crate::exit;
 
 /// Parses the command line, runs the command, and returns the exit code.
 pub fn main() -> i32 {
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if about::wants_detail(&raw) {
+        output::print(&about::detail());
+        return exit::OK;
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -45,6 +52,7 @@ pub fn main() -> i32 {
     output::init_logging(cli.verbose, capture.clone());
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match cli.command {
+        Command::Init(args) => init::init(&args),
         Command::Run(args) => run::run(*args),
         Command::Bundle(args) => bundle::bundle(*args, capture.unwrap_or_default()),
         Command::List(args) => describe::list(args),
@@ -69,6 +77,24 @@ pub fn main() -> i32 {
         #[cfg(not(feature = "emulator"))]
         Command::Emulate { .. } => without_emulator("emulate"),
         Command::Serve(args) => serve::serve(*args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "mssql-preflight", &mut out);
+            output::print(&String::from_utf8_lossy(&out));
+            exit::OK
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                Ok(()) => {
+                    output::print(&String::from_utf8_lossy(&out));
+                    exit::OK
+                }
+                Err(e) => usage_error(format!("cannot write the manual page: {e}")),
+            }
+        }
         Command::Schema => {
             output::print(crate::report::JSON_SCHEMA);
             exit::OK

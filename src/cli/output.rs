@@ -1,20 +1,27 @@
 //! Where output goes and how it looks: colour rules, terminal width, log
 //! set-up, and report files. Everything written is scrubbed of secrets.
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
-use super::args::ColorChoice;
+use super::args::{ColorChoice, RunArgs};
 use crate::bundle::log::LogCapture;
 use crate::redact::ScrubbingWriter;
 use crate::report::Style;
 
-/// NO_COLOR (any non-empty value) turns colour off everywhere.
+/// Colour unless asked for none: NO_COLOR (any non-empty value) or a
+/// terminal that says it renders none (`TERM=dumb`). `--color always`
+/// overrides both.
 pub fn color_allowed() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    color_allowed_by(std::env::var_os("NO_COLOR"), std::env::var_os("TERM"))
+}
+
+fn color_allowed_by(no_color: Option<OsString>, term: Option<OsString>) -> bool {
+    no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb")
 }
 
 /// Colour on a terminal: allowed, and the terminal renders escape
@@ -30,25 +37,33 @@ fn escape_sequences_render() -> bool {
     anstyle_query::windows::enable_ansi_colors().unwrap_or(true)
 }
 
-/// The style of the table on standard output.
-pub fn stdout_style(choice: ColorChoice) -> Style {
+/// The style of the report on standard output.
+pub fn stdout_style(args: &RunArgs) -> Style {
     let tty = std::io::stdout().is_terminal();
-    let color = match choice {
+    let color = match args.color {
         ColorChoice::Always => {
-            // Switched on where it can be; asked for, so on regardless.
+            // Switched on where it can be; asked for, so on regardless of
+            // NO_COLOR and TERM.
             escape_sequences_render();
-            color_allowed()
+            true
         }
         ColorChoice::Never => false,
         ColorChoice::Auto => terminal_color(tty),
     };
-    // comfy-table reports the terminal's width when stdout is one.
+    // comfy-table reports the terminal's width when stdout is one; a
+    // terminal that reports 0 columns (`script`, `ssh -T`, some CI runners)
+    // does not know its width.
     let width = if tty {
-        comfy_table::Table::new().width()
+        comfy_table::Table::new().width().filter(|w| *w > 0)
     } else {
         None
     };
-    Style { color, width }
+    Style {
+        color,
+        width,
+        show: args.show,
+        quiet: args.quiet,
+    }
 }
 
 /// Logs go to standard error through the redactor. `MSSQL_PREFLIGHT_LOG`
@@ -58,16 +73,19 @@ pub fn stdout_style(choice: ColorChoice) -> Style {
 pub fn init_logging(verbose: u8, capture: Option<LogCapture>) {
     let default = match verbose {
         // The SMB client logs refusals the checks expect (a wrong password,
-        // no such file) as errors; the findings report them.
-        0 => "warn,smb=off",
+        // no such file) as errors, and the SQL library logs the server's
+        // errors ("Login failed for user …") and its own choices; the
+        // findings report what matters of them.
+        0 => "warn,smb=off,tiberius=off",
         1 => "mssql_preflight=debug,info",
         _ => "trace",
     };
     let filter =
         EnvFilter::try_from_env("MSSQL_PREFLIGHT_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(|| ScrubbingWriter(std::io::stderr()))
-        .with_ansi(terminal_color(std::io::stderr().is_terminal()))
+        .with_writer(|| OneLine(ScrubbingWriter(std::io::stderr())))
+        // No colour codes: `OneLine` writes every escape out.
+        .with_ansi(false)
         .with_filter(filter);
     let captured = capture.map(|capture| {
         tracing_subscriber::fmt::layer()
@@ -79,6 +97,30 @@ pub fn init_logging(verbose: u8, capture: Option<LogCapture>) {
         .with(stderr)
         .with(captured)
         .try_init();
+}
+
+/// A log writer that puts each event on one line: a line break inside an
+/// event (a multi-line message or `Debug` dump) is written `\n`, and any
+/// other control character a server put in its text is written out too.
+struct OneLine<W>(W);
+
+impl<W: Write> Write for OneLine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (body, end) = match text.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (&*text, ""),
+        };
+        let body = body.replace('\n', "\\n");
+        let line = crate::report::escape_controls(&body);
+        self.0.write_all(line.as_bytes())?;
+        self.0.write_all(end.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Writes `text` to standard output. A reader that stops early
@@ -98,25 +140,69 @@ pub fn print(text: &str) {
     }
 }
 
-/// Writes `text` (scrubbed) to `path`, creating nothing but the file.
+/// Writes a rendered report to `path`, creating nothing but the file. The
+/// report's values were masked before layout (`Report::render`); scrubbing
+/// the whole text again could only rewrite the tool's own words.
 pub fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, crate::redact::scrub(text).as_bytes())
+    std::fs::write(path, text.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// Refuses report paths whose directory does not exist, before anything runs.
+/// Refuses an output path that cannot be written, before anything runs: its
+/// directory is missing or does not let this user create a file there
+/// (tried with a temporary file, removed at once), or it names a directory.
 pub fn check_writable(path: &Path) -> Result<(), String> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    if dir.is_dir() {
-        Ok(())
-    } else {
-        Err(format!(
-            "cannot write the report {}: the directory {} does not exist",
+    if !dir.is_dir() {
+        return Err(format!(
+            "cannot write {}: the directory {} does not exist",
             path.display(),
             dir.display()
-        ))
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!(
+            "cannot write {}: it is a directory",
+            path.display()
+        ));
+    }
+    if path.exists() {
+        // Opened for appending: nothing written, nothing truncated.
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()));
+    }
+    tempfile::NamedTempFile::new_in(dir)
+        .map(drop)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_event_is_one_line_without_control_characters() {
+        let mut out = OneLine(Vec::new());
+        out.write_all(b"ERROR server said: line one\nline two \x1b]0;title\x07\n")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "ERROR server said: line one\\nline two \\u{1b}]0;title\\u{7}\n"
+        );
+    }
+
+    #[test]
+    fn no_color_or_a_dumb_terminal_turns_colour_off() {
+        let some = |s: &str| Some(OsString::from(s));
+        assert!(color_allowed_by(None, some("xterm-256color")));
+        assert!(color_allowed_by(some(""), None));
+        assert!(!color_allowed_by(some("1"), some("xterm")));
+        assert!(!color_allowed_by(None, some("dumb")));
     }
 }

@@ -56,7 +56,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
         target: Arc::new(target),
         plan,
         options,
-        quiet: args.estate.quiet,
+        quiet: args.quiet,
     })
 }
 
@@ -143,8 +143,12 @@ pub fn execute(prepared: &Prepared) -> engine::Run {
 pub fn report(run: &engine::Run, args: &RunArgs) -> Result<(), String> {
     let report = &run.report;
     let style = match args.format {
-        Format::Table => stdout_style(args.color),
-        _ => Style::PLAIN,
+        Format::Table => stdout_style(args),
+        _ => Style {
+            show: args.show,
+            quiet: args.quiet,
+            ..Style::PLAIN
+        },
     };
     print(&report.render(args.format, style));
     for (format, path) in &args.reports {

@@ -28,6 +28,11 @@ pub struct SqlProbe {
     /// When the query yields no value (no row, or NULL), the check skips
     /// with this reason; without it, no value is an error.
     pub skip_if_null: Option<String>,
+    /// What the check found, in words, over the first row's columns: each
+    /// `{column}` is replaced by its value, `{rows}` by the number of rows
+    /// ("the log of `{database_name}` is {log_handling}"). Without it the
+    /// message states the value ("the value is 1").
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -317,10 +322,17 @@ impl SqlProbe {
                 ));
             }
         }
+        let described = match &self.message {
+            Some(template) if !result.rows.is_empty() => Some(fill(template, result)?),
+            _ => None,
+        };
         let finding = if problems.is_empty() {
-            Finding::pass(passed.join("; "))
+            Finding::pass(described.unwrap_or_else(|| passed.join("; ")))
         } else {
-            let message: Vec<_> = problems.iter().map(|p| p.0.clone()).collect();
+            let mut message: Vec<_> = problems.iter().map(|p| p.0.clone()).collect();
+            if let Some(described) = described {
+                message = vec![described];
+            }
             let expected: Vec<_> = problems.iter().map(|p| p.1.clone()).collect();
             let actual: Vec<_> = problems.iter().map(|p| p.2.clone()).collect();
             Finding::problem(meta.severity, message.join("; "))
@@ -331,6 +343,44 @@ impl SqlProbe {
             .evidence("row_count", result.rows.len())
             .evidence("rows", result.sample()))
     }
+}
+
+/// `template` with each `{column}` replaced by that column's value in the
+/// first row and `{rows}` by the row count; a name the query did not return
+/// is an error of the pack, said as such.
+fn fill(template: &str, result: &QueryResult) -> Result<String, Stop> {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let name = after
+            .find('}')
+            .map(|close| &after[..close])
+            .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_'));
+        let Some(name) = name else {
+            out.push('{');
+            rest = after;
+            continue;
+        };
+        let value = if name == "rows" {
+            result.rows.len().to_string()
+        } else {
+            let index = result.columns.iter().position(|c| c == name).ok_or_else(|| {
+                Stop::error(format!(
+                    "the check's message names the column `{name}`, which its query does not return (it returns {})",
+                    result.columns.join(", ")
+                ))
+            })?;
+            result.rows[0]
+                .get(index)
+                .map_or_else(|| "NULL".to_owned(), show)
+        };
+        out.push_str(&value);
+        rest = &after[name.len() + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 impl Comparison {
@@ -504,6 +554,29 @@ mod tests {
                 .status,
             Status::Warn
         );
+    }
+
+    #[test]
+    fn a_message_template_says_what_was_found_in_the_columns() {
+        let p = probe(
+            "expect.value.equals = 1\nmessage = \"`{name}` has {n} { literal } in {rows} row(s)\"",
+        );
+        let ok = p
+            .judge(&meta(), &result(vec![vec![1.into(), "PassTrix".into()]]))
+            .unwrap();
+        assert_eq!(ok.status, Status::Pass);
+        assert_eq!(ok.message, "`PassTrix` has 1 { literal } in 1 row(s)");
+        let bad = p
+            .judge(&meta(), &result(vec![vec![0.into(), "PassTrix".into()]]))
+            .unwrap();
+        assert_eq!(bad.status, Status::Warn);
+        assert_eq!(bad.message, "`PassTrix` has 0 { literal } in 1 row(s)");
+        assert_eq!(bad.expected.as_deref(), Some("a value equal to 1"));
+        let unknown = probe("expect.value.equals = 1\nmessage = \"{missing}\"");
+        let err = unknown
+            .judge(&meta(), &result(vec![vec![1.into(), "x".into()]]))
+            .unwrap_err();
+        assert!(format!("{err:?}").contains("`missing`"), "{err:?}");
     }
 
     #[test]

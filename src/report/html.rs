@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use crate::outcome::Verdict;
 
+use super::view;
 use super::{CheckResult, Report, evidence_lines, status_label};
 use crate::finding::Status;
 
@@ -39,6 +40,10 @@ article.error { border-left-color: var(--error); } article.waived { border-left-
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 8px 0; }
 dt { font-weight: 600; } dd { margin: 0; }
 .fix { background: #fff8c5; border-radius: 4px; padding: 2px 6px; }
+.fix ol { margin: 0; padding-left: 22px; }
+ul.attention { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 16px 8px 16px; list-style: none; }
+ul.attention li { margin: 4px 0; }
+ul.skipped li { margin: 6px 0; }
 .muted { color: #57606a; }
 td.time { white-space: nowrap; text-align: right; }
 footer { margin-top: 32px; color: #57606a; font-size: 13px; }
@@ -62,30 +67,61 @@ pub fn render(report: &Report) -> String {
         out,
         "<p class=\"verdict {}\" id=\"summary\">{}</p>",
         verdict_class(report),
-        esc(&report.headline())
+        inline(&report.headline())
     );
+    // What to do comes before anything else, one line per check, so it is
+    // on the first screen.
+    let attention = view::attention(report);
+    if !attention.is_empty() {
+        out.push_str("<h2 id=\"attention\">Needs attention</h2>\n<ul class=\"attention\">\n");
+        for item in &attention {
+            let r = item.result;
+            let _ = writeln!(
+                out,
+                "<li><span class=\"badge {}\">{}</span> <a href=\"#check-{}\"><code>{}</code></a> — {}{}</li>",
+                r.status.as_str(),
+                status_label(r.status),
+                esc(&r.id),
+                esc(&r.id),
+                inline(&item.first_step),
+                if item.steps > 1 {
+                    format!(" <span class=\"muted\">(step 1 of {})</span>", item.steps)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        out.push_str("</ul>\n");
+    }
     summary_table(&mut out, report);
     counts(&mut out, report);
 
-    let attention = report.needing_attention();
     if !attention.is_empty() {
-        out.push_str("<h2 id=\"attention\">Needs attention</h2>\n");
-        for r in attention {
-            attention_item(&mut out, r);
+        out.push_str("<h2 id=\"details\">What was found, and how to fix it</h2>\n");
+        for item in &attention {
+            attention_item(&mut out, item.result);
         }
     }
 
-    out.push_str("<h2 id=\"all\">All checks</h2>\n");
+    out.push_str("<h2 id=\"all\">All checks that ran</h2>\n");
     for (family, results) in report.by_family() {
+        let rows: Vec<&CheckResult> = results
+            .into_iter()
+            .filter(|r| view::has_row(r, view::Show::All))
+            .collect();
+        if rows.is_empty() {
+            continue;
+        }
         let _ = writeln!(out, "<h3>{}</h3>", esc(family.title()));
         out.push_str(
             "<table class=\"checks\">\n<thead><tr><th>Status</th><th>Check</th><th>Result</th><th>Time</th></tr></thead>\n<tbody>\n",
         );
-        for r in results {
+        for r in rows {
             check_row(&mut out, r);
         }
         out.push_str("</tbody>\n</table>\n");
     }
+    skipped(&mut out, report);
     let _ = writeln!(
         out,
         "<footer>Written by {} {}. Status meanings: pass, warn and fail are verdicts about the server; \
@@ -95,6 +131,30 @@ pub fn render(report: &Report) -> String {
         esc(&report.tool.version)
     );
     out
+}
+
+/// The skipped checks, once per cause.
+fn skipped(out: &mut String, report: &Report) {
+    let groups = view::skip_groups(report);
+    if groups.is_empty() {
+        return;
+    }
+    out.push_str("<h2 id=\"skipped\">Skipped</h2>\n<ul class=\"skipped\">\n");
+    for group in groups {
+        let ids: Vec<String> = group
+            .ids()
+            .into_iter()
+            .map(|id| format!("<code id=\"check-{}\">{}</code>", esc(id), esc(id)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<li><strong>{}</strong>: {}<br>{}</li>",
+            esc(&group.headline()),
+            inline(&group.reason),
+            ids.join(", ")
+        );
+    }
+    out.push_str("</ul>\n");
 }
 
 /// The headline's colour: the verdict's, never a count of statuses.
@@ -123,12 +183,12 @@ fn summary_table(out: &mut String, report: &Report) {
     if let Some(file) = &t.file {
         rows.push(("Target file", file.clone()));
     }
-    rows.push(("Started", report.started_at.clone()));
+    rows.push(("Started", view::timestamp(&report.started_at)));
     rows.push((
         "Duration",
         format!(
-            "{} ms in {} attempt{}",
-            report.duration_ms,
+            "{} in {} attempt{}",
+            view::duration(report.duration_ms),
             report.attempts,
             if report.attempts == 1 { "" } else { "s" }
         ),
@@ -167,31 +227,28 @@ fn attention_item(out: &mut String, r: &CheckResult) {
         status_label(r.status),
         esc(&r.id),
         esc(&r.title),
-        esc(&r.message)
+        inline(&r.message)
     );
     let mut rows: Vec<(&str, String, &str)> = Vec::new();
     if let Some(e) = &r.expected {
-        rows.push(("Expected", esc(e), ""));
+        rows.push(("Expected", inline(e), ""));
     }
     if let Some(a) = &r.actual {
-        rows.push(("Actual", esc(a), ""));
+        rows.push(("Actual", inline(a), ""));
     }
     if let Some(fix) = &r.remediation {
-        rows.push(("Fix", esc(fix), "fix"));
+        rows.push(("Fix", fix_list(fix), "fix"));
     }
     if let Some(w) = &r.waiver {
-        rows.push(("Waiver", esc(&w.describe()), ""));
+        rows.push(("Waiver", inline(&w.describe()), ""));
     }
     for note in &r.notes {
-        rows.push(("Note", esc(note), ""));
+        rows.push(("Note", inline(note), ""));
     }
     if !rows.is_empty() {
         out.push_str("<dl>\n");
         for (k, v, class) in rows {
-            let _ = writeln!(
-                out,
-                "<dt>{k}</dt><dd><span class=\"{class}\">{v}</span></dd>"
-            );
+            let _ = writeln!(out, "<dt>{k}</dt><dd class=\"{class}\">{v}</dd>");
         }
         out.push_str("</dl>\n");
     }
@@ -208,26 +265,30 @@ fn check_row(out: &mut String, r: &CheckResult) {
         status_label(r.status),
         esc(&r.id),
         esc(&r.title),
-        esc(&r.message)
+        inline(&r.message)
     );
     if let Some(fix) = &r.remediation {
-        let _ = write!(out, "<br><span class=\"fix\">Fix: {}</span>", esc(fix));
+        let _ = write!(out, "<div class=\"fix\">Fix: {}</div>", fix_list(fix));
     }
     if let Some(w) = &r.waiver {
         let _ = write!(
             out,
             "<br><span class=\"muted\">{}</span>",
-            esc(&w.describe())
+            inline(&w.describe())
         );
     }
     for note in &r.notes {
-        let _ = write!(out, "<br><span class=\"muted\">Note: {}</span>", esc(note));
+        let _ = write!(
+            out,
+            "<br><span class=\"muted\">Note: {}</span>",
+            inline(note)
+        );
     }
     evidence(out, r, false);
     let _ = writeln!(
         out,
-        "</td><td class=\"time\">{} ms</td></tr>",
-        r.duration_ms
+        "</td><td class=\"time\">{}</td></tr>",
+        view::duration(r.duration_ms)
     );
 }
 
@@ -242,6 +303,33 @@ fn evidence(out: &mut String, r: &CheckResult, open: bool) {
         if open { " open" } else { "" },
         esc(&lines.join("\n"))
     );
+}
+
+/// A fix: one step as text, several as an ordered list.
+fn fix_list(fix: &str) -> String {
+    let steps = view::fix_steps(fix);
+    if steps.len() <= 1 {
+        return steps.first().map(|s| inline(s)).unwrap_or_default();
+    }
+    let items: String = steps
+        .iter()
+        .map(|s| format!("<li>{}</li>", inline(s)))
+        .collect();
+    format!("<ol>{items}</ol>")
+}
+
+/// Text escaped, with its `code spans` shown as code (the checks write
+/// names and commands that way).
+fn inline(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for (code, part) in view::code_spans(text) {
+        if code {
+            let _ = write!(out, "<code>{}</code>", esc(part));
+        } else {
+            out.push_str(&esc(part));
+        }
+    }
+    out
 }
 
 /// Text safe in HTML element content and quoted attribute values.
@@ -262,7 +350,17 @@ fn esc(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::esc;
+    use super::{esc, inline};
+
+    #[test]
+    fn code_spans_render_as_code() {
+        assert_eq!(
+            inline("set `destination` under [backup] <x>"),
+            "set <code>destination</code> under [backup] &lt;x&gt;"
+        );
+        assert_eq!(inline("a `b` c `d"), "a <code>b</code> c `d");
+        assert_eq!(inline("`"), "`");
+    }
 
     #[test]
     fn markup_in_text_is_escaped() {

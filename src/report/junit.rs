@@ -51,23 +51,26 @@ fn test_case(family: &str, result: &CheckResult, effect: &Effect) -> TestCase {
             None => format!("{}: {}", result.status, result.message),
         }),
         Effect::NotRun(kind) => skipped(format!("{}: {}", kind.as_str(), result.message)),
+        // One line pointing at the cause; the cause's own test case says the rest.
         Effect::BlockedByFailure(by) => skipped(format!(
-            "blocked by {} (failed): {}",
+            "skipped: {} failed, so there was nothing to judge — fix {} first",
             by.join(", "),
-            result.message
+            if by.len() == 1 { "that" } else { "those" }
         )),
-        Effect::BlockedByError(by) => skipped(format!(
-            "blocked by {} (could not run): {}",
-            by.join(", "),
-            result.message
-        )),
+        Effect::BlockedByError(by) => skipped(format!("skipped: {} could not run", by.join(", "))),
     };
+    let blocked = matches!(
+        effect,
+        Effect::BlockedByFailure(_) | Effect::BlockedByError(_)
+    );
     let mut case = TestCase::new(result.id.as_str(), status);
     case.set_classname(family);
     case.set_time(Duration::from_millis(result.duration_ms));
-    let mut out = vec![format!("{}: {}", result.status, result.message)];
-    out.extend(explanation(result));
-    case.set_system_out(out.join("\n"));
+    if !blocked {
+        let mut out = vec![format!("{}: {}", result.status, result.message)];
+        out.extend(explanation(result));
+        case.set_system_out(out.join("\n"));
+    }
     case
 }
 
@@ -95,8 +98,16 @@ fn explanation(result: &CheckResult) -> Vec<String> {
     if let Some(a) = &result.actual {
         lines.push(format!("actual: {a}"));
     }
-    if let Some(r) = &result.remediation {
-        lines.push(format!("fix: {r}"));
+    if let Some(fix) = &result.remediation {
+        let steps = super::view::fix_steps(fix);
+        if steps.len() == 1 {
+            lines.push(format!("fix: {}", steps[0]));
+        } else {
+            lines.push("fix:".to_owned());
+            for (n, step) in steps.iter().enumerate() {
+                lines.push(format!("  {}. {step}", n + 1));
+            }
+        }
     }
     if let Some(waiver) = &result.waiver {
         lines.push(waiver.describe());

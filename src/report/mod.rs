@@ -2,10 +2,12 @@
 //! Reporters read a `Report`; they never run checks.
 
 mod controls;
+pub use controls::escape as escape_controls;
 mod html;
 mod junit;
 mod markdown;
 mod table;
+pub mod view;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -228,17 +230,34 @@ impl Report {
         Ok(report)
     }
 
-    /// The report in `format`, scrubbed of every registered secret; text
-    /// formats show control characters from the data written out.
+    /// The report in `format`. Secrets are masked in its values before
+    /// layout, so the tool's own text and the layout are never rewritten;
+    /// text formats show control characters written out and long values cut
+    /// (see `controls`).
     pub fn render(&self, format: Format, style: Style) -> String {
-        let text = match format {
-            Format::Json => controls::escape_raw_controls_in_json(self.to_json()),
-            Format::Table => table::render(&controls::escaped(self), style),
-            Format::Junit => junit::render(&controls::escaped(self)),
-            Format::Markdown => markdown::render(&controls::escaped(self)),
-            Format::Html => html::render(&controls::escaped(self)),
-        };
-        crate::redact::scrub(&text).into_owned()
+        if format == Format::Json {
+            return controls::masked_json(self);
+        }
+        match controls::for_display(self) {
+            Some(shown) => shown.render_text(format, style),
+            // Masking broke the report: lay it out with control characters
+            // written out and values capped, then mask the text.
+            None => {
+                let shown = controls::for_display_unmasked(self);
+                let text = shown.render_text(format, style);
+                crate::redact::scrub(&text).into_owned()
+            }
+        }
+    }
+
+    fn render_text(&self, format: Format, style: Style) -> String {
+        match format {
+            Format::Json => self.to_json(),
+            Format::Table => table::render(self, style),
+            Format::Junit => junit::render(self),
+            Format::Markdown => markdown::render(self, style),
+            Format::Html => html::render(self),
+        }
     }
 }
 
@@ -246,14 +265,20 @@ impl Report {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Style {
     pub color: bool,
-    /// Terminal width in columns, when known.
+    /// Terminal width in columns, when known (a terminal that says 0 does not know).
     pub width: Option<u16>,
+    /// Which results get a row (`--show`; table and Markdown).
+    pub show: view::Show,
+    /// Only what needs attention and the verdict (`--quiet`; table).
+    pub quiet: bool,
 }
 
 impl Style {
     pub const PLAIN: Style = Style {
         color: false,
         width: None,
+        show: view::Show::All,
+        quiet: false,
     };
 }
 

@@ -496,12 +496,67 @@ fn report_html_renders_in_headless_chromium_with_summary_and_remediation() {
         &["--dump-dom".to_owned(), url],
     );
     let text = rendered_text(&String::from_utf8_lossy(&dom.stdout));
+    // Compared without spaces: the text helper puts one where a tag was.
+    let squeezed = |s: &str| s.replace(['`', ' '], "");
     let verdict = report.headline();
-    assert!(text.contains(&verdict), "no summary `{verdict}` in {text}");
-    let remediation = remediation.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        text.contains(&remediation),
-        "no remediation `{remediation}` in {text}"
+        squeezed(&text).contains(&squeezed(&verdict)),
+        "no summary `{verdict}` in {text}"
     );
+    // Each step of the fix, its `code spans` rendered as code.
+    let steps = mssql_preflight::report::view::fix_steps(&remediation);
+    assert!(steps.len() > 1, "{remediation}");
+    for step in steps {
+        assert!(
+            squeezed(&text).contains(&squeezed(&step)),
+            "no fix step `{step}` in {text}"
+        );
+    }
+    let dom_html = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom_html.contains("<ol><li>"),
+        "the fix is not a numbered list"
+    );
+    assert!(!text.contains('`'), "a literal backtick in {text}");
     assert!(text.contains("net.tcp.reachable"), "{text}");
+
+    // The attention list on the first screen of a 1280×800 window. The page
+    // forbids scripts (its Content-Security-Policy); a copy without that
+    // policy measures where the list ends and writes it into the title.
+    let measured = dir.path().join("measured.html");
+    let page = member(&members, "report.html");
+    let csp_start = page
+        .find("<meta http-equiv=\"Content-Security-Policy\"")
+        .unwrap();
+    let csp_end = csp_start + page[csp_start..].find('>').unwrap() + 1;
+    let probe = "<script>addEventListener('load', () => { \
+        const list = document.querySelector('ul.attention'); \
+        document.title = list ? 'bottom=' + Math.ceil(list.getBoundingClientRect().bottom) \
+          + ' viewport=' + innerHeight : 'no attention list'; });</script>";
+    let page = format!("{}{}{probe}", &page[..csp_start], &page[csp_end..]);
+    std::fs::write(&measured, page).unwrap();
+    let dom = chromium(
+        &dir.path().join("profile-3"),
+        &[
+            "--window-size=1280,800".to_owned(),
+            "--virtual-time-budget=2000".to_owned(),
+            "--dump-dom".to_owned(),
+            format!("file://{}", measured.display()),
+        ],
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    let title = dom
+        .split("<title>")
+        .nth(1)
+        .and_then(|t| t.split("</title>").next())
+        .unwrap_or_default();
+    let bottom: u32 = title
+        .strip_prefix("bottom=")
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no measurement: {title}"));
+    assert!(
+        bottom <= 800,
+        "the attention list ends at {bottom} px, below the first screen: {title}"
+    );
 }

@@ -263,7 +263,7 @@ fn exit_3_when_a_check_could_not_run() {
 }
 
 #[test]
-fn no_color_wins_over_color_always() {
+fn color_always_wins_over_no_color_and_a_dumb_terminal() {
     let port = closed_port().to_string();
     let run_with_no_color = |no_color: Option<&str>| {
         let mut cmd = preflight();
@@ -284,8 +284,8 @@ fn no_color_wins_over_color_always() {
     };
     let coloured = run_with_no_color(None);
     assert!(String::from_utf8_lossy(&coloured.stdout).contains('\u{1b}'));
-    let plain = run_with_no_color(Some("1"));
-    assert!(!String::from_utf8_lossy(&plain.stdout).contains('\u{1b}'));
+    let asked_for = run_with_no_color(Some("1"));
+    assert!(String::from_utf8_lossy(&asked_for.stdout).contains('\u{1b}'));
 }
 
 #[test]
@@ -410,4 +410,184 @@ fn bad_settings_are_refused_before_anything_runs() {
         assert_eq!(output.status.code(), Some(2), "{flag}: {stderr}");
         assert!(stderr.contains(says), "{flag}: {stderr}");
     }
+}
+
+#[test]
+fn init_writes_a_commented_target_file_and_never_overwrites_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ps.toml");
+    preflight()
+        .args(["init", "--app", "passwordstate", "-o"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("mssql-preflight run --target"));
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.contains("kind = \"passwordstate\""), "{written}");
+    assert!(written.contains("# "), "commented: {written}");
+    std::fs::write(&path, "mine").unwrap();
+    preflight()
+        .args(["init", "-o"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--force"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "mine");
+    preflight()
+        .args(["init", "--force", "-o"])
+        .arg(&path)
+        .assert()
+        .success();
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("kind = \"pmp\"")
+    );
+}
+
+#[test]
+fn version_with_verbose_names_the_libraries_platform_and_profile() {
+    let output = preflight().args(["--version", "-v"]).output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    for word in [
+        "rustls",
+        "aws-lc-rs",
+        "tiberius",
+        std::env::consts::ARCH,
+        "profile",
+    ] {
+        assert!(text.contains(word), "no {word} in {text}");
+    }
+    let plain = preflight().arg("--version").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&plain.stdout).lines().count(), 1);
+}
+
+/// An output path that cannot be written is a usage error before any check
+/// runs: no report on stdout, exit 2.
+#[test]
+fn an_unwritable_output_path_stops_the_run_before_any_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = closed_port().to_string();
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    for report in [
+        format!("json={}", not_a_dir.join("r.json").display()),
+        format!("json={}", dir.path().display()),
+    ] {
+        preflight()
+            .args([
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--report",
+                &report,
+            ])
+            .assert()
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::str::contains("cannot write"));
+    }
+    preflight()
+        .args(["bundle", "--host", "127.0.0.1", "--port", &port, "-o"])
+        .arg(not_a_dir.join("b.zip"))
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty());
+}
+
+#[test]
+fn bundle_into_a_directory_writes_the_zip_inside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = closed_port().to_string();
+    preflight()
+        .args([
+            "bundle",
+            "--check",
+            "net.tcp.reachable",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "-o",
+        ])
+        .arg(dir.path())
+        .assert()
+        .code(1);
+    let zips: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        zips.len() == 1
+            && zips[0].starts_with("mssql-preflight-bundle-")
+            && zips[0].ends_with(".zip"),
+        "{zips:?}"
+    );
+}
+
+#[test]
+fn list_takes_the_profile_as_run_does() {
+    preflight()
+        .args(["list", "-p", "pmp", "-f", "json"])
+        .assert()
+        .success();
+    preflight()
+        .args(["list", "-p", "pmx"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean `pmp`"));
+}
+
+#[test]
+fn quiet_prints_only_what_needs_attention_and_the_verdict() {
+    let port = closed_port().to_string();
+    let net_checks = |flags: &[&str]| {
+        let output = preflight()
+            .args([
+                "run",
+                "--check",
+                "net.*",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+            ])
+            .args(flags)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let text = net_checks(&["-q"]);
+    assert!(
+        text.starts_with("\nNeeds attention\nFAIL   net.tcp.reachable — "),
+        "{text}"
+    );
+    assert!(!text.contains('┆'), "no table: {text}");
+    let last = text.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("Not ready"), "{text}");
+    let text = net_checks(&["--show", "fails"]);
+    assert!(text.contains("┆ net.tcp.reachable"), "{text}");
+    assert!(!text.contains("PASS "), "{text}");
+    assert!(!text.contains("not applicable"), "{text}");
+}
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_parser() {
+    let bash = preflight().args(["completions", "bash"]).output().unwrap();
+    assert!(bash.status.success());
+    let script = String::from_utf8_lossy(&bash.stdout);
+    assert!(script.contains("complete -F _mssql__preflight"), "{script}");
+    assert!(
+        script.contains("--show") && script.contains("init"),
+        "{script}"
+    );
+    let man = preflight().arg("man").output().unwrap();
+    assert!(man.status.success());
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.starts_with(".ie") || page.contains(".TH"), "{page}");
+    assert!(page.contains("mssql\\-preflight"), "{page}");
+    preflight().args(["completions", "tcsh"]).assert().code(2);
 }

@@ -17,6 +17,7 @@ mod pack_sql;
 mod packs;
 mod platforms;
 mod render_properties;
+mod report_snapshots;
 mod reporters;
 mod serve;
 mod share;

@@ -97,3 +97,72 @@ proptest! {
         }
     }
 }
+
+/// A server that puts terminal escape sequences and other control
+/// characters in an error message, its version (the edition `sql.version`
+/// reports, and `@@VERSION`) and its certificate's names: no format carries one of them raw, the text
+/// formats show them written out, and JSON keeps every character (escaped).
+#[tokio::test(flavor = "multi_thread")]
+async fn control_characters_a_server_sends_reach_no_format_raw() {
+    use crate::support::accounts::Passwords;
+    use crate::support::emulator::TestServer;
+    use mssql_emulator::{EmulatorOptions, Scenario};
+
+    // ESC ] 0 ; … BEL sets a window title, ESC [ 2 J clears the screen,
+    // CSI (U+009B) is the one-byte form some terminals obey, CR overwrites.
+    let scenario = Scenario::from_toml_str(
+        r#"
+description = "a server whose texts carry control characters"
+extends = "sql2022-healthy"
+
+[server]
+version_string = "Microsoft SQL Server 2022\u001B]0;pwned\u0007\u001B[2J - 16.0.4135.4\r\u009B31m"
+
+[server.properties]
+Edition = "Standard Edition\u001B]0;pwned\u0007 (64-bit)\u001B[2J"
+
+[tls]
+certificate_names = ["sql01\u001B[2J.corp.example.com", "localhost", "127.0.0.1"]
+
+[[rules]]
+pattern = '(?s)msdb\.dbo\.backupset'
+errors = [
+    { number = 229, class = 14, state = 5, text = "The SELECT permission was denied\u001B[31m\u001B]0;title\u0007\u0000\r\u0085 on backupset." },
+]
+"#,
+    )
+    .expect("a valid scenario");
+    let server = TestServer::start_scenario(scenario, EmulatorOptions::default()).await;
+    let passwords = Passwords::new();
+    let toml = server
+        .target()
+        .trusting_server_certificate()
+        .in_server("database = \"PassTrix\"")
+        .with(&passwords.sql("pmp", "Pmp-Test-Passw0rd!"))
+        .render();
+    let report = crate::support::run(
+        &toml,
+        &["tls.cert.hostname", "sql.version", "sql.backup.recent"],
+    )
+    .await;
+    // The run saw each hostile text (else the test proves nothing).
+    let json = report.to_json();
+    for hostile in ["\\u001b[2J.corp", "\\u001b]0;pwned", "\\u001b]0;title"] {
+        assert!(json.contains(hostile), "no {hostile:?} in {json}");
+    }
+    for format in FORMATS {
+        let out = report.render(format, Style::PLAIN);
+        let found = out.chars().find(|c| unwanted(*c));
+        assert!(found.is_none(), "{format:?} carries {found:?}:\n{out}");
+        if format != Format::Json {
+            assert!(
+                out.contains("\\u{1b}"),
+                "{format:?} shows no escape written out:\n{out}"
+            );
+        }
+    }
+    // JSON keeps the server's text whole (escaped by JSON).
+    let parsed: serde_json::Value =
+        serde_json::from_str(&report.render(Format::Json, Style::PLAIN)).unwrap();
+    assert!(parsed.to_string().contains("\\u001b]0;title"), "{parsed}");
+}

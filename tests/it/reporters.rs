@@ -40,7 +40,7 @@ fn table_uses_colour_only_when_asked() {
         Format::Table,
         Style {
             color: true,
-            width: None,
+            ..Style::PLAIN
         },
     );
     assert!(
