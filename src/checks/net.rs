@@ -6,10 +6,11 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 
 use crate::context::RunContext;
-use crate::facts::net::{DnsResolver, HostLookup, PortSource, TcpReachability};
+use crate::facts::net::{
+    ConnectAttempt, ConnectOutcome, HostLookup, LookupFailure, PortSource, ReverseLookup,
+    ReverseLookups, TcpReachability,
+};
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::dns::LookupFailure;
-use crate::probe::tcp::{ConnectAttempt, ConnectOutcome};
 use crate::registry::{Check, CheckMeta, Family};
 
 pub fn checks() -> Vec<std::sync::Arc<dyn Check>> {
@@ -91,64 +92,55 @@ impl Check for DnsReverse {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let lookup = ctx.fact::<HostLookup>().await?;
-        let host = ctx.target.server.host.as_str();
-        let addresses = lookup.result.as_ref().map_err(|f| {
-            Stop::blocked(
-                ["net.dns.resolve"],
-                format!("`{host}` does not resolve ({f}); see net.dns.resolve"),
-            )
-        })?;
-        let resolver = ctx.fact::<DnsResolver>().await?;
-        let lookups = futures::future::join_all(
-            addresses
-                .iter()
-                .map(|ip| async { (*ip, resolver.names_of(*ip).await) }),
-        )
-        .await;
+        let lookups = ctx.fact::<ReverseLookups>().await?;
+        judge_reverse(&ctx.target.server.host, &lookup.resolver, &lookups)
+    }
+}
 
-        let mut evidence = serde_json::Map::new();
-        let mut mismatched = Vec::new();
-        let mut missing = Vec::new();
-        for (ip, result) in &lookups {
-            match result {
-                Ok(names) => {
-                    evidence.insert(ip.to_string(), names.clone().into());
-                    if !names.iter().any(|n| names_match(host, n)) {
-                        mismatched.push(format!("{ip} → {}", names.join(", ")));
-                    }
+/// The verdict on the PTR records of `host`'s addresses.
+fn judge_reverse(host: &str, resolver: &str, lookups: &[ReverseLookup]) -> Outcome {
+    let mut evidence = serde_json::Map::new();
+    let mut mismatched = Vec::new();
+    let mut missing = Vec::new();
+    for ReverseLookup { address: ip, names } in lookups {
+        match names {
+            Ok(names) => {
+                evidence.insert(ip.to_string(), names.clone().into());
+                if !names.iter().any(|n| names_match(host, n)) {
+                    mismatched.push(format!("{ip} → {}", names.join(", ")));
                 }
-                Err(LookupFailure::NoSuchName | LookupFailure::NoRecords) => {
-                    evidence.insert(ip.to_string(), serde_json::Value::Null);
-                    missing.push(ip.to_string());
-                }
-                Err(failure) => {
-                    return Err(Stop::error(format!(
-                        "cannot look up the PTR record of {ip}: {failure}"
-                    )));
-                }
+            }
+            Err(LookupFailure::NoSuchName | LookupFailure::NoRecords) => {
+                evidence.insert(ip.to_string(), serde_json::Value::Null);
+                missing.push(ip.to_string());
+            }
+            Err(failure) => {
+                return Err(Stop::error(format!(
+                    "cannot look up the PTR record of {ip}: {failure}"
+                )));
             }
         }
-        let finding = if mismatched.is_empty() && missing.is_empty() {
-            Finding::pass(format!("every address of `{host}` points back to it"))
-        } else {
-            let mut problems = Vec::new();
-            if !mismatched.is_empty() {
-                problems.push(format!("PTR names another host: {}", mismatched.join("; ")));
-            }
-            if !missing.is_empty() {
-                problems.push(format!("no PTR record for {}", missing.join(", ")));
-            }
-            Finding::warn(format!(
-                "reverse DNS does not lead back to `{host}`: {}",
-                problems.join("; ")
-            ))
-            .expected(format!("PTR records naming {host}"))
-            .actual(problems.join("; "))
-        };
-        Ok(finding
-            .evidence("ptr", evidence)
-            .evidence("resolver", &lookup.resolver))
     }
+    let finding = if mismatched.is_empty() && missing.is_empty() {
+        Finding::pass(format!("every address of `{host}` points back to it"))
+    } else {
+        let mut problems = Vec::new();
+        if !mismatched.is_empty() {
+            problems.push(format!("PTR names another host: {}", mismatched.join("; ")));
+        }
+        if !missing.is_empty() {
+            problems.push(format!("no PTR record for {}", missing.join(", ")));
+        }
+        Finding::warn(format!(
+            "reverse DNS does not lead back to `{host}`: {}",
+            problems.join("; ")
+        ))
+        .expected(format!("PTR records naming {host}"))
+        .actual(problems.join("; "))
+    };
+    Ok(finding
+        .evidence("ptr", evidence)
+        .evidence("resolver", resolver))
 }
 
 /// A PTR name matches the host when they are the same name, or when the host

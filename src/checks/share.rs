@@ -3,7 +3,6 @@
 //! backups, and PowerShell remoting to the SQL host answers when Passwordstate
 //! runs its backups through it.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,15 +10,16 @@ use bytesize::ByteSize;
 
 use crate::checks::net::{PortAnswers, Reach, attempts_words, outcome_words};
 use crate::context::RunContext;
-use crate::facts::net::HostAddresses;
+use crate::facts::net::{
+    ConnectAttempt, ConnectOutcome, LookupFailure, WINRM_HTTP_PORT, WINRM_HTTPS_PORT,
+    WinRmAttempts, WinRmReachability,
+};
 use crate::facts::share::{
     Access, DatabaseSize, DestinationSpace, SmbReachability, SmbServer, UncDestination,
     WriteAttempt, WriteProbe,
 };
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::dns::LookupFailure;
 use crate::probe::fs_error::{FsError, FsProblem};
-use crate::probe::tcp::{self, ConnectAttempt, ConnectOutcome};
 use crate::probe::write_probe::{Cleanup, PROBE_BYTES, ProbeReport, Step};
 use crate::registry::{Check, CheckMeta, Family, ParamRule};
 use crate::target::AppKind;
@@ -463,9 +463,9 @@ impl WinRmReachable {
                 .why("With the database on another server, Passwordstate runs its database backups through a PowerShell remoting session on the SQL Server host, as the backup account.")
                 .fix("On the SQL Server host run `Enable-PSRemoting -Force` in an elevated PowerShell, allow TCP 5985 (or 5986) from the Passwordstate web server, and add the backup account to the local Remote Management Users group.")
                 .guide("Passwordstate backup guide §2.3 (PowerShell on the database server), §2.4 (Remote Management Users), §5 (PowerShell remoting on the SQL Server host)")
-                .param("http_port", 5985, "WinRM's HTTP port")
+                .param("http_port", i64::from(WINRM_HTTP_PORT), "WinRM's HTTP port")
                 .rule(ParamRule::Port)
-                .param("https_port", 5986, "WinRM's HTTPS port")
+                .param("https_port", i64::from(WINRM_HTTPS_PORT), "WinRM's HTTPS port")
                 .rule(ParamRule::Port),
         }
     }
@@ -499,48 +499,50 @@ impl Check for WinRmReachable {
                 ));
             }
         }
-        let http: u16 = ctx.param(&self.meta, "http_port")?;
-        let https: u16 = ctx.param(&self.meta, "https_port")?;
-        let addresses = ctx.fact::<HostAddresses>().await?;
-        let targets: Vec<SocketAddr> = addresses
-            .iter()
-            .flat_map(|ip| [SocketAddr::new(*ip, http), SocketAddr::new(*ip, https)])
-            .collect();
-        let attempts = tcp::try_all(&targets, ctx.timeout()).await;
-        let host = &ctx.target.server.host;
-        let open: Vec<String> = attempts
-            .iter()
-            .filter(|a| a.outcome.is_connected())
-            .map(|a| {
-                let scheme = if a.address.port() == https {
-                    "HTTPS"
-                } else {
-                    "HTTP"
-                };
-                format!("{} ({scheme})", a.address)
-            })
-            .collect();
-        let base = |f: Finding| f.evidence("attempts", &attempts);
-        if !open.is_empty() {
-            return Ok(base(Finding::pass(format!(
-                "WinRM answers on {}",
-                open.join(", ")
-            ))));
-        }
-        let words = attempts_words(&attempts);
-        let fix = format!(
-            "{} Then add the backup account to the Remote Management Users group on `{host}` (Passwordstate backup guide §2.4).",
-            firewall_fix(&attempts[0].outcome, http, &format!("`{host}`"), "WinRM")
-        );
-        Ok(base(
-            Finding::fail(format!(
-                "PowerShell remoting does not answer on `{host}`: {words}"
-            ))
-            .expected(format!("TCP {http} (HTTP) or {https} (HTTPS) open"))
-            .actual(words)
-            .remediation(fix),
-        ))
+        let probed = ctx.fact::<WinRmReachability>().await?;
+        Ok(judge_winrm(&ctx.target.server.host, &probed))
     }
+}
+
+/// The verdict on WinRM's ports on the SQL Server host.
+fn judge_winrm(host: &str, probed: &WinRmAttempts) -> Finding {
+    let WinRmAttempts {
+        http_port: http,
+        https_port: https,
+        attempts,
+    } = probed;
+    let open: Vec<String> = attempts
+        .iter()
+        .filter(|a| a.outcome.is_connected())
+        .map(|a| {
+            let scheme = if a.address.port() == *https {
+                "HTTPS"
+            } else {
+                "HTTP"
+            };
+            format!("{} ({scheme})", a.address)
+        })
+        .collect();
+    let base = |f: Finding| f.evidence("attempts", attempts);
+    if !open.is_empty() {
+        return base(Finding::pass(format!(
+            "WinRM answers on {}",
+            open.join(", ")
+        )));
+    }
+    let words = attempts_words(attempts);
+    let fix = format!(
+        "{} Then add the backup account to the Remote Management Users group on `{host}` (Passwordstate backup guide §2.4).",
+        firewall_fix(&attempts[0].outcome, *http, &format!("`{host}`"), "WinRM")
+    );
+    base(
+        Finding::fail(format!(
+            "PowerShell remoting does not answer on `{host}`: {words}"
+        ))
+        .expected(format!("TCP {http} (HTTP) or {https} (HTTPS) open"))
+        .actual(words)
+        .remediation(fix),
+    )
 }
 
 /// What to do about a port that did not answer, by how it failed.

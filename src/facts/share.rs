@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::context::{Fact, RunContext};
 use crate::facts::net::DnsResolver;
 use crate::finding::{SkipKind, Stop};
-use crate::probe::destination::{Destination, UncPath};
+pub use crate::probe::destination::{Destination, UncPath};
 use crate::probe::dns::{LookupFailure, ip_literal};
 use crate::probe::fs_error::{FsError, FsProblem};
 use crate::probe::smb::{ConnectError, ShareConnection, ShareLogin, Space};

@@ -18,7 +18,8 @@ use crate::facts::net::SqlEndpoint;
 use crate::finding::Stop;
 use crate::probe::tds::failure::ProbeError;
 use crate::probe::tds::legacy::{self, LegacyAnswer};
-use crate::probe::tds::prelogin::{Encryption, PreloginResponse};
+pub use crate::probe::tds::prelogin::Encryption;
+use crate::probe::tds::prelogin::PreloginResponse;
 use crate::probe::tds::tls::{
     self as tds_tls, StrictExchange, StrictFailure, Tds7Exchange, TlsSession,
 };

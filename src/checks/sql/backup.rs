@@ -5,16 +5,17 @@
 
 use async_trait::async_trait;
 
-use super::query_stop;
+use crate::actions::test_backup::{BackupFailure, TestBackup, TestBackupRun};
 use crate::context::RunContext;
-use crate::facts::share::{BackupDestination, ShareSession, remove_from_destination};
+use crate::facts::share::{BackupDestination, Destination, ShareSession};
+use crate::facts::sql::reads::{
+    BackupAccountRoles, BackupPermissionGrant, BackupRecord, BackupRoleMembers, DatabasePresence,
+    LastFullBackup, PermissionAnswer, Read, RoleFlags, RoleMembers, database_presence, ident,
+};
 use crate::facts::sql::{
-    AccountKind, ServerFacts, SqlLogin, SqlSession, any_session, login_of, session_of,
+    AccountKind, Platform, ServerError, ServerFacts, ServerInfo, login_of, session_of,
 };
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::destination::Destination;
-use crate::probe::sql::{QueryFailure, ident, literal};
-use crate::probe::write_probe::ProbeName;
 use crate::registry::{Check, CheckMeta, Family, ParamRule};
 
 /// The statements that put `user` into db_backupoperator of `database`.
@@ -56,13 +57,23 @@ impl Check for BackupOperatorRole {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let database = ctx.target.database()?;
-        let account = AccountKind::Backup.account(&ctx.target)?;
-        let user = account.user.as_str();
+        AccountKind::Backup.account(&ctx.target)?;
         let own = login_of(ctx, AccountKind::Backup).await;
         if let Ok(login) = &own
             && let Ok(session) = login.session()
         {
-            return as_backup_account(&self.meta, login, session, database).await;
+            // Logged in, but the database was refused: is there a user for it?
+            if session.database.is_none() {
+                let presence = database_presence(ctx, AccountKind::Backup).await?;
+                return judge_refused_backup_account(
+                    &self.meta,
+                    database,
+                    &presence,
+                    &login.database_refused,
+                );
+            }
+            let roles = ctx.fact::<BackupAccountRoles>().await?;
+            return Ok(judge_own_roles(&self.meta, database, &roles));
         }
         // The backup account has no session here: ask on its behalf.
         let why_not = match &own {
@@ -80,53 +91,48 @@ impl Check for BackupOperatorRole {
             ))
         })?;
         let session = admin.session()?;
-        on_behalf(&self.meta, session, database, user)
-            .await
-            .map(|f| {
-                f.note(format!(
-                    "checked through `{}` because the backup account could not log in: {why_not}",
+        if session.database.is_none() {
+            return Err(Stop::blocked(
+                ["sql.login"],
+                format!(
+                    "cannot check: the backup account could not log in and `{}` cannot open `{database}` either",
                     session.user
-                ))
-            })
+                ),
+            ));
+        }
+        let members = ctx.fact::<BackupRoleMembers>().await?;
+        judge_on_behalf(&self.meta, database, &members, &why_not)
     }
 }
 
-pub const ROLE_QUERY: &str = "SELECT IS_ROLEMEMBER(N'db_backupoperator') AS backup_operator, IS_ROLEMEMBER(N'db_owner') AS db_owner, IS_SRVROLEMEMBER(N'sysadmin') AS sysadmin";
-
-async fn as_backup_account(
+/// The backup account logged in, but the server refused it the database.
+fn judge_refused_backup_account(
     meta: &CheckMeta,
-    login: &SqlLogin,
-    session: &SqlSession,
     database: &str,
+    presence: &Read<DatabasePresence>,
+    refusal: &Option<ServerError>,
 ) -> Outcome {
-    let user = &session.user;
-    if session.database.is_none() {
-        // Logged in, but the database was refused: is there a user for it?
-        let presence = session
-            .database_presence(database)
-            .await
-            .map_err(|e| query_stop(session, "whether the database exists", e, "no permission"))?;
-        if !presence.exists {
-            return Err(Stop::blocked(
-                ["sql.database"],
-                format!("the database `{database}` does not exist; see sql.database"),
-            ));
-        }
-        return Ok(session.mark(
-            Membership::NoUser
-                .finding(meta, user, database)
-                .evidence("login_refused_database", &login.database_refused),
+    if !presence.value.exists {
+        return Err(Stop::blocked(
+            ["sql.database"],
+            format!("the database `{database}` does not exist; see sql.database"),
         ));
     }
-    let set = session
-        .rows(ROLE_QUERY)
-        .await
-        .map_err(|e| query_stop(session, "the backup account's roles", e, "no permission"))?;
-    let yes = |column: &str| set.get(0, column).as_bool() == Some(true);
-    let finding = if yes("backup_operator") {
+    Ok(presence.by.mark(
+        Membership::NoUser
+            .finding(meta, &presence.by.user, database)
+            .evidence("login_refused_database", refusal),
+    ))
+}
+
+/// The backup account's roles, as it sees them itself.
+fn judge_own_roles(meta: &CheckMeta, database: &str, roles: &Read<RoleFlags>) -> Finding {
+    let user = &roles.by.user;
+    let flags = &roles.value;
+    let finding = if flags.backup_operator {
         Membership::Operator.finding(meta, user, database)
-    } else if yes("db_owner") || yes("sysadmin") {
-        let via = if yes("sysadmin") {
+    } else if flags.db_owner || flags.sysadmin {
+        let via = if flags.sysadmin {
             "sysadmin"
         } else {
             "db_owner"
@@ -137,70 +143,30 @@ async fn as_backup_account(
     } else {
         Membership::NotMember("not a member".to_owned()).finding(meta, user, database)
     };
-    Ok(session.mark(finding.evidence("roles", set.to_json_rows())))
+    roles.by.mark(finding.evidence("roles", &flags.roles))
 }
 
-pub fn backup_permission_query(database: &str) -> String {
-    format!(
-        "SELECT HAS_PERMS_BY_NAME({}, N'DATABASE', N'BACKUP DATABASE') AS can_backup",
-        literal(database)
-    )
-}
-
-/// The intrusive check's backup: a copy that never disturbs the chain.
-pub fn copy_only_backup(database: &str, file: &str) -> String {
-    format!(
-        "BACKUP DATABASE {} TO DISK = {} WITH COPY_ONLY",
-        ident(database),
-        literal(file)
-    )
-}
-
-pub fn members_query(user: &str) -> String {
-    format!(
-        "SELECT HAS_PERMS_BY_NAME(DB_NAME(), N'DATABASE', N'VIEW DEFINITION') AS can_view; \
-         SELECT u.name AS user_name, r.name AS role_name FROM sys.database_principals AS u \
-         LEFT JOIN sys.database_role_members AS m ON m.member_principal_id = u.principal_id \
-         LEFT JOIN sys.database_principals AS r ON r.principal_id = m.role_principal_id \
-         WHERE u.sid = SUSER_SID({})",
-        literal(user)
-    )
-}
-
-async fn on_behalf(meta: &CheckMeta, session: &SqlSession, database: &str, user: &str) -> Outcome {
-    if session.database.as_deref().is_none() {
-        return Err(Stop::blocked(
-            ["sql.login"],
-            format!(
-                "cannot check: the backup account could not log in and `{}` cannot open `{database}` either",
-                session.user
-            ),
-        ));
-    }
-    let sets = session
-        .results(&members_query(user))
-        .await
-        .map_err(|e| query_stop(session, "the database's role members", e, "VIEW DEFINITION"))?;
-    let can_view = sets
-        .first()
-        .and_then(|s| s.scalar())
-        .and_then(|v| v.as_bool())
-        == Some(true);
-    if !can_view {
+/// The backup account's roles as the application account sees them.
+fn judge_on_behalf(
+    meta: &CheckMeta,
+    database: &str,
+    members: &Read<RoleMembers>,
+    why_not: &str,
+) -> Outcome {
+    let by = &members.by;
+    let found = &members.value;
+    if !found.can_view {
         return Err(Stop::blocked(
             ["sql.login"],
             format!(
                 "cannot check: the backup account could not log in, and `{}` lacks VIEW DEFINITION in `{database}` to see its roles",
-                session.user
+                by.user
             ),
         ));
     }
-    let members = sets.get(1).cloned().unwrap_or_default();
-    let roles: Vec<String> = (0..members.rows.len())
-        .filter_map(|row| members.get(row, "role_name").as_text())
-        .collect();
+    let roles = &found.roles;
     let has = |role: &str| roles.iter().any(|r| r.eq_ignore_ascii_case(role));
-    let membership = if members.rows.is_empty() {
+    let membership = if !found.has_user {
         Membership::NoUser
     } else if has("db_backupoperator") {
         Membership::Operator
@@ -211,11 +177,16 @@ async fn on_behalf(meta: &CheckMeta, session: &SqlSession, database: &str, user:
     } else {
         Membership::NotMember(roles.join(", "))
     };
-    Ok(session.mark(
-        membership
-            .finding(meta, user, database)
-            .evidence("roles", &roles),
-    ))
+    Ok(by
+        .mark(
+            membership
+                .finding(meta, &found.user, database)
+                .evidence("roles", roles),
+        )
+        .note(format!(
+            "checked through `{}` because the backup account could not log in: {why_not}",
+            by.user
+        )))
 }
 
 /// Where the backup account stands in the database, however that was found
@@ -285,42 +256,58 @@ impl Check for BackupPermission {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let database = ctx.target.database()?;
-        let login = session_of(ctx, AccountKind::Backup).await?;
-        let session = login.session()?;
-        let user = &session.user;
-        let value = session
-            .scalar(&backup_permission_query(database))
+        let answer = ctx.fact::<BackupPermissionGrant>().await?;
+        let platform = ctx
+            .fact::<ServerFacts>()
             .await
-            .map_err(|e| query_stop(session, "the backup permission", e, "no permission"))?;
-        let finding = match value.as_ref().and_then(|v| v.as_bool()) {
-            Some(true) => Finding::pass(format!("`{user}` may run BACKUP DATABASE on `{database}`")),
-            Some(false) => Finding::problem(
-                self.meta.severity,
-                format!("`{user}` may not run BACKUP DATABASE on `{database}`: backups fail with error 262"),
-            )
-            .expected("BACKUP DATABASE permission")
-            .actual("denied")
-            .remediation(format!(
-                "{} (or: USE {}; GRANT BACKUP DATABASE TO {};)",
-                grant_role(database, user, session.database.is_none()),
-                ident(database),
-                ident(user)
-            )),
-            None => {
-                return Err(Stop::blocked(["sql.database"], format!(
-                    "the server does not know the database `{database}` (HAS_PERMS_BY_NAME returned NULL); see sql.database"
-                )));
-            }
-        };
-        let finding = match ctx.fact::<ServerFacts>().await {
-            Ok(info) if !info.platform.native_backup_to_disk() => finding.note(format!(
-                "{} does not allow native backups to disk whatever the permission; see sql.platform",
-                info.platform.describe()
-            )),
-            _ => finding,
-        };
-        Ok(session.mark(finding.evidence("has_perms_by_name", value)))
+            .ok()
+            .map(|info| info.platform);
+        judge_permission(&self.meta, database, &answer, platform)
     }
+}
+
+/// The verdict on BACKUP DATABASE; `platform` when the server's is known.
+fn judge_permission(
+    meta: &CheckMeta,
+    database: &str,
+    answer: &Read<PermissionAnswer>,
+    platform: Option<Platform>,
+) -> Outcome {
+    let by = &answer.by;
+    let user = &by.user;
+    let finding = match answer.value.granted {
+        Some(true) => Finding::pass(format!("`{user}` may run BACKUP DATABASE on `{database}`")),
+        Some(false) => Finding::problem(
+            meta.severity,
+            format!(
+                "`{user}` may not run BACKUP DATABASE on `{database}`: backups fail with error 262"
+            ),
+        )
+        .expected("BACKUP DATABASE permission")
+        .actual("denied")
+        .remediation(format!(
+            "{} (or: USE {}; GRANT BACKUP DATABASE TO {};)",
+            grant_role(database, user, by.database.is_none()),
+            ident(database),
+            ident(user)
+        )),
+        None => {
+            return Err(Stop::blocked(
+                ["sql.database"],
+                format!(
+                    "the server does not know the database `{database}` (HAS_PERMS_BY_NAME returned NULL); see sql.database"
+                ),
+            ));
+        }
+    };
+    let finding = match platform {
+        Some(platform) if !platform.native_backup_to_disk() => finding.note(format!(
+            "{} does not allow native backups to disk whatever the permission; see sql.platform",
+            platform.describe()
+        )),
+        _ => finding,
+    };
+    Ok(by.mark(finding.evidence("has_perms_by_name", &answer.value.has_perms_by_name)))
 }
 
 pub struct RecentBackup {
@@ -342,17 +329,6 @@ impl RecentBackup {
     }
 }
 
-pub fn last_backup_query(database: &str) -> String {
-    format!(
-        "SELECT TOP (1) b.backup_finish_date, DATEDIFF(SECOND, b.backup_finish_date, GETDATE()) AS age_seconds, \
-         m.physical_device_name FROM msdb.dbo.backupset AS b \
-         JOIN msdb.dbo.backupmediafamily AS m ON m.media_set_id = b.media_set_id \
-         WHERE b.database_name = {} AND b.type = 'D' AND b.is_copy_only = 0 \
-         ORDER BY b.backup_finish_date DESC",
-        literal(database)
-    )
-}
-
 #[async_trait]
 impl Check for RecentBackup {
     fn meta(&self) -> &CheckMeta {
@@ -369,71 +345,70 @@ impl Check for RecentBackup {
                 info.platform.describe()
             )));
         }
-        let login = match session_of(ctx, AccountKind::Backup).await {
-            Ok(login) => login,
-            Err(_) => any_session(ctx).await?,
-        };
-        let session = login.session()?;
-        let set = session
-            .rows(&last_backup_query(database))
-            .await
-            .map_err(|e| {
-                query_stop(
-                    session,
-                    "the backup history in msdb",
-                    e,
-                    "SELECT on msdb.dbo.backupset and msdb.dbo.backupmediafamily",
-                )
-            })?;
-        let Some(_) = set.rows.first() else {
-            return Ok(session.mark(
-                Finding::problem(
-                    self.meta.severity,
-                    format!("msdb has no full backup of `{database}` on record"),
-                )
-                .expected(format!("a full backup within {max_hours} hours"))
-                .actual("none"),
-            ));
-        };
-        let age_seconds = set
-            .get(0, "age_seconds")
-            .as_i64()
-            .ok_or_else(|| Stop::error("msdb gave no age for the last backup"))?;
-        let destination = set
-            .get(0, "physical_device_name")
-            .as_text()
-            .unwrap_or_default();
-        let finished = set.get(0, "backup_finish_date").to_string();
-        let hours = age_seconds as f64 / 3600.0;
-        let mut finding = if age_seconds <= max_hours * 3600 {
-            Finding::pass(format!(
-                "the last full backup of `{database}` finished {hours:.1} hours ago, to {destination}"
-            ))
-        } else {
-            Finding::problem(
-                self.meta.severity,
-                format!(
-                    "the last full backup of `{database}` is {hours:.1} hours old (finished {finished}, to {destination})"
-                ),
-            )
-            .expected(format!("at most {max_hours} hours"))
-            .actual(format!("{hours:.1} hours"))
-        };
-        if let Some(configured) = &ctx.target.backup.destination
-            && !destination.is_empty()
-            && !under(&destination, configured)
-        {
-            finding = finding.note(format!(
-                "the last backup went to {destination}, not under the configured destination {configured}"
-            ));
-        }
-        Ok(session.mark(
-            finding
-                .evidence("finished", finished)
-                .evidence("age_seconds", age_seconds)
-                .evidence("destination", destination),
+        let last = ctx.fact::<LastFullBackup>().await?;
+        Ok(judge_recent(
+            &self.meta,
+            database,
+            max_hours,
+            &last,
+            ctx.target.backup.destination.as_deref(),
         ))
     }
+}
+
+/// The verdict on the last full backup; `configured` is the destination
+/// the target file names, if any.
+fn judge_recent(
+    meta: &CheckMeta,
+    database: &str,
+    max_hours: i64,
+    last: &Read<Option<BackupRecord>>,
+    configured: Option<&str>,
+) -> Finding {
+    let Some(record) = &last.value else {
+        return last.by.mark(
+            Finding::problem(
+                meta.severity,
+                format!("msdb has no full backup of `{database}` on record"),
+            )
+            .expected(format!("a full backup within {max_hours} hours"))
+            .actual("none"),
+        );
+    };
+    let BackupRecord {
+        finished,
+        age_seconds,
+        destination,
+    } = record;
+    let hours = *age_seconds as f64 / 3600.0;
+    let mut finding = if *age_seconds <= max_hours * 3600 {
+        Finding::pass(format!(
+            "the last full backup of `{database}` finished {hours:.1} hours ago, to {destination}"
+        ))
+    } else {
+        Finding::problem(
+            meta.severity,
+            format!(
+                "the last full backup of `{database}` is {hours:.1} hours old (finished {finished}, to {destination})"
+            ),
+        )
+        .expected(format!("at most {max_hours} hours"))
+        .actual(format!("{hours:.1} hours"))
+    };
+    if let Some(configured) = configured
+        && !destination.is_empty()
+        && !under(destination, configured)
+    {
+        finding = finding.note(format!(
+            "the last backup went to {destination}, not under the configured destination {configured}"
+        ));
+    }
+    last.by.mark(
+        finding
+            .evidence("finished", finished)
+            .evidence("age_seconds", age_seconds)
+            .evidence("destination", destination),
+    )
 }
 
 /// Whether `path` lies under `directory`, comparing Windows paths without case.
@@ -496,73 +471,78 @@ impl Check for SqlCanWrite {
                 info.platform.describe()
             )));
         }
-        let login = match session_of(ctx, AccountKind::Backup).await {
-            Ok(login) => login,
-            Err(_) => session_of(ctx, AccountKind::App).await?,
-        };
-        let session = login.session()?;
-        // Named as the write probe names its files, so a run killed between
-        // the backup and its removal leaves nothing share.write does not sweep.
-        let name =
-            ProbeName::fresh(time::OffsetDateTime::now_utc(), Some("sql-backup")).to_string();
-        let file = path_for_sql_server(&destination, &name);
-        let statement = copy_only_backup(database, &file);
         let limit: u64 = ctx.param(&self.meta, "timeout_seconds")?;
-        let outcome = session
-            .results_within(&statement, std::time::Duration::from_secs(limit))
-            .await;
-        // Remove whatever the backup left, whether it succeeded or not.
-        let cleanup = remove_from_destination(ctx, &name).await;
-        let removed = cleanup.as_ref().ok().copied();
-        let evidence = |f: Finding| {
-            f.evidence("file", &file)
-                .evidence("statement", &statement)
-                .evidence("as", &session.user)
-                .evidence("removed", removed)
-        };
-        let finding = match outcome {
-            Ok(_) => Finding::pass(format!(
-                "SQL Server wrote a COPY_ONLY backup of `{database}` to {destination}"
-            )),
-            Err(QueryFailure::Server(error)) if error.number == 262 => {
-                return Err(Stop::blocked(
-                    ["sql.perm.backup"],
-                    format!(
-                        "`{}` may not back up `{database}` (error 262), so SQL Server's own access to the destination could not be tested; see sql.perm.backup",
-                        session.user
-                    ),
-                ));
-            }
-            Err(QueryFailure::Server(error)) => {
-                let (what, fix) =
-                    explain_backup_error(&error.message, &destination.to_string(), &info);
-                Finding::problem(
-                    self.meta.severity,
-                    format!("{what} (server: {})", error.message),
-                )
-                .remediation(fix)
-                .evidence("error", &error)
-            }
-            Err(other) => {
-                return Err(Stop::error(format!(
-                    "the test backup did not finish: {other}{}",
-                    match &cleanup {
-                        Ok(_) => String::new(),
-                        Err(stop) => format!("; {}: delete {file} by hand", stop.reason()),
-                    }
-                )));
-            }
-        };
-        let finding = match cleanup {
-            Ok(_) => finding,
-            Err(stop) => Finding::problem(
-                self.meta.severity,
-                format!("{}; but {}", finding.message, stop.reason()),
-            )
-            .remediation(format!("Delete the test file by hand: {file}")),
-        };
-        Ok(session.mark(evidence(finding)))
+        let run = ctx
+            .act(TestBackup {
+                database,
+                destination: &destination,
+                limit: std::time::Duration::from_secs(limit),
+            })
+            .await?;
+        judge_test_backup(&self.meta, database, &destination.to_string(), &info, &run)
     }
+}
+
+/// The verdict on SQL Server's test backup to `destination`.
+fn judge_test_backup(
+    meta: &CheckMeta,
+    database: &str,
+    destination: &str,
+    info: &ServerInfo,
+    run: &TestBackupRun,
+) -> Outcome {
+    let TestBackupRun {
+        file,
+        statement,
+        by,
+        result,
+        cleanup,
+    } = run;
+    let removed = cleanup.as_ref().ok().copied();
+    let evidence = |f: Finding| {
+        f.evidence("file", file)
+            .evidence("statement", statement)
+            .evidence("as", &by.user)
+            .evidence("removed", removed)
+    };
+    let finding = match result {
+        Ok(()) => Finding::pass(format!(
+            "SQL Server wrote a COPY_ONLY backup of `{database}` to {destination}"
+        )),
+        Err(BackupFailure::Server(error)) if error.number == 262 => {
+            return Err(Stop::blocked(
+                ["sql.perm.backup"],
+                format!(
+                    "`{}` may not back up `{database}` (error 262), so SQL Server's own access to the destination could not be tested; see sql.perm.backup",
+                    by.user
+                ),
+            ));
+        }
+        Err(BackupFailure::Server(error)) => {
+            let (what, fix) = explain_backup_error(&error.message, destination, info);
+            Finding::problem(meta.severity, format!("{what} (server: {})", error.message))
+                .remediation(fix)
+                .evidence("error", error)
+        }
+        Err(BackupFailure::Unfinished(why)) => {
+            return Err(Stop::error(format!(
+                "the test backup did not finish: {why}{}",
+                match cleanup {
+                    Ok(_) => String::new(),
+                    Err(stop) => format!("; {}: delete {file} by hand", stop.reason()),
+                }
+            )));
+        }
+    };
+    let finding = match cleanup {
+        Ok(_) => finding,
+        Err(stop) => Finding::problem(
+            meta.severity,
+            format!("{}; but {}", finding.message, stop.reason()),
+        )
+        .remediation(format!("Delete the test file by hand: {file}")),
+    };
+    Ok(by.mark(evidence(finding)))
 }
 
 /// Whether this machine can remove a file SQL Server writes to `destination`:
@@ -589,19 +569,7 @@ async fn removable(ctx: &RunContext, destination: &Destination) -> Result<(), St
     }
 }
 
-/// The test file's path as SQL Server is told it.
-fn path_for_sql_server(destination: &Destination, name: &str) -> String {
-    match destination {
-        Destination::Local { path } => path.join(name).display().to_string(),
-        Destination::Unc(unc) => unc.unc_of(name),
-    }
-}
-
-fn explain_backup_error(
-    message: &str,
-    destination: &str,
-    info: &crate::facts::sql::ServerInfo,
-) -> (String, String) {
+fn explain_backup_error(message: &str, destination: &str, info: &ServerInfo) -> (String, String) {
     let account = info
         .service_accounts
         .visible()
