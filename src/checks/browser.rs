@@ -6,10 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::context::RunContext;
+use crate::facts::net::BrowserFailure;
 use crate::facts::net::BrowserLookup;
 use crate::facts::sql::ServerRegistry;
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::ssrp::BrowserFailure;
 use crate::registry::{Check, CheckMeta, Family};
 
 pub fn checks() -> Vec<Arc<dyn Check>> {

@@ -18,9 +18,8 @@ use crate::facts::share::{
     Access, DatabaseSize, DestinationSpace, SmbReachability, SmbServer, UncDestination,
     WriteAttempt, WriteProbe,
 };
+use crate::facts::share::{Cleanup, FsError, FsProblem, PROBE_BYTES, ProbeReport, Step};
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::fs_error::{FsError, FsProblem};
-use crate::probe::write_probe::{Cleanup, PROBE_BYTES, ProbeReport, Step};
 use crate::registry::{Check, CheckMeta, Family, ParamRule};
 use crate::target::AppKind;
 

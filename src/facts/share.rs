@@ -13,10 +13,11 @@ use crate::facts::net::DnsResolver;
 use crate::finding::{SkipKind, Stop};
 pub use crate::probe::destination::{Destination, UncPath};
 use crate::probe::dns::{LookupFailure, ip_literal};
-use crate::probe::fs_error::{FsError, FsProblem};
+pub use crate::probe::fs_error::{FsError, FsProblem};
 use crate::probe::smb::{ConnectError, ShareConnection, ShareLogin, Space};
 use crate::probe::tcp::{self, ConnectAttempt};
-use crate::probe::write_probe::{self, LocalStore, ProbeReport, SmbStore};
+use crate::probe::write_probe::{self, LocalStore, SmbStore};
+pub use crate::probe::write_probe::{Cleanup, PROBE_BYTES, ProbeReport, Step};
 use crate::target::{Credential, DEFAULT_SMB_PORT};
 
 /// `[backup] destination`, parsed.
