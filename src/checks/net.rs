@@ -328,7 +328,7 @@ fn join(addresses: &[IpAddr]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::names_match;
+    use super::*;
 
     #[test]
     fn ptr_matching_follows_fqdn_rules() {
@@ -342,5 +342,38 @@ mod tests {
             "sql01.corp.example.com",
             "web01.corp.example.com"
         ));
+    }
+
+    #[test]
+    fn reverse_dns_verdicts() {
+        let ip = |last: u8| IpAddr::from([192, 0, 2, last]);
+        let lookup = |last, names: Result<&[&str], LookupFailure>| ReverseLookup {
+            address: ip(last),
+            names: names.map(|n| n.iter().map(|s| s.to_string()).collect()),
+        };
+        let judge = |lookups: &[ReverseLookup]| judge_reverse("sql01", "system", lookups);
+        let back = judge(&[lookup(1, Ok(&["sql01.corp.example"]))]).unwrap();
+        assert_eq!(back.status, crate::finding::Status::Pass);
+        let other = judge(&[lookup(1, Ok(&["web02.corp.example"]))]).unwrap();
+        assert_eq!(other.status, crate::finding::Status::Warn);
+        assert!(
+            other.message.contains("PTR names another host"),
+            "{}",
+            other.message
+        );
+        let none = judge(&[
+            lookup(1, Ok(&["sql01.corp.example"])),
+            lookup(2, Err(LookupFailure::NoSuchName)),
+        ])
+        .unwrap();
+        assert_eq!(none.status, crate::finding::Status::Warn);
+        assert!(
+            none.message.contains("no PTR record for 192.0.2.2"),
+            "{}",
+            none.message
+        );
+        let unanswered =
+            judge(&[lookup(1, Err(LookupFailure::NoAnswer("timeout".into())))]).unwrap_err();
+        assert_eq!(unanswered.status(), crate::finding::Status::Error);
     }
 }

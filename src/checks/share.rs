@@ -559,3 +559,51 @@ fn firewall_fix(outcome: &ConnectOutcome, port: u16, server: &str, service: &str
         _ => format!("Check the address of {server} and the network route to it."),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn winrm_verdicts() {
+        let attempt = |port, outcome| ConnectAttempt {
+            address: std::net::SocketAddr::from(([192, 0, 2, 1], port)),
+            outcome,
+        };
+        let probed = |attempts| WinRmAttempts {
+            http_port: 5985,
+            https_port: 5986,
+            attempts,
+        };
+        let https_only = judge_winrm(
+            "sql01",
+            &probed(vec![
+                attempt(5985, ConnectOutcome::Refused),
+                attempt(5986, ConnectOutcome::Connected { millis: 1 }),
+            ]),
+        );
+        assert_eq!(https_only.status, crate::finding::Status::Pass);
+        assert!(
+            https_only.message.contains("192.0.2.1:5986 (HTTPS)"),
+            "{}",
+            https_only.message
+        );
+        let refused = judge_winrm(
+            "sql01",
+            &probed(vec![
+                attempt(5985, ConnectOutcome::Refused),
+                attempt(5986, ConnectOutcome::Refused),
+            ]),
+        );
+        assert_eq!(refused.status, crate::finding::Status::Fail);
+        assert!(refused.remediation.unwrap().contains("Enable-PSRemoting"));
+        let dropped = judge_winrm(
+            "sql01",
+            &probed(vec![
+                attempt(5985, ConnectOutcome::TimedOut { after_millis: 5000 }),
+                attempt(5986, ConnectOutcome::TimedOut { after_millis: 5000 }),
+            ]),
+        );
+        assert!(dropped.remediation.unwrap().contains("New-NetFirewallRule"));
+    }
+}

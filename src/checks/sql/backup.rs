@@ -634,4 +634,243 @@ mod tests {
         assert!(!under(r"\\nas01\backups2\full.bak", r"\\nas01\backups"));
         assert!(under("/var/backups/x.bak", "/var/backups"));
     }
+
+    use crate::facts::sql::reads::read_as;
+    use crate::facts::sql::server_info_for_tests;
+    use crate::finding::{SkipKind, Status};
+
+    fn backup_read<T>(value: T) -> Read<T> {
+        read_as(AccountKind::Backup, "pback", Some("Passwordstate"), value)
+    }
+
+    fn blocked_by(stop: &Stop) -> Vec<String> {
+        let skip = stop.skip().expect("a skip");
+        assert_eq!(skip.kind, SkipKind::Blocked);
+        skip.by.clone()
+    }
+
+    #[test]
+    fn role_verdicts_as_the_backup_account() {
+        let meta = BackupOperatorRole::new().meta;
+        let flags = |operator, owner, sysadmin| {
+            backup_read(RoleFlags {
+                backup_operator: operator,
+                db_owner: owner,
+                sysadmin,
+                roles: Vec::new(),
+            })
+        };
+        let judge = |r: &Read<RoleFlags>| judge_own_roles(&meta, "Passwordstate", r);
+        assert_eq!(judge(&flags(true, false, false)).status, Status::Pass);
+        let broader = judge(&flags(false, false, true));
+        assert_eq!(broader.status, Status::Pass);
+        assert!(
+            broader.message.contains("as sysadmin"),
+            "{}",
+            broader.message
+        );
+        assert_eq!(broader.notes.len(), 1);
+        let none = judge(&flags(false, false, false));
+        assert_eq!(none.status, Status::Fail);
+        assert_eq!(none.actual.as_deref(), Some("not a member"));
+        assert!(
+            none.remediation
+                .unwrap()
+                .contains("ALTER ROLE [db_backupoperator] ADD MEMBER [pback]")
+        );
+    }
+
+    #[test]
+    fn a_refused_database_is_no_user_or_a_missing_database() {
+        let meta = BackupOperatorRole::new().meta;
+        let presence = |exists| {
+            read_as(
+                AccountKind::Backup,
+                "pback",
+                None,
+                DatabasePresence {
+                    exists,
+                    accessible: Some(false),
+                },
+            )
+        };
+        let missing = judge_refused_backup_account(&meta, "Passwordstate", &presence(false), &None)
+            .unwrap_err();
+        assert_eq!(blocked_by(&missing), ["sql.database"]);
+        let no_user =
+            judge_refused_backup_account(&meta, "Passwordstate", &presence(true), &None).unwrap();
+        assert_eq!(no_user.status, Status::Fail);
+        assert_eq!(no_user.actual.as_deref(), Some("no database user"));
+        assert!(no_user.remediation.unwrap().contains("CREATE USER [pback]"));
+    }
+
+    #[test]
+    fn role_verdicts_through_the_application_account() {
+        let meta = BackupOperatorRole::new().meta;
+        let members = |can_view, has_user, roles: &[&str]| {
+            read_as(
+                AccountKind::App,
+                "pmp",
+                Some("Passwordstate"),
+                RoleMembers {
+                    user: "pback".to_owned(),
+                    can_view,
+                    has_user,
+                    roles: roles.iter().map(|r| r.to_string()).collect(),
+                },
+            )
+        };
+        let judge =
+            |m: &Read<RoleMembers>| judge_on_behalf(&meta, "Passwordstate", m, "wrong password");
+        let hidden = judge(&members(false, true, &[])).unwrap_err();
+        assert_eq!(blocked_by(&hidden), ["sql.login"]);
+        let operator = judge(&members(true, true, &["db_backupoperator"])).unwrap();
+        assert_eq!(operator.status, Status::Pass);
+        assert!(
+            operator.notes[0].contains("checked through `pmp`"),
+            "{:?}",
+            operator.notes
+        );
+        assert_eq!(
+            judge(&members(true, true, &["DB_OWNER"])).unwrap().status,
+            Status::Pass
+        );
+        let no_user = judge(&members(true, false, &[])).unwrap();
+        assert_eq!(no_user.actual.as_deref(), Some("no database user"));
+        let other = judge(&members(true, true, &["db_datareader"])).unwrap();
+        assert_eq!(other.status, Status::Fail);
+        assert_eq!(other.actual.as_deref(), Some("db_datareader"));
+        let none = judge(&members(true, true, &[])).unwrap();
+        assert_eq!(none.actual.as_deref(), Some("no role"));
+    }
+
+    #[test]
+    fn permission_verdicts() {
+        let meta = BackupPermission::new().meta;
+        let answer = |granted| {
+            backup_read(PermissionAnswer {
+                granted,
+                has_perms_by_name: serde_json::json!(granted),
+            })
+        };
+        let judge = |a: &Read<PermissionAnswer>, p| judge_permission(&meta, "Passwordstate", a, p);
+        let granted = judge(&answer(Some(true)), Some(Platform::SqlServer)).unwrap();
+        assert_eq!(granted.status, Status::Pass);
+        assert!(granted.notes.is_empty());
+        let denied = judge(&answer(Some(false)), None).unwrap();
+        assert_eq!(denied.status, Status::Fail);
+        assert!(
+            denied
+                .remediation
+                .unwrap()
+                .contains("GRANT BACKUP DATABASE TO [pback]")
+        );
+        let unknown = judge(&answer(None), None).unwrap_err();
+        assert_eq!(blocked_by(&unknown), ["sql.database"]);
+        let azure = judge(&answer(Some(true)), Some(Platform::AzureSqlDatabase)).unwrap();
+        assert!(
+            azure.notes[0].contains("Azure SQL Database"),
+            "{:?}",
+            azure.notes
+        );
+    }
+
+    #[test]
+    fn recent_backup_verdicts() {
+        let meta = RecentBackup::new().meta;
+        let record = |hours: i64, to: &str| {
+            backup_read(Some(BackupRecord {
+                finished: "2026-12-05 22:00:00".to_owned(),
+                age_seconds: hours * 3600,
+                destination: to.to_owned(),
+            }))
+        };
+        let configured = Some(r"\\nas01\backups");
+        let judge = |r: &Read<Option<BackupRecord>>| {
+            judge_recent(&meta, "Passwordstate", 26, r, configured)
+        };
+        let none = judge(&backup_read(None));
+        assert_eq!(none.status, Status::Warn);
+        assert_eq!(none.actual.as_deref(), Some("none"));
+        let fresh = judge(&record(3, r"\\nas01\backups\pws.bak"));
+        assert_eq!(fresh.status, Status::Pass, "{}", fresh.message);
+        assert!(fresh.notes.is_empty(), "{:?}", fresh.notes);
+        let stale = judge(&record(30, r"\\nas01\backups\pws.bak"));
+        assert_eq!(stale.status, Status::Warn);
+        assert_eq!(stale.actual.as_deref(), Some("30.0 hours"));
+        let elsewhere = judge(&record(3, r"D:\local\pws.bak"));
+        assert!(elsewhere.notes[0].contains("not under the configured destination"));
+    }
+
+    #[test]
+    fn test_backup_verdicts() {
+        let meta = SqlCanWrite::new().meta;
+        let info = server_info_for_tests(Platform::SqlServer);
+        let run = |result, cleanup| TestBackupRun {
+            file: r"\\nas01\backups\probe.tmp".to_owned(),
+            statement: "BACKUP DATABASE …".to_owned(),
+            by: backup_read(()).by,
+            result,
+            cleanup,
+        };
+        let error = |number, message: &str| {
+            BackupFailure::Server(ServerError {
+                number,
+                state: 1,
+                class: 16,
+                message: message.to_owned(),
+                server: String::new(),
+                procedure: String::new(),
+            })
+        };
+        let judge = |r: &TestBackupRun| {
+            judge_test_backup(&meta, "Passwordstate", r"\\nas01\backups", &info, r)
+        };
+        let written = judge(&run(Ok(()), Ok(true))).unwrap();
+        assert_eq!(written.status, Status::Pass);
+        assert_eq!(written.evidence["removed"], true);
+        let no_permission = judge(&run(
+            Err(error(262, "BACKUP DATABASE permission denied")),
+            Ok(false),
+        ))
+        .unwrap_err();
+        assert_eq!(blocked_by(&no_permission), ["sql.perm.backup"]);
+        let denied = judge(&run(
+            Err(error(
+                3201,
+                "Cannot open backup device. Operating system error 5(Access is denied.).",
+            )),
+            Ok(false),
+        ))
+        .unwrap();
+        assert_eq!(denied.status, Status::Fail);
+        assert!(
+            denied.message.contains(r"CORP\svc-sql"),
+            "{}",
+            denied.message
+        );
+        assert!(denied.remediation.unwrap().contains("SQL01$"));
+        let unfinished = judge(&run(
+            Err(BackupFailure::Unfinished(
+                "no answer within 45 s".to_owned(),
+            )),
+            Err(Stop::error("could not remove probe.tmp")),
+        ))
+        .unwrap_err();
+        assert_eq!(unfinished.status(), Status::Error);
+        assert!(
+            unfinished.reason().contains("delete"),
+            "{}",
+            unfinished.reason()
+        );
+        let left_behind =
+            judge(&run(Ok(()), Err(Stop::error("could not remove probe.tmp")))).unwrap();
+        assert_eq!(left_behind.status, Status::Fail);
+        assert!(
+            left_behind
+                .remediation
+                .unwrap()
+                .contains("Delete the test file by hand")
+        );
+    }
 }

@@ -266,3 +266,146 @@ fn judge_keys(
     };
     Ok(by.mark(evidence(finding)))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The verdicts over hand-built reads: no server needed.
+    use super::*;
+    use crate::facts::sql::UNVERIFIED_NOTE;
+    use crate::facts::sql::reads::read_as;
+    use crate::finding::Status;
+
+    fn presence(exists: bool, accessible: Option<bool>, opened: bool) -> Read<DatabasePresence> {
+        read_as(
+            AccountKind::App,
+            "pmp",
+            opened.then_some("PassTrix"),
+            DatabasePresence { exists, accessible },
+        )
+    }
+
+    fn rights(sysadmin: bool, dbcreator: bool, any: bool) -> Read<CreateRightsValue> {
+        read_as(
+            AccountKind::App,
+            "pmp",
+            None,
+            CreateRightsValue {
+                sysadmin,
+                dbcreator,
+                create_any_database: any,
+                server_roles: Vec::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn database_verdicts_follow_presence_and_rights() {
+        let meta = Database::new().meta;
+        let judge = |p: &Read<DatabasePresence>, r: Option<&Read<CreateRightsValue>>| {
+            judge_database(&meta, "PassTrix", p, r)
+        };
+        let opened = judge(&presence(true, Some(true), true), None);
+        assert_eq!(opened.status, Status::Pass, "{}", opened.message);
+        assert!(opened.notes.is_empty());
+        let no_user = judge(&presence(true, Some(false), false), None);
+        assert_eq!(no_user.status, Status::Fail);
+        assert!(
+            no_user.message.contains("has no user"),
+            "{}",
+            no_user.message
+        );
+        assert!(no_user.remediation.unwrap().contains("CREATE USER [pmp]"));
+        let missing = judge(&presence(false, None, false), None);
+        assert_eq!(missing.status, Status::Fail);
+        assert!(missing.message.contains("does not exist"));
+        let creatable = judge(
+            &presence(false, None, false),
+            Some(&rights(false, true, false)),
+        );
+        assert_eq!(creatable.status, Status::Pass);
+        assert!(
+            creatable.message.contains("dbcreator"),
+            "{}",
+            creatable.message
+        );
+        let via_permission = judge(
+            &presence(false, None, false),
+            Some(&rights(false, false, true)),
+        );
+        assert!(via_permission.message.contains("CREATE ANY DATABASE"));
+        let not_creatable = judge(
+            &presence(false, None, false),
+            Some(&rights(false, false, false)),
+        );
+        assert_eq!(not_creatable.status, Status::Fail);
+        assert_eq!(not_creatable.actual.as_deref(), Some("none of them"));
+    }
+
+    #[test]
+    fn a_read_over_an_unverified_connection_is_marked() {
+        let meta = Database::new().meta;
+        let mut read = presence(true, Some(true), true);
+        read.by.tls_verified = false;
+        let finding = judge_database(&meta, "PassTrix", &read, None);
+        assert_eq!(finding.notes, [UNVERIFIED_NOTE]);
+    }
+
+    fn keys(
+        found: [bool; 3],
+        owner: bool,
+        control: Option<bool>,
+        view: Option<bool>,
+    ) -> Read<PmpKeysFound> {
+        read_as(
+            AccountKind::App,
+            "pmp",
+            Some("PassTrix"),
+            PmpKeysFound {
+                database: "PassTrix".to_owned(),
+                certificate_name: "PMPCert".to_owned(),
+                symmetric_key_name: "PMPKey".to_owned(),
+                master_key: found[0],
+                certificate: found[1],
+                symmetric_key: found[2],
+                db_owner: owner,
+                certificate_control: control,
+                key_view_definition: view,
+                permissions: Vec::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn pmp_key_verdicts_follow_what_exists_and_who_may_use_it() {
+        let meta = PmpKeys::new().meta;
+        let judge = |k: &Read<PmpKeysFound>| judge_keys(&meta, k, "PMPCert", "PMPKey");
+        let missing = judge(&keys([true, false, true], true, None, None)).unwrap();
+        assert_eq!(missing.status, Status::Fail);
+        assert!(
+            missing.message.contains("the certificate `PMPCert`"),
+            "{}",
+            missing.message
+        );
+        assert!(
+            missing
+                .remediation
+                .unwrap()
+                .contains("CREATE CERTIFICATE [PMPCert]")
+        );
+        let owner = judge(&keys([true; 3], true, None, None)).unwrap();
+        assert_eq!(owner.status, Status::Pass);
+        let granted = judge(&keys([true; 3], false, Some(true), Some(true))).unwrap();
+        assert_eq!(granted.status, Status::Pass);
+        let denied = judge(&keys([true; 3], false, Some(true), Some(false))).unwrap();
+        assert_eq!(denied.status, Status::Fail);
+        assert!(
+            denied
+                .remediation
+                .unwrap()
+                .contains("GRANT VIEW DEFINITION")
+        );
+        let unknown = judge(&keys([true; 3], false, None, Some(true))).unwrap_err();
+        assert_eq!(unknown.status(), Status::Error);
+        assert!(unknown.reason().contains("HAS_PERMS_BY_NAME returned NULL"));
+    }
+}

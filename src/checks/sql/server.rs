@@ -644,4 +644,79 @@ mod tests {
         assert!(is_engine(&service("SQL Server (SQLEXPRESS)")));
         assert!(!is_engine(&service("SQL Server Agent (SQLEXPRESS)")));
     }
+
+    use crate::facts::sql::AccountKind;
+    use crate::facts::sql::reads::read_as;
+    use crate::finding::Status;
+
+    #[test]
+    fn clock_verdicts_compare_with_the_middle_of_the_round_trip() {
+        let asked = time::macros::datetime!(2026-12-06 09:00:00 UTC);
+        let reading = |server_offset_ms: i64| {
+            read_as(
+                AccountKind::App,
+                "pmp",
+                None,
+                ClockReading {
+                    asked,
+                    round_trip: std::time::Duration::from_millis(200),
+                    server_utc: asked + time::Duration::milliseconds(100 + server_offset_ms),
+                    server_text: String::new(),
+                },
+            )
+        };
+        let close = judge_clock(&reading(1_500), 120, 300);
+        assert_eq!(close.status, Status::Pass);
+        assert_eq!(close.actual.as_deref(), Some("1.5 s"));
+        assert!(close.message.contains("ahead of"), "{}", close.message);
+        let near_limit = judge_clock(&reading(-200_000), 120, 300);
+        assert_eq!(near_limit.status, Status::Warn);
+        assert!(
+            near_limit.message.contains("behind"),
+            "{}",
+            near_limit.message
+        );
+        let beyond = judge_clock(&reading(301_000), 120, 300);
+        assert_eq!(beyond.status, Status::Fail);
+    }
+
+    #[test]
+    fn connection_verdicts_follow_encrypt_option() {
+        let meta = ConnectionEncrypted::new().meta;
+        let row = |encrypted: Option<bool>, auth: &str, windows: bool| {
+            let mut read = read_as(
+                AccountKind::App,
+                "pmp",
+                None,
+                Connection {
+                    encrypted,
+                    encrypt_option: serde_json::json!(encrypted.map(|e| if e {
+                        "TRUE"
+                    } else {
+                        "FALSE"
+                    })),
+                    auth_scheme: auth.to_owned(),
+                    net_transport: "TCP".to_owned(),
+                    protocol_type: serde_json::json!("TSQL"),
+                },
+            );
+            if windows {
+                read.by.auth = crate::target::AuthKind::Windows;
+            }
+            read
+        };
+        let encrypted = judge_connection(&meta, &row(Some(true), "SQL", false)).unwrap();
+        assert_eq!(encrypted.status, Status::Pass);
+        assert!(encrypted.notes.is_empty());
+        let clear = judge_connection(&meta, &row(Some(false), "SQL", false)).unwrap();
+        assert_eq!(clear.status, Status::Fail);
+        let unreadable = judge_connection(&meta, &row(None, "SQL", false)).unwrap_err();
+        assert_eq!(unreadable.status(), Status::Error);
+        let ntlm = judge_connection(&meta, &row(Some(true), "NTLM", true)).unwrap();
+        assert!(
+            ntlm.notes[0].contains("NTLM, not Kerberos"),
+            "{:?}",
+            ntlm.notes
+        );
+    }
 }

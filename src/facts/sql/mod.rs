@@ -811,6 +811,38 @@ fn network_settings(set: &ResultSet) -> NetworkSettings {
     settings
 }
 
+/// What SQL Server 2022 on `platform` says about itself, for judgements'
+/// unit tests.
+#[cfg(test)]
+pub fn server_info_for_tests(platform: Platform) -> ServerInfo {
+    ServerInfo {
+        product_version: "16.0.4135.4".to_owned(),
+        version: SqlVersion::parse("16.0.4135.4"),
+        release: Some("SQL Server 2022".to_owned()),
+        product_level: Some("RTM".to_owned()),
+        product_update_level: Some("CU15".to_owned()),
+        edition: Some("Standard Edition (64-bit)".to_owned()),
+        engine_edition: Some(2),
+        machine_name: Some("SQL01".to_owned()),
+        server_name: Some("SQL01".to_owned()),
+        instance_name: None,
+        collation: Some("SQL_Latin1_General_CP1_CI_AS".to_owned()),
+        version_string: None,
+        rds_markers: Vec::new(),
+        platform,
+        service_accounts: Visibility::Visible {
+            value: vec![ServiceInfo {
+                name: "SQL Server (MSSQLSERVER)".to_owned(),
+                account: r"CORP\svc-sql".to_owned(),
+                status: Some("Running".to_owned()),
+                startup: Some("Automatic".to_owned()),
+            }],
+        },
+        read_as: "pmp".to_owned(),
+        tls_verified: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -655,3 +655,19 @@ fn connection_of(set: &ResultSet) -> Result<Connection, Stop> {
         protocol_type: set.get(0, "protocol_type").to_json(),
     })
 }
+
+/// A read as `user` made it over a verified connection, for judgements'
+/// unit tests.
+#[cfg(test)]
+pub fn read_as<T>(account: AccountKind, user: &str, database: Option<&str>, value: T) -> Read<T> {
+    Read {
+        by: ReadBy {
+            account,
+            user: user.to_owned(),
+            auth: AuthKind::Sql,
+            database: database.map(str::to_owned),
+            tls_verified: true,
+        },
+        value,
+    }
+}
