@@ -32,8 +32,8 @@ pub struct RunSettings {
     /// Work that undoes what checks changed: a probe holds a token of it
     /// while it may have a file to remove, and abandoned files are removed
     /// as its tasks. After an interruption the engine waits for it (under
-    /// a bound) and no longer than that; the program waits for it before
-    /// exiting.
+    /// a bound) and no longer than that, and again (under the actions'
+    /// cleanup limit) before the run ends.
     pub cleanups: TaskTracker,
 }
 

@@ -24,6 +24,9 @@ pub fn copy_only_backup(database: &str, file: &str) -> String {
     )
 }
 
+/// How long removing the test file may take, whatever happened before.
+pub const REMOVAL_LIMIT: Duration = Duration::from_secs(5);
+
 /// Back up `database` to `destination`, allowing it `limit`.
 pub struct TestBackup<'a> {
     pub database: &'a str,
@@ -68,6 +71,7 @@ fn cleanup_json<S: serde::Serializer>(
 impl Action for TestBackup<'_> {
     type Output = TestBackupRun;
     const INTRUSIVE: bool = true;
+    const CLEANUP_LIMIT: Duration = REMOVAL_LIMIT;
 
     fn describe(&self) -> String {
         format!(
@@ -85,9 +89,24 @@ impl Action for TestBackup<'_> {
             ProbeName::fresh(time::OffsetDateTime::now_utc(), Some("sql-backup")).to_string();
         let file = path_for_sql_server(self.destination, &name);
         let statement = copy_only_backup(self.database, &file);
-        let outcome = session.results_within(&statement, self.limit).await;
+        // Until the file is removed, an interrupted run waits for this
+        // action (under the engine's grace) instead of abandoning it.
+        let _cleaning_up = ctx.cleanups().token();
+        let outcome = tokio::select! {
+            outcome = session.results_within(&statement, self.limit) => outcome,
+            _ = ctx.cancelled().cancelled() => Err(QueryFailure::Connection {
+                detail: "the run was interrupted while SQL Server wrote the backup".to_owned(),
+            }),
+        };
         // Remove whatever the backup left, whether it succeeded or not.
-        let cleanup = remove_from_destination(ctx, &name).await;
+        let cleanup =
+            match tokio::time::timeout(REMOVAL_LIMIT, remove_from_destination(ctx, &name)).await {
+                Ok(removed) => removed,
+                Err(_) => Err(Stop::error(format!(
+                    "could not remove {name} within {} s",
+                    REMOVAL_LIMIT.as_secs()
+                ))),
+            };
         Ok(TestBackupRun {
             file,
             statement,

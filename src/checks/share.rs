@@ -8,17 +8,17 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytesize::ByteSize;
 
+use crate::actions::share_write::{Access, ShareWriteProbe, WriteAttempt};
 use crate::checks::net::{PortAnswers, Reach, attempts_words, outcome_words};
 use crate::context::RunContext;
 use crate::facts::net::{
     ConnectAttempt, ConnectOutcome, LookupFailure, WINRM_HTTP_PORT, WINRM_HTTPS_PORT,
     WinRmAttempts, WinRmReachability,
 };
-use crate::facts::share::{
-    Access, DatabaseSize, DestinationSpace, SmbReachability, SmbServer, UncDestination,
-    WriteAttempt, WriteProbe,
-};
 use crate::facts::share::{Cleanup, FsError, FsProblem, PROBE_BYTES, ProbeReport, Step};
+use crate::facts::share::{
+    DatabaseSize, DestinationSpace, SmbReachability, SmbServer, UncDestination,
+};
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::registry::{Check, CheckMeta, Family, ParamRule};
 use crate::target::AppKind;
@@ -133,7 +133,7 @@ impl Check for ShareWrite {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let attempt = ctx.fact::<WriteProbe>().await?;
+        let attempt = ctx.act(ShareWriteProbe).await?;
         let destination = ctx
             .target
             .backup
@@ -141,7 +141,7 @@ impl Check for ShareWrite {
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default();
-        match &*attempt {
+        match &attempt {
             WriteAttempt::NotConnected(e) => {
                 let unc = ctx.fact::<UncDestination>().await?;
                 let user = ctx.target.backup_account()?.user.as_str();
