@@ -28,7 +28,6 @@ pub fn checks() -> Vec<Arc<dyn Check>> {
         Arc::new(backup::BackupOperatorRole::new()),
         Arc::new(backup::BackupPermission::new()),
         Arc::new(backup::RecentBackup::new()),
-        Arc::new(backup::SqlCanWrite::new()),
     ]
 }
 

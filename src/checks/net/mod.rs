@@ -13,11 +13,18 @@ use crate::facts::net::{
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::registry::{Check, CheckMeta, Family};
 
+mod browser;
+mod smb;
+mod winrm;
+
 pub fn checks() -> Vec<std::sync::Arc<dyn Check>> {
     vec![
         std::sync::Arc::new(DnsResolve::new()),
         std::sync::Arc::new(DnsReverse::new()),
         std::sync::Arc::new(TcpReachable::new()),
+        std::sync::Arc::new(browser::BrowserInstance::new()),
+        std::sync::Arc::new(smb::SmbReachable::new()),
+        std::sync::Arc::new(winrm::WinRmReachable::new()),
     ]
 }
 
@@ -324,6 +331,27 @@ fn join(addresses: &[IpAddr]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What to do about a port that did not answer, by how it failed.
+pub(super) fn firewall_fix(
+    outcome: &ConnectOutcome,
+    port: u16,
+    server: &str,
+    service: &str,
+) -> String {
+    match (outcome, service) {
+        (ConnectOutcome::Refused, "WinRM") => format!(
+            "Nothing listens on TCP {port}: on {server} run `Enable-PSRemoting -Force` in an elevated PowerShell (or `winrm quickconfig`)."
+        ),
+        (ConnectOutcome::Refused, _) => format!(
+            "Nothing listens on TCP {port}: start the Server service on {server} (`Start-Service LanmanServer`) and enable File and Printer Sharing."
+        ),
+        (ConnectOutcome::TimedOut { .. }, _) => format!(
+            "A firewall drops the connection: allow inbound TCP {port} on {server} (e.g. `New-NetFirewallRule -DisplayName \"{service}\" -Direction Inbound -Protocol TCP -LocalPort {port} -Action Allow`) and on any firewall between here and there."
+        ),
+        _ => format!("Check the address of {server} and the network route to it."),
+    }
 }
 
 #[cfg(test)]
