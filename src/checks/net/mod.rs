@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::context::RunContext;
 use crate::facts::net::{
-    ConnectAttempt, ConnectOutcome, HostLookup, LookupFailure, PortSource, ReverseLookup,
-    ReverseLookups, TcpReachability,
+    ConnectAttempt, ConnectOutcome, HostLookup, HostLookupResult, LookupFailure, PortSource,
+    ReverseLookup, ReverseLookups, TcpReachability,
 };
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::registry::{Check, CheckMeta, Family};
@@ -53,24 +53,28 @@ impl Check for DnsResolve {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let lookup = ctx.fact::<HostLookup>().await?;
-        let host = &ctx.target.server.host;
-        match &lookup.result {
-            Ok(addresses) => Ok(
-                Finding::pass(format!("`{host}` resolves to {}", join(addresses)))
-                    .evidence("addresses", addresses)
-                    .evidence("resolver", &lookup.resolver),
-            ),
-            Err(failure @ (LookupFailure::NoSuchName | LookupFailure::NoRecords)) => Ok(
-                Finding::fail(format!("`{host}` does not resolve: {failure}"))
-                    .expected("at least one A or AAAA record")
-                    .actual(failure.to_string())
-                    .evidence("resolver", &lookup.resolver),
-            ),
-            Err(failure) => Err(Stop::error(format!(
-                "cannot tell whether `{host}` resolves: {failure} (resolver: {})",
-                lookup.resolver
-            ))),
-        }
+        judge_resolve(&ctx.target.server.host, &lookup)
+    }
+}
+
+/// The verdict on the forward lookup of `host`.
+fn judge_resolve(host: &str, lookup: &HostLookupResult) -> Outcome {
+    match &lookup.result {
+        Ok(addresses) => Ok(
+            Finding::pass(format!("`{host}` resolves to {}", join(addresses)))
+                .evidence("addresses", addresses)
+                .evidence("resolver", &lookup.resolver),
+        ),
+        Err(failure @ (LookupFailure::NoSuchName | LookupFailure::NoRecords)) => Ok(Finding::fail(
+            format!("`{host}` does not resolve: {failure}"),
+        )
+        .expected("at least one A or AAAA record")
+        .actual(failure.to_string())
+        .evidence("resolver", &lookup.resolver)),
+        Err(failure) => Err(Stop::error(format!(
+            "cannot tell whether `{host}` resolves: {failure} (resolver: {})",
+            lookup.resolver
+        ))),
     }
 }
 
@@ -370,6 +374,32 @@ mod tests {
             "sql01.corp.example.com",
             "web01.corp.example.com"
         ));
+    }
+
+    #[test]
+    fn forward_dns_verdicts() {
+        let lookup = |result| HostLookupResult {
+            resolver: "system".to_owned(),
+            result,
+        };
+        let resolves =
+            judge_resolve("sql01", &lookup(Ok(vec![IpAddr::from([192, 0, 2, 1])]))).unwrap();
+        assert_eq!(resolves.status, crate::finding::Status::Pass);
+        assert!(
+            resolves.message.contains("192.0.2.1"),
+            "{}",
+            resolves.message
+        );
+        let unknown = judge_resolve("sql01", &lookup(Err(LookupFailure::NoSuchName))).unwrap();
+        assert_eq!(unknown.status, crate::finding::Status::Fail);
+        let empty = judge_resolve("sql01", &lookup(Err(LookupFailure::NoRecords))).unwrap();
+        assert_eq!(empty.status, crate::finding::Status::Fail);
+        let silent = judge_resolve(
+            "sql01",
+            &lookup(Err(LookupFailure::NoAnswer("timeout".into()))),
+        )
+        .unwrap_err();
+        assert_eq!(silent.status(), crate::finding::Status::Error);
     }
 
     #[test]
