@@ -13,6 +13,7 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::actions::Action;
 use crate::finding::Stop;
 use crate::params::Params;
 use crate::registry::CheckMeta;
@@ -31,8 +32,8 @@ pub struct RunSettings {
     /// Work that undoes what checks changed: a probe holds a token of it
     /// while it may have a file to remove, and abandoned files are removed
     /// as its tasks. After an interruption the engine waits for it (under
-    /// a bound) and no longer than that; the program waits for it before
-    /// exiting.
+    /// a bound) and no longer than that, and again (under the actions'
+    /// cleanup limit) before the run ends.
     pub cleanups: TaskTracker,
 }
 
@@ -143,6 +144,37 @@ impl RunContext {
                 .downcast::<F::Output>()
                 .expect("facts are stored under their own type")
         }))
+    }
+
+    /// Runs `action` under the run's rules: an intrusive one only with
+    /// `--intrusive`, none once the run was interrupted. What it leaves to
+    /// undo it hands to [`RunContext::cleanups`].
+    pub async fn act<A: Action>(&self, action: A) -> Result<A::Output, Stop> {
+        if A::INTRUSIVE && !self.settings.intrusive {
+            return Err(Stop::not_configured(format!(
+                "{} would change the target, so it runs only with --intrusive",
+                action.describe()
+            )));
+        }
+        if self.settings.cancel.is_cancelled() {
+            return Err(Stop::error(format!(
+                "{} was not started: the run was interrupted",
+                action.describe()
+            )));
+        }
+        tracing::debug!(action = %action.describe(), "acting");
+        action.run(self).await
+    }
+
+    /// The profile's or target file's value of parameter `name` of the
+    /// check `id`, when either sets it: for facts whose probe a check's
+    /// parameter steers (the ports WinRM is looked for on).
+    pub fn param_by_id<T: DeserializeOwned>(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> Result<Option<T>, Stop> {
+        self.params.set_value(id, name)
     }
 
     /// A parameter of `check`: the target file's value, else the profile's,

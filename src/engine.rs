@@ -19,11 +19,12 @@ use crate::selection::Plan;
 use crate::target::Target;
 
 /// How long checks may take to tidy up after the user interrupts a run:
-/// longer than a probe's own cleanup limit, so cleanups finish and report.
-/// Only checks with cleanup work in progress (`RunSettings::cleanups`) are
-/// waited for; with none, the run ends after [`REPORT_GRACE`].
+/// longer than any action's own cleanup limit, so cleanups finish and
+/// report. Only checks with cleanup work in progress
+/// (`RunSettings::cleanups`) are waited for; with none, the run ends after
+/// [`REPORT_GRACE`].
 pub const INTERRUPT_GRACE: Duration =
-    crate::probe::write_probe::CLEANUP_TIMEOUT.saturating_add(Duration::from_secs(1));
+    crate::actions::CLEANUP_LIMIT.saturating_add(Duration::from_secs(1));
 /// After an interruption and its cleanups, how long checks still have to
 /// turn what they finished into a result.
 pub const REPORT_GRACE: Duration = Duration::from_millis(200);
@@ -179,6 +180,13 @@ pub async fn run(
         }
     }
     progress.finished();
+    // What actions left to undo (a probe file abandoned at the deadline)
+    // finishes before the run does, under the actions' own limit; probes
+    // may leave sockets closing in the background, which nobody waits for.
+    let cleanups = &options.settings.cleanups;
+    cleanups.close();
+    let _ = tokio::time::timeout(crate::actions::CLEANUP_LIMIT, cleanups.wait()).await;
+    cleanups.reopen();
 
     let results: Vec<CheckResult> = results.into_iter().flatten().collect();
     let verdict = outcome::decide(&results, options.fail_on).verdict;

@@ -6,6 +6,7 @@
 //! ([`context::Fact`]); a [`report::Report`] is rendered as a table, JSON,
 //! JUnit or Markdown.
 
+pub mod actions;
 pub mod bundle;
 pub mod catalog;
 pub mod certificate;

@@ -32,6 +32,18 @@ impl Params {
         Params { values }
     }
 
+    /// The value a layer sets for `name` of check `id`, if any (no default).
+    pub fn set_value<T: DeserializeOwned>(&self, id: &str, name: &str) -> Result<Option<T>, Stop> {
+        let Some(value) = self.values.get(id).and_then(|t| t.get(name)) else {
+            return Ok(None);
+        };
+        T::deserialize(value.clone()).map(Some).map_err(|e| {
+            Stop::error(format!(
+                "parameter `{name}` of `{id}` has an unusable value: {e}"
+            ))
+        })
+    }
+
     pub fn get<T: DeserializeOwned>(&self, check: &CheckMeta, name: &str) -> Result<T, Stop> {
         let value = self
             .values

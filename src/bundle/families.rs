@@ -5,9 +5,14 @@
 //! a family's share is one function here and one line in [`contributions`].
 
 use super::{Members, absence};
+use crate::context::Fact;
 use crate::engine::Run;
 use crate::facts::host::BackupSettingsTable;
 use crate::facts::sql::ServerFacts;
+use crate::facts::sql::reads::{
+    AppAccount, BackupAccount, BackupAccountRoles, BackupPermissionGrant, BackupRoleMembers,
+    ConnectionRow, CreateRights, DatabasePresenceOf, LastFullBackup, PmpKeyState, ServerClock,
+};
 use crate::facts::tls::{ChainSource, PresentedChain};
 
 /// A family's share of the bundle.
@@ -15,7 +20,35 @@ pub type Contribution = fn(&Run, &mut Members);
 
 /// Every family's contribution, in the order their members are written.
 pub fn contributions() -> Vec<Contribution> {
-    vec![tls_certificates, sql_server_facts]
+    vec![tls_certificates, sql_server_facts, sql_reads]
+}
+
+/// sql-reads.json: every answer the SQL checks judged, keyed by what was
+/// asked, each with the session that read it — or why it was not read.
+fn sql_reads(run: &Run, members: &mut Members) {
+    fn entry<F: Fact>(run: &Run) -> serde_json::Value
+    where
+        F::Output: serde::Serialize,
+    {
+        match absence::<F>(run) {
+            Ok(value) => serde_json::to_value(&*value)
+                .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
+            Err(reason) => serde_json::json!({ "available": false, "reason": reason }),
+        }
+    }
+    let reads = serde_json::json!({
+        "database_presence_app": entry::<DatabasePresenceOf<AppAccount>>(run),
+        "database_presence_backup": entry::<DatabasePresenceOf<BackupAccount>>(run),
+        "create_rights": entry::<CreateRights>(run),
+        "pmp_keys": entry::<PmpKeyState>(run),
+        "backup_account_roles": entry::<BackupAccountRoles>(run),
+        "backup_role_members": entry::<BackupRoleMembers>(run),
+        "backup_permission": entry::<BackupPermissionGrant>(run),
+        "last_full_backup": entry::<LastFullBackup>(run),
+        "clock": entry::<ServerClock>(run),
+        "connection": entry::<ConnectionRow>(run),
+    });
+    members.json("sql-reads.json", &reads);
 }
 
 /// server-facts.json: what SQL Server said about itself through a session,

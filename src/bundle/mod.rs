@@ -52,6 +52,10 @@ pub const LAYOUT: &[(&str, &str)] = &[
         "what SQL Server said about itself: version, edition, collation, service accounts, settings",
     ),
     (
+        "sql-reads.json",
+        "every answer the SQL checks judged (roles, permissions, last backup, clock, connection…) and the session that read it, or why it was not read",
+    ),
+    (
         "certs/",
         "chain.pem (the certificate chain the server presented, leaf first) and certificate-N.txt (each decoded); README.txt when there is none",
     ),

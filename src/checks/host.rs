@@ -346,7 +346,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::probe::sddl;
+    use crate::facts::host::sddl;
 
     const SERVICE: &str = "S-1-5-21-1004336348-1177238915-682003330-1105";
     /// SYSTEM, Administrators and TrustedInstaller: what hardening leaves.

@@ -10,7 +10,6 @@ use super::usage_error;
 use crate::catalog::Catalog;
 use crate::context::RunSettings;
 use crate::engine::{self, EngineOptions};
-use crate::probe::write_probe::CLEANUP_TIMEOUT;
 use crate::report::{Format, Style};
 use crate::selection::{self, Plan, Selection};
 use crate::target::{SecretInputs, Target, TargetOverrides};
@@ -123,13 +122,8 @@ pub fn execute(prepared: &Prepared) -> engine::Run {
             Bar::for_stderr()
         },
     ));
-    // Removals of abandoned probe files must finish; other probes may leave
-    // sockets closing in the background: do not wait for those.
-    let cleanups = &prepared.options.settings.cleanups;
-    cleanups.close();
-    runtime.block_on(async {
-        let _ = tokio::time::timeout(CLEANUP_TIMEOUT, cleanups.wait()).await;
-    });
+    // The engine waited for the removals of abandoned probe files; other
+    // probes may leave sockets closing in the background: not waited for.
     runtime.shutdown_background();
     let mut run = run;
     if cancel.is_cancelled() {

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::context::{Fact, RunContext};
 use crate::finding::{Finding, Stop};
-use crate::probe::sddl::{self, Readers, SecurityDescriptor};
+pub use crate::probe::sddl;
+use crate::probe::sddl::{Readers, SecurityDescriptor};
 use crate::target::AppKind;
 
 /// Who may read a file, as its permissions say.

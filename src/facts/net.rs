@@ -9,9 +9,12 @@ use tokio::net::TcpStream;
 
 use crate::context::{Fact, RunContext};
 use crate::finding::Stop;
-use crate::probe::dns::{LookupFailure, Resolver};
-use crate::probe::ssrp::{self, BrowserFailure, InstanceInfo};
-use crate::probe::tcp::{self, ConnectAttempt};
+pub use crate::probe::dns::LookupFailure;
+use crate::probe::dns::Resolver;
+pub use crate::probe::ssrp::BrowserFailure;
+use crate::probe::ssrp::{self, InstanceInfo};
+use crate::probe::tcp;
+pub use crate::probe::tcp::{ConnectAttempt, ConnectOutcome};
 use crate::target::DEFAULT_SQL_PORT;
 
 /// The resolver this run uses (system, or the target's name servers).
@@ -245,6 +248,85 @@ impl Fact for SqlEndpoint {
                     reach.port.port, ctx.target.server.host
                 ),
             )
+        })
+    }
+}
+
+/// The PTR records of every address the host name resolved to.
+pub struct ReverseLookups;
+
+/// One address's reverse lookup: its names, or why there are none.
+pub struct ReverseLookup {
+    pub address: IpAddr,
+    pub names: Result<Vec<String>, LookupFailure>,
+}
+
+impl Fact for ReverseLookups {
+    type Output = Vec<ReverseLookup>;
+
+    async fn gather(ctx: &RunContext) -> Result<Vec<ReverseLookup>, Stop> {
+        let lookup = ctx.fact::<HostLookup>().await?;
+        let addresses = lookup.result.as_ref().map_err(|f| {
+            Stop::blocked(
+                ["net.dns.resolve"],
+                format!(
+                    "`{}` does not resolve ({f}); see net.dns.resolve",
+                    ctx.target.server.host
+                ),
+            )
+        })?;
+        let resolver = ctx.fact::<DnsResolver>().await?;
+        Ok(futures::future::join_all(addresses.iter().map(|ip| async {
+            ReverseLookup {
+                address: *ip,
+                names: resolver.names_of(*ip).await,
+            }
+        }))
+        .await)
+    }
+}
+
+/// WinRM's standard ports (PowerShell remoting): HTTP and HTTPS.
+pub const WINRM_HTTP_PORT: u16 = 5985;
+pub const WINRM_HTTPS_PORT: u16 = 5986;
+
+/// The check whose parameters `http_port` and `https_port` move WinRM's ports.
+pub const WINRM_CHECK: &str = "net.winrm.reachable";
+
+/// One connection attempt to WinRM's HTTP and HTTPS ports on every address
+/// of the SQL Server host.
+pub struct WinRmReachability;
+
+pub struct WinRmAttempts {
+    pub http_port: u16,
+    pub https_port: u16,
+    pub attempts: Vec<ConnectAttempt>,
+}
+
+impl Fact for WinRmReachability {
+    type Output = WinRmAttempts;
+
+    async fn gather(ctx: &RunContext) -> Result<WinRmAttempts, Stop> {
+        let http_port = ctx
+            .param_by_id(WINRM_CHECK, "http_port")?
+            .unwrap_or(WINRM_HTTP_PORT);
+        let https_port = ctx
+            .param_by_id(WINRM_CHECK, "https_port")?
+            .unwrap_or(WINRM_HTTPS_PORT);
+        let addresses = ctx.fact::<HostAddresses>().await?;
+        let targets: Vec<SocketAddr> = addresses
+            .iter()
+            .flat_map(|ip| {
+                [
+                    SocketAddr::new(*ip, http_port),
+                    SocketAddr::new(*ip, https_port),
+                ]
+            })
+            .collect();
+        Ok(WinRmAttempts {
+            http_port,
+            https_port,
+            attempts: tcp::try_all(&targets, ctx.timeout()).await,
         })
     }
 }

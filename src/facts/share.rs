@@ -6,17 +6,15 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Serialize;
-
 use crate::context::{Fact, RunContext};
 use crate::facts::net::DnsResolver;
 use crate::finding::{SkipKind, Stop};
-use crate::probe::destination::{Destination, UncPath};
+pub use crate::probe::destination::{Destination, UncPath};
 use crate::probe::dns::{LookupFailure, ip_literal};
-use crate::probe::fs_error::{FsError, FsProblem};
+pub use crate::probe::fs_error::{FsError, FsProblem};
 use crate::probe::smb::{ConnectError, ShareConnection, ShareLogin, Space};
 use crate::probe::tcp::{self, ConnectAttempt};
-use crate::probe::write_probe::{self, LocalStore, ProbeReport, SmbStore};
+pub use crate::probe::write_probe::{Cleanup, PROBE_BYTES, ProbeReport, Step};
 use crate::target::{Credential, DEFAULT_SMB_PORT};
 
 /// `[backup] destination`, parsed.
@@ -141,58 +139,6 @@ impl Fact for ShareSession {
             timeout: ctx.timeout(),
         };
         Ok(ShareConnection::open(login).await.map(Arc::new))
-    }
-}
-
-/// How the probe reached the destination.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "via", rename_all = "kebab-case")]
-pub enum Access {
-    /// Over SMB, logged on as the backup account.
-    Smb { user: String, dialect: String },
-    /// Through the operating system, as the user running this tool.
-    Local { path: PathBuf },
-}
-
-/// The outcome of the write probe.
-pub enum WriteAttempt {
-    /// The share could not be opened as the backup account.
-    NotConnected(ConnectError),
-    Probed {
-        access: Access,
-        report: Box<ProbeReport>,
-    },
-}
-
-/// The write probe, run once.
-pub struct WriteProbe;
-
-impl Fact for WriteProbe {
-    type Output = WriteAttempt;
-
-    async fn gather(ctx: &RunContext) -> Result<WriteAttempt, Stop> {
-        let destination = ctx.fact::<BackupDestination>().await?;
-        if let Some(path) = os_path(ctx, &destination) {
-            let store = LocalStore::new(&path, ctx.timeout());
-            let report = write_probe::run(&store, ctx.cancelled(), ctx.cleanups()).await;
-            return Ok(WriteAttempt::Probed {
-                access: Access::Local { path },
-                report: Box::new(report),
-            });
-        }
-        let share = match &*ctx.fact::<ShareSession>().await? {
-            Ok(share) => share.clone(),
-            Err(e) => return Ok(WriteAttempt::NotConnected(e.clone())),
-        };
-        let store = SmbStore::new(share.clone());
-        let report = write_probe::run(&store, ctx.cancelled(), ctx.cleanups()).await;
-        Ok(WriteAttempt::Probed {
-            access: Access::Smb {
-                user: share.login().user.clone(),
-                dialect: share.dialect.clone(),
-            },
-            report: Box::new(report),
-        })
     }
 }
 
@@ -338,7 +284,7 @@ pub async fn remove_from_destination(ctx: &RunContext, name: &str) -> Result<boo
 /// one: a local or mounted directory; on Windows also a UNC path when no
 /// backup account is configured, or it is the logged-on one (integrated
 /// authentication): the OS then logs on as the current user.
-fn os_path(ctx: &RunContext, destination: &Destination) -> Option<PathBuf> {
+pub(crate) fn os_path(ctx: &RunContext, destination: &Destination) -> Option<PathBuf> {
     match destination {
         Destination::Local { path } => Some(path.clone()),
         Destination::Unc(unc) => windows_unc_path(ctx, unc),

@@ -271,6 +271,7 @@ async fn no_canary_reaches_any_member_of_the_bundle_or_the_terminal() {
             "environment.json",
             "target.toml",
             "server-facts.json",
+            "sql-reads.json",
             "certs/chain.pem",
             "certs/certificate-1.txt",
             "packs/1-packs/keys.toml",
@@ -281,6 +282,11 @@ async fn no_canary_reaches_any_member_of_the_bundle_or_the_terminal() {
                 "run {index}: no {expected} in {names:?}"
             );
         }
+        // The SQL checks' answers travel with the report, with who read them.
+        let reads: serde_json::Value =
+            serde_json::from_str(member(&members, "sql-reads.json")).unwrap();
+        assert_eq!(reads["clock"]["by"]["user"], "pmp", "{reads}");
+        assert!(reads["clock"]["value"]["server_utc"].is_string(), "{reads}");
         let pack = member(&members, "packs/1-packs/keys.toml");
         assert!(pack.contains("PASSWORD = '<redacted>'"), "{pack}");
         // The chain is exactly what the server presented, decoded beside it.

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod architecture;
 mod bounds;
 mod bundle;
 mod cancel;

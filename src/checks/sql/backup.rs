@@ -1,20 +1,17 @@
 //! What backups need from SQL Server: the backup account in
-//! db_backupoperator with BACKUP DATABASE permission, a recent full backup on
-//! record, and (intrusive) SQL Server's own service account able to write to
-//! the backup destination.
+//! db_backupoperator with BACKUP DATABASE permission, and a recent full
+//! backup on record. (SQL Server's own write to the destination is
+//! share.sql-can-write, in `checks::share`.)
 
 use async_trait::async_trait;
 
-use super::query_stop;
 use crate::context::RunContext;
-use crate::facts::share::{BackupDestination, ShareSession, remove_from_destination};
-use crate::facts::sql::{
-    AccountKind, ServerFacts, SqlLogin, SqlSession, any_session, login_of, session_of,
+use crate::facts::sql::reads::{
+    BackupAccountRoles, BackupPermissionGrant, BackupRecord, BackupRoleMembers, DatabasePresence,
+    LastFullBackup, PermissionAnswer, Read, RoleFlags, RoleMembers, database_presence, ident,
 };
+use crate::facts::sql::{AccountKind, Platform, ServerError, ServerFacts, login_of, session_of};
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::destination::Destination;
-use crate::probe::sql::{QueryFailure, ident, literal};
-use crate::probe::write_probe::ProbeName;
 use crate::registry::{Check, CheckMeta, Family, ParamRule};
 
 /// The statements that put `user` into db_backupoperator of `database`.
@@ -56,13 +53,23 @@ impl Check for BackupOperatorRole {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let database = ctx.target.database()?;
-        let account = AccountKind::Backup.account(&ctx.target)?;
-        let user = account.user.as_str();
+        AccountKind::Backup.account(&ctx.target)?;
         let own = login_of(ctx, AccountKind::Backup).await;
         if let Ok(login) = &own
             && let Ok(session) = login.session()
         {
-            return as_backup_account(&self.meta, login, session, database).await;
+            // Logged in, but the database was refused: is there a user for it?
+            if session.database.is_none() {
+                let presence = database_presence(ctx, AccountKind::Backup).await?;
+                return judge_refused_backup_account(
+                    &self.meta,
+                    database,
+                    &presence,
+                    &login.database_refused,
+                );
+            }
+            let roles = ctx.fact::<BackupAccountRoles>().await?;
+            return Ok(judge_own_roles(&self.meta, database, &roles));
         }
         // The backup account has no session here: ask on its behalf.
         let why_not = match &own {
@@ -80,53 +87,48 @@ impl Check for BackupOperatorRole {
             ))
         })?;
         let session = admin.session()?;
-        on_behalf(&self.meta, session, database, user)
-            .await
-            .map(|f| {
-                f.note(format!(
-                    "checked through `{}` because the backup account could not log in: {why_not}",
+        if session.database.is_none() {
+            return Err(Stop::blocked(
+                ["sql.login"],
+                format!(
+                    "cannot check: the backup account could not log in and `{}` cannot open `{database}` either",
                     session.user
-                ))
-            })
+                ),
+            ));
+        }
+        let members = ctx.fact::<BackupRoleMembers>().await?;
+        judge_on_behalf(&self.meta, database, &members, &why_not)
     }
 }
 
-pub const ROLE_QUERY: &str = "SELECT IS_ROLEMEMBER(N'db_backupoperator') AS backup_operator, IS_ROLEMEMBER(N'db_owner') AS db_owner, IS_SRVROLEMEMBER(N'sysadmin') AS sysadmin";
-
-async fn as_backup_account(
+/// The backup account logged in, but the server refused it the database.
+fn judge_refused_backup_account(
     meta: &CheckMeta,
-    login: &SqlLogin,
-    session: &SqlSession,
     database: &str,
+    presence: &Read<DatabasePresence>,
+    refusal: &Option<ServerError>,
 ) -> Outcome {
-    let user = &session.user;
-    if session.database.is_none() {
-        // Logged in, but the database was refused: is there a user for it?
-        let presence = session
-            .database_presence(database)
-            .await
-            .map_err(|e| query_stop(session, "whether the database exists", e, "no permission"))?;
-        if !presence.exists {
-            return Err(Stop::blocked(
-                ["sql.database"],
-                format!("the database `{database}` does not exist; see sql.database"),
-            ));
-        }
-        return Ok(session.mark(
-            Membership::NoUser
-                .finding(meta, user, database)
-                .evidence("login_refused_database", &login.database_refused),
+    if !presence.value.exists {
+        return Err(Stop::blocked(
+            ["sql.database"],
+            format!("the database `{database}` does not exist; see sql.database"),
         ));
     }
-    let set = session
-        .rows(ROLE_QUERY)
-        .await
-        .map_err(|e| query_stop(session, "the backup account's roles", e, "no permission"))?;
-    let yes = |column: &str| set.get(0, column).as_bool() == Some(true);
-    let finding = if yes("backup_operator") {
+    Ok(presence.by.mark(
+        Membership::NoUser
+            .finding(meta, &presence.by.user, database)
+            .evidence("login_refused_database", refusal),
+    ))
+}
+
+/// The backup account's roles, as it sees them itself.
+fn judge_own_roles(meta: &CheckMeta, database: &str, roles: &Read<RoleFlags>) -> Finding {
+    let user = &roles.by.user;
+    let flags = &roles.value;
+    let finding = if flags.backup_operator {
         Membership::Operator.finding(meta, user, database)
-    } else if yes("db_owner") || yes("sysadmin") {
-        let via = if yes("sysadmin") {
+    } else if flags.db_owner || flags.sysadmin {
+        let via = if flags.sysadmin {
             "sysadmin"
         } else {
             "db_owner"
@@ -137,70 +139,30 @@ async fn as_backup_account(
     } else {
         Membership::NotMember("not a member".to_owned()).finding(meta, user, database)
     };
-    Ok(session.mark(finding.evidence("roles", set.to_json_rows())))
+    roles.by.mark(finding.evidence("roles", &flags.roles))
 }
 
-pub fn backup_permission_query(database: &str) -> String {
-    format!(
-        "SELECT HAS_PERMS_BY_NAME({}, N'DATABASE', N'BACKUP DATABASE') AS can_backup",
-        literal(database)
-    )
-}
-
-/// The intrusive check's backup: a copy that never disturbs the chain.
-pub fn copy_only_backup(database: &str, file: &str) -> String {
-    format!(
-        "BACKUP DATABASE {} TO DISK = {} WITH COPY_ONLY",
-        ident(database),
-        literal(file)
-    )
-}
-
-pub fn members_query(user: &str) -> String {
-    format!(
-        "SELECT HAS_PERMS_BY_NAME(DB_NAME(), N'DATABASE', N'VIEW DEFINITION') AS can_view; \
-         SELECT u.name AS user_name, r.name AS role_name FROM sys.database_principals AS u \
-         LEFT JOIN sys.database_role_members AS m ON m.member_principal_id = u.principal_id \
-         LEFT JOIN sys.database_principals AS r ON r.principal_id = m.role_principal_id \
-         WHERE u.sid = SUSER_SID({})",
-        literal(user)
-    )
-}
-
-async fn on_behalf(meta: &CheckMeta, session: &SqlSession, database: &str, user: &str) -> Outcome {
-    if session.database.as_deref().is_none() {
-        return Err(Stop::blocked(
-            ["sql.login"],
-            format!(
-                "cannot check: the backup account could not log in and `{}` cannot open `{database}` either",
-                session.user
-            ),
-        ));
-    }
-    let sets = session
-        .results(&members_query(user))
-        .await
-        .map_err(|e| query_stop(session, "the database's role members", e, "VIEW DEFINITION"))?;
-    let can_view = sets
-        .first()
-        .and_then(|s| s.scalar())
-        .and_then(|v| v.as_bool())
-        == Some(true);
-    if !can_view {
+/// The backup account's roles as the application account sees them.
+fn judge_on_behalf(
+    meta: &CheckMeta,
+    database: &str,
+    members: &Read<RoleMembers>,
+    why_not: &str,
+) -> Outcome {
+    let by = &members.by;
+    let found = &members.value;
+    if !found.can_view {
         return Err(Stop::blocked(
             ["sql.login"],
             format!(
                 "cannot check: the backup account could not log in, and `{}` lacks VIEW DEFINITION in `{database}` to see its roles",
-                session.user
+                by.user
             ),
         ));
     }
-    let members = sets.get(1).cloned().unwrap_or_default();
-    let roles: Vec<String> = (0..members.rows.len())
-        .filter_map(|row| members.get(row, "role_name").as_text())
-        .collect();
+    let roles = &found.roles;
     let has = |role: &str| roles.iter().any(|r| r.eq_ignore_ascii_case(role));
-    let membership = if members.rows.is_empty() {
+    let membership = if !found.has_user {
         Membership::NoUser
     } else if has("db_backupoperator") {
         Membership::Operator
@@ -211,11 +173,16 @@ async fn on_behalf(meta: &CheckMeta, session: &SqlSession, database: &str, user:
     } else {
         Membership::NotMember(roles.join(", "))
     };
-    Ok(session.mark(
-        membership
-            .finding(meta, user, database)
-            .evidence("roles", &roles),
-    ))
+    Ok(by
+        .mark(
+            membership
+                .finding(meta, &found.user, database)
+                .evidence("roles", roles),
+        )
+        .note(format!(
+            "checked through `{}` because the backup account could not log in: {why_not}",
+            by.user
+        )))
 }
 
 /// Where the backup account stands in the database, however that was found
@@ -285,42 +252,58 @@ impl Check for BackupPermission {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let database = ctx.target.database()?;
-        let login = session_of(ctx, AccountKind::Backup).await?;
-        let session = login.session()?;
-        let user = &session.user;
-        let value = session
-            .scalar(&backup_permission_query(database))
+        let answer = ctx.fact::<BackupPermissionGrant>().await?;
+        let platform = ctx
+            .fact::<ServerFacts>()
             .await
-            .map_err(|e| query_stop(session, "the backup permission", e, "no permission"))?;
-        let finding = match value.as_ref().and_then(|v| v.as_bool()) {
-            Some(true) => Finding::pass(format!("`{user}` may run BACKUP DATABASE on `{database}`")),
-            Some(false) => Finding::problem(
-                self.meta.severity,
-                format!("`{user}` may not run BACKUP DATABASE on `{database}`: backups fail with error 262"),
-            )
-            .expected("BACKUP DATABASE permission")
-            .actual("denied")
-            .remediation(format!(
-                "{} (or: USE {}; GRANT BACKUP DATABASE TO {};)",
-                grant_role(database, user, session.database.is_none()),
-                ident(database),
-                ident(user)
-            )),
-            None => {
-                return Err(Stop::blocked(["sql.database"], format!(
-                    "the server does not know the database `{database}` (HAS_PERMS_BY_NAME returned NULL); see sql.database"
-                )));
-            }
-        };
-        let finding = match ctx.fact::<ServerFacts>().await {
-            Ok(info) if !info.platform.native_backup_to_disk() => finding.note(format!(
-                "{} does not allow native backups to disk whatever the permission; see sql.platform",
-                info.platform.describe()
-            )),
-            _ => finding,
-        };
-        Ok(session.mark(finding.evidence("has_perms_by_name", value)))
+            .ok()
+            .map(|info| info.platform);
+        judge_permission(&self.meta, database, &answer, platform)
     }
+}
+
+/// The verdict on BACKUP DATABASE; `platform` when the server's is known.
+fn judge_permission(
+    meta: &CheckMeta,
+    database: &str,
+    answer: &Read<PermissionAnswer>,
+    platform: Option<Platform>,
+) -> Outcome {
+    let by = &answer.by;
+    let user = &by.user;
+    let finding = match answer.value.granted {
+        Some(true) => Finding::pass(format!("`{user}` may run BACKUP DATABASE on `{database}`")),
+        Some(false) => Finding::problem(
+            meta.severity,
+            format!(
+                "`{user}` may not run BACKUP DATABASE on `{database}`: backups fail with error 262"
+            ),
+        )
+        .expected("BACKUP DATABASE permission")
+        .actual("denied")
+        .remediation(format!(
+            "{} (or: USE {}; GRANT BACKUP DATABASE TO {};)",
+            grant_role(database, user, by.database.is_none()),
+            ident(database),
+            ident(user)
+        )),
+        None => {
+            return Err(Stop::blocked(
+                ["sql.database"],
+                format!(
+                    "the server does not know the database `{database}` (HAS_PERMS_BY_NAME returned NULL); see sql.database"
+                ),
+            ));
+        }
+    };
+    let finding = match platform {
+        Some(platform) if !platform.native_backup_to_disk() => finding.note(format!(
+            "{} does not allow native backups to disk whatever the permission; see sql.platform",
+            platform.describe()
+        )),
+        _ => finding,
+    };
+    Ok(by.mark(finding.evidence("has_perms_by_name", &answer.value.has_perms_by_name)))
 }
 
 pub struct RecentBackup {
@@ -342,17 +325,6 @@ impl RecentBackup {
     }
 }
 
-pub fn last_backup_query(database: &str) -> String {
-    format!(
-        "SELECT TOP (1) b.backup_finish_date, DATEDIFF(SECOND, b.backup_finish_date, GETDATE()) AS age_seconds, \
-         m.physical_device_name FROM msdb.dbo.backupset AS b \
-         JOIN msdb.dbo.backupmediafamily AS m ON m.media_set_id = b.media_set_id \
-         WHERE b.database_name = {} AND b.type = 'D' AND b.is_copy_only = 0 \
-         ORDER BY b.backup_finish_date DESC",
-        literal(database)
-    )
-}
-
 #[async_trait]
 impl Check for RecentBackup {
     fn meta(&self) -> &CheckMeta {
@@ -369,71 +341,70 @@ impl Check for RecentBackup {
                 info.platform.describe()
             )));
         }
-        let login = match session_of(ctx, AccountKind::Backup).await {
-            Ok(login) => login,
-            Err(_) => any_session(ctx).await?,
-        };
-        let session = login.session()?;
-        let set = session
-            .rows(&last_backup_query(database))
-            .await
-            .map_err(|e| {
-                query_stop(
-                    session,
-                    "the backup history in msdb",
-                    e,
-                    "SELECT on msdb.dbo.backupset and msdb.dbo.backupmediafamily",
-                )
-            })?;
-        let Some(_) = set.rows.first() else {
-            return Ok(session.mark(
-                Finding::problem(
-                    self.meta.severity,
-                    format!("msdb has no full backup of `{database}` on record"),
-                )
-                .expected(format!("a full backup within {max_hours} hours"))
-                .actual("none"),
-            ));
-        };
-        let age_seconds = set
-            .get(0, "age_seconds")
-            .as_i64()
-            .ok_or_else(|| Stop::error("msdb gave no age for the last backup"))?;
-        let destination = set
-            .get(0, "physical_device_name")
-            .as_text()
-            .unwrap_or_default();
-        let finished = set.get(0, "backup_finish_date").to_string();
-        let hours = age_seconds as f64 / 3600.0;
-        let mut finding = if age_seconds <= max_hours * 3600 {
-            Finding::pass(format!(
-                "the last full backup of `{database}` finished {hours:.1} hours ago, to {destination}"
-            ))
-        } else {
-            Finding::problem(
-                self.meta.severity,
-                format!(
-                    "the last full backup of `{database}` is {hours:.1} hours old (finished {finished}, to {destination})"
-                ),
-            )
-            .expected(format!("at most {max_hours} hours"))
-            .actual(format!("{hours:.1} hours"))
-        };
-        if let Some(configured) = &ctx.target.backup.destination
-            && !destination.is_empty()
-            && !under(&destination, configured)
-        {
-            finding = finding.note(format!(
-                "the last backup went to {destination}, not under the configured destination {configured}"
-            ));
-        }
-        Ok(session.mark(
-            finding
-                .evidence("finished", finished)
-                .evidence("age_seconds", age_seconds)
-                .evidence("destination", destination),
+        let last = ctx.fact::<LastFullBackup>().await?;
+        Ok(judge_recent(
+            &self.meta,
+            database,
+            max_hours,
+            &last,
+            ctx.target.backup.destination.as_deref(),
         ))
     }
+}
+
+/// The verdict on the last full backup; `configured` is the destination
+/// the target file names, if any.
+fn judge_recent(
+    meta: &CheckMeta,
+    database: &str,
+    max_hours: i64,
+    last: &Read<Option<BackupRecord>>,
+    configured: Option<&str>,
+) -> Finding {
+    let Some(record) = &last.value else {
+        return last.by.mark(
+            Finding::problem(
+                meta.severity,
+                format!("msdb has no full backup of `{database}` on record"),
+            )
+            .expected(format!("a full backup within {max_hours} hours"))
+            .actual("none"),
+        );
+    };
+    let BackupRecord {
+        finished,
+        age_seconds,
+        destination,
+    } = record;
+    let hours = *age_seconds as f64 / 3600.0;
+    let mut finding = if *age_seconds <= max_hours * 3600 {
+        Finding::pass(format!(
+            "the last full backup of `{database}` finished {hours:.1} hours ago, to {destination}"
+        ))
+    } else {
+        Finding::problem(
+            meta.severity,
+            format!(
+                "the last full backup of `{database}` is {hours:.1} hours old (finished {finished}, to {destination})"
+            ),
+        )
+        .expected(format!("at most {max_hours} hours"))
+        .actual(format!("{hours:.1} hours"))
+    };
+    if let Some(configured) = configured
+        && !destination.is_empty()
+        && !under(destination, configured)
+    {
+        finding = finding.note(format!(
+            "the last backup went to {destination}, not under the configured destination {configured}"
+        ));
+    }
+    last.by.mark(
+        finding
+            .evidence("finished", finished)
+            .evidence("age_seconds", age_seconds)
+            .evidence("destination", destination),
+    )
 }
 
 /// Whether `path` lies under `directory`, comparing Windows paths without case.
@@ -446,202 +417,6 @@ fn under(path: &str, directory: &str) -> bool {
     let (path, directory) = (normalise(path), normalise(directory));
     path.strip_prefix(&directory)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('\\'))
-}
-
-pub struct SqlCanWrite {
-    meta: CheckMeta,
-}
-
-impl SqlCanWrite {
-    pub(super) fn new() -> Self {
-        SqlCanWrite {
-            meta: CheckMeta::new("share.sql-can-write", Family::Share, Severity::Fail)
-                .title("SQL Server itself can write backups to the destination")
-                .checks("Runs BACKUP DATABASE … TO DISK = '<destination>\\.mssql-preflight-probe-<started>-<uuid>-sql-backup.tmp' WITH COPY_ONLY (a copy that never disturbs the backup chain), then removes the file. Only with --intrusive.")
-                .why("The backup file is written by the SQL Server service account, not by the backup account: the share must let that account (or the computer account) write, which only a real backup proves.")
-                .fix("Grant the SQL Server service account (or, for the default virtual account, the computer account DOMAIN\\HOST$) Change on the share and Modify on the folder.")
-                .guide("Passwordstate guide §2.5 (Change for the SQL Server computer object), §4.6 (Access Denied) and §5")
-                .param(
-                    "timeout_seconds",
-                    45,
-                    "how long the test backup may take; keep it below the run's --deadline (60 s by default)",
-                )
-                .rule(ParamRule::Positive)
-                .intrusive(),
-        }
-    }
-}
-
-#[async_trait]
-impl Check for SqlCanWrite {
-    fn meta(&self) -> &CheckMeta {
-        &self.meta
-    }
-
-    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let destination = ctx.fact::<BackupDestination>().await?;
-        let database = ctx.target.database()?;
-        if let Err(why) = removable(ctx, &destination).await {
-            return Err(Stop::blocked(
-                ["share.write"],
-                format!(
-                    "the test backup was not written, because this machine could not remove it afterwards: {why}"
-                ),
-            ));
-        }
-        let info = ctx.fact::<ServerFacts>().await?;
-        if !info.platform.native_backup_to_disk() {
-            return Err(Stop::not_applicable(format!(
-                "{} does not allow BACKUP … TO DISK; see sql.platform",
-                info.platform.describe()
-            )));
-        }
-        let login = match session_of(ctx, AccountKind::Backup).await {
-            Ok(login) => login,
-            Err(_) => session_of(ctx, AccountKind::App).await?,
-        };
-        let session = login.session()?;
-        // Named as the write probe names its files, so a run killed between
-        // the backup and its removal leaves nothing share.write does not sweep.
-        let name =
-            ProbeName::fresh(time::OffsetDateTime::now_utc(), Some("sql-backup")).to_string();
-        let file = path_for_sql_server(&destination, &name);
-        let statement = copy_only_backup(database, &file);
-        let limit: u64 = ctx.param(&self.meta, "timeout_seconds")?;
-        let outcome = session
-            .results_within(&statement, std::time::Duration::from_secs(limit))
-            .await;
-        // Remove whatever the backup left, whether it succeeded or not.
-        let cleanup = remove_from_destination(ctx, &name).await;
-        let removed = cleanup.as_ref().ok().copied();
-        let evidence = |f: Finding| {
-            f.evidence("file", &file)
-                .evidence("statement", &statement)
-                .evidence("as", &session.user)
-                .evidence("removed", removed)
-        };
-        let finding = match outcome {
-            Ok(_) => Finding::pass(format!(
-                "SQL Server wrote a COPY_ONLY backup of `{database}` to {destination}"
-            )),
-            Err(QueryFailure::Server(error)) if error.number == 262 => {
-                return Err(Stop::blocked(
-                    ["sql.perm.backup"],
-                    format!(
-                        "`{}` may not back up `{database}` (error 262), so SQL Server's own access to the destination could not be tested; see sql.perm.backup",
-                        session.user
-                    ),
-                ));
-            }
-            Err(QueryFailure::Server(error)) => {
-                let (what, fix) =
-                    explain_backup_error(&error.message, &destination.to_string(), &info);
-                Finding::problem(
-                    self.meta.severity,
-                    format!("{what} (server: {})", error.message),
-                )
-                .remediation(fix)
-                .evidence("error", &error)
-            }
-            Err(other) => {
-                return Err(Stop::error(format!(
-                    "the test backup did not finish: {other}{}",
-                    match &cleanup {
-                        Ok(_) => String::new(),
-                        Err(stop) => format!("; {}: delete {file} by hand", stop.reason()),
-                    }
-                )));
-            }
-        };
-        let finding = match cleanup {
-            Ok(_) => finding,
-            Err(stop) => Finding::problem(
-                self.meta.severity,
-                format!("{}; but {}", finding.message, stop.reason()),
-            )
-            .remediation(format!("Delete the test file by hand: {file}")),
-        };
-        Ok(session.mark(evidence(finding)))
-    }
-}
-
-/// Whether this machine can remove a file SQL Server writes to `destination`:
-/// a local or mounted directory it sees, or a share the backup account can
-/// open over SMB.
-async fn removable(ctx: &RunContext, destination: &Destination) -> Result<(), String> {
-    match destination {
-        Destination::Local { path } if path.is_dir() => Ok(()),
-        Destination::Local { path } => Err(format!(
-            "{} is not a directory this machine can see; run the check on the SQL Server machine, or give a UNC path or a mounted directory",
-            path.display()
-        )),
-        Destination::Unc(unc) => match ctx.fact::<ShareSession>().await {
-            Ok(session) => match session.as_ref() {
-                Ok(_) => Ok(()),
-                Err(e) => Err(format!(
-                    "the backup account cannot {} {unc} ({}); see share.write",
-                    e.step.describe(),
-                    e.error
-                )),
-            },
-            Err(stop) => Err(stop.reason().to_owned()),
-        },
-    }
-}
-
-/// The test file's path as SQL Server is told it.
-fn path_for_sql_server(destination: &Destination, name: &str) -> String {
-    match destination {
-        Destination::Local { path } => path.join(name).display().to_string(),
-        Destination::Unc(unc) => unc.unc_of(name),
-    }
-}
-
-fn explain_backup_error(
-    message: &str,
-    destination: &str,
-    info: &crate::facts::sql::ServerInfo,
-) -> (String, String) {
-    let account = info
-        .service_accounts
-        .visible()
-        .and_then(|services| services.iter().find(|s| s.name.starts_with("SQL Server (")))
-        .map(|s| s.account.clone())
-        .unwrap_or_else(|| "the SQL Server service account".to_owned());
-    let computer = info
-        .machine_name
-        .as_deref()
-        .map(|m| format!("{m}$"))
-        .unwrap_or_else(|| "the SQL Server computer account".to_owned());
-    if message.contains("error 5(") || message.to_ascii_lowercase().contains("access is denied") {
-        (
-            format!("SQL Server's service account ({account}) may not write to {destination}"),
-            format!(
-                "Grant {account} (for a built-in account, the computer account {computer}) Change on the share and Modify on the folder."
-            ),
-        )
-    } else if message.contains("error 3(")
-        || message.contains("error 2(")
-        || message.contains("error 53(")
-        || message.contains("error 67(")
-    {
-        (
-            format!("SQL Server cannot find {destination}"),
-            "Check the path as the SQL Server machine sees it: the server and share names, that the folder exists, and that the SQL Server host resolves and reaches the file server.".to_owned(),
-        )
-    } else if message.contains("error 112(")
-        || message.to_ascii_lowercase().contains("not enough space")
-    {
-        (
-            format!("there is not enough space at {destination}"),
-            "Free space at the destination or point the backups elsewhere.".to_owned(),
-        )
-    } else {
-        (
-            "SQL Server could not write the test backup".to_owned(),
-            "Read the server's message; the SQL Server error log has the details.".to_owned(),
-        )
-    }
 }
 
 #[cfg(test)]
@@ -665,5 +440,171 @@ mod tests {
         assert!(under(r"\\NAS01\Backups\pws\full.bak", r"\\nas01\backups\"));
         assert!(!under(r"\\nas01\backups2\full.bak", r"\\nas01\backups"));
         assert!(under("/var/backups/x.bak", "/var/backups"));
+    }
+
+    use crate::facts::sql::reads::read_as;
+    use crate::finding::{SkipKind, Status};
+
+    fn backup_read<T>(value: T) -> Read<T> {
+        read_as(AccountKind::Backup, "pback", Some("Passwordstate"), value)
+    }
+
+    fn blocked_by(stop: &Stop) -> Vec<String> {
+        let skip = stop.skip().expect("a skip");
+        assert_eq!(skip.kind, SkipKind::Blocked);
+        skip.by.clone()
+    }
+
+    #[test]
+    fn role_verdicts_as_the_backup_account() {
+        let meta = BackupOperatorRole::new().meta;
+        let flags = |operator, owner, sysadmin| {
+            backup_read(RoleFlags {
+                backup_operator: operator,
+                db_owner: owner,
+                sysadmin,
+                roles: Vec::new(),
+            })
+        };
+        let judge = |r: &Read<RoleFlags>| judge_own_roles(&meta, "Passwordstate", r);
+        assert_eq!(judge(&flags(true, false, false)).status, Status::Pass);
+        let broader = judge(&flags(false, false, true));
+        assert_eq!(broader.status, Status::Pass);
+        assert!(
+            broader.message.contains("as sysadmin"),
+            "{}",
+            broader.message
+        );
+        assert_eq!(broader.notes.len(), 1);
+        let none = judge(&flags(false, false, false));
+        assert_eq!(none.status, Status::Fail);
+        assert_eq!(none.actual.as_deref(), Some("not a member"));
+        assert!(
+            none.remediation
+                .unwrap()
+                .contains("ALTER ROLE [db_backupoperator] ADD MEMBER [pback]")
+        );
+    }
+
+    #[test]
+    fn a_refused_database_is_no_user_or_a_missing_database() {
+        let meta = BackupOperatorRole::new().meta;
+        let presence = |exists| {
+            read_as(
+                AccountKind::Backup,
+                "pback",
+                None,
+                DatabasePresence {
+                    exists,
+                    accessible: Some(false),
+                },
+            )
+        };
+        let missing = judge_refused_backup_account(&meta, "Passwordstate", &presence(false), &None)
+            .unwrap_err();
+        assert_eq!(blocked_by(&missing), ["sql.database"]);
+        let no_user =
+            judge_refused_backup_account(&meta, "Passwordstate", &presence(true), &None).unwrap();
+        assert_eq!(no_user.status, Status::Fail);
+        assert_eq!(no_user.actual.as_deref(), Some("no database user"));
+        assert!(no_user.remediation.unwrap().contains("CREATE USER [pback]"));
+    }
+
+    #[test]
+    fn role_verdicts_through_the_application_account() {
+        let meta = BackupOperatorRole::new().meta;
+        let members = |can_view, has_user, roles: &[&str]| {
+            read_as(
+                AccountKind::App,
+                "pmp",
+                Some("Passwordstate"),
+                RoleMembers {
+                    user: "pback".to_owned(),
+                    can_view,
+                    has_user,
+                    roles: roles.iter().map(|r| r.to_string()).collect(),
+                },
+            )
+        };
+        let judge =
+            |m: &Read<RoleMembers>| judge_on_behalf(&meta, "Passwordstate", m, "wrong password");
+        let hidden = judge(&members(false, true, &[])).unwrap_err();
+        assert_eq!(blocked_by(&hidden), ["sql.login"]);
+        let operator = judge(&members(true, true, &["db_backupoperator"])).unwrap();
+        assert_eq!(operator.status, Status::Pass);
+        assert!(
+            operator.notes[0].contains("checked through `pmp`"),
+            "{:?}",
+            operator.notes
+        );
+        assert_eq!(
+            judge(&members(true, true, &["DB_OWNER"])).unwrap().status,
+            Status::Pass
+        );
+        let no_user = judge(&members(true, false, &[])).unwrap();
+        assert_eq!(no_user.actual.as_deref(), Some("no database user"));
+        let other = judge(&members(true, true, &["db_datareader"])).unwrap();
+        assert_eq!(other.status, Status::Fail);
+        assert_eq!(other.actual.as_deref(), Some("db_datareader"));
+        let none = judge(&members(true, true, &[])).unwrap();
+        assert_eq!(none.actual.as_deref(), Some("no role"));
+    }
+
+    #[test]
+    fn permission_verdicts() {
+        let meta = BackupPermission::new().meta;
+        let answer = |granted| {
+            backup_read(PermissionAnswer {
+                granted,
+                has_perms_by_name: serde_json::json!(granted),
+            })
+        };
+        let judge = |a: &Read<PermissionAnswer>, p| judge_permission(&meta, "Passwordstate", a, p);
+        let granted = judge(&answer(Some(true)), Some(Platform::SqlServer)).unwrap();
+        assert_eq!(granted.status, Status::Pass);
+        assert!(granted.notes.is_empty());
+        let denied = judge(&answer(Some(false)), None).unwrap();
+        assert_eq!(denied.status, Status::Fail);
+        assert!(
+            denied
+                .remediation
+                .unwrap()
+                .contains("GRANT BACKUP DATABASE TO [pback]")
+        );
+        let unknown = judge(&answer(None), None).unwrap_err();
+        assert_eq!(blocked_by(&unknown), ["sql.database"]);
+        let azure = judge(&answer(Some(true)), Some(Platform::AzureSqlDatabase)).unwrap();
+        assert!(
+            azure.notes[0].contains("Azure SQL Database"),
+            "{:?}",
+            azure.notes
+        );
+    }
+
+    #[test]
+    fn recent_backup_verdicts() {
+        let meta = RecentBackup::new().meta;
+        let record = |hours: i64, to: &str| {
+            backup_read(Some(BackupRecord {
+                finished: "2026-12-05 22:00:00".to_owned(),
+                age_seconds: hours * 3600,
+                destination: to.to_owned(),
+            }))
+        };
+        let configured = Some(r"\\nas01\backups");
+        let judge = |r: &Read<Option<BackupRecord>>| {
+            judge_recent(&meta, "Passwordstate", 26, r, configured)
+        };
+        let none = judge(&backup_read(None));
+        assert_eq!(none.status, Status::Warn);
+        assert_eq!(none.actual.as_deref(), Some("none"));
+        let fresh = judge(&record(3, r"\\nas01\backups\pws.bak"));
+        assert_eq!(fresh.status, Status::Pass, "{}", fresh.message);
+        assert!(fresh.notes.is_empty(), "{:?}", fresh.notes);
+        let stale = judge(&record(30, r"\\nas01\backups\pws.bak"));
+        assert_eq!(stale.status, Status::Warn);
+        assert_eq!(stale.actual.as_deref(), Some("30.0 hours"));
+        let elsewhere = judge(&record(3, r"D:\local\pws.bak"));
+        assert!(elsewhere.notes[0].contains("not under the configured destination"));
     }
 }

@@ -3,11 +3,13 @@
 
 use async_trait::async_trait;
 
-use super::query_stop;
 use crate::context::RunContext;
-use crate::facts::sql::{AccountKind, DatabasePresence, SqlSession, session_of};
+use crate::facts::sql::reads::{
+    CreateRights, CreateRightsValue, DatabasePresence, PmpKeyState, PmpKeysFound, Read,
+    database_presence, ident,
+};
+use crate::facts::sql::{AccountKind, session_of};
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::sql::{ident, literal};
 use crate::registry::{Check, CheckMeta, Family};
 
 pub struct Database {
@@ -42,76 +44,88 @@ impl Check for Database {
         let database = ctx.target.database()?;
         let may_create: bool = ctx.param(&self.meta, "may_create")?;
         let login = session_of(ctx, AccountKind::App).await?;
-        let session = login.session()?;
-        let presence = session
-            .database_presence(database)
-            .await
-            .map_err(|e| query_stop(session, "whether the database exists", e, "no permission"))?;
-        let user = &session.user;
-        let finding = match presence {
-            DatabasePresence {
-                exists: true,
-                accessible,
-            } if session.database.is_some() || accessible == Some(true) => Finding::pass(format!(
-                "`{database}` exists and `{user}` can use it"
-            )),
-            DatabasePresence { exists: true, .. } => Finding::problem(
-                self.meta.severity,
-                format!(
-                    "`{database}` exists, but `{user}` cannot open it: the login has no user in it"
-                ),
-            )
-            .expected(format!("a database user for `{user}` in `{database}`"))
-            .remediation(format!(
-                "USE {db}; CREATE USER {login} FOR LOGIN {login}; ALTER ROLE db_owner ADD MEMBER {login};",
-                db = ident(database),
-                login = ident(user)
-            )),
-            DatabasePresence { exists: false, .. } if may_create => {
-                creation_verdict(&self.meta, session, database).await?
-            }
-            DatabasePresence { exists: false, .. } => Finding::problem(
-                self.meta.severity,
-                format!("the database `{database}` does not exist"),
-            )
-            .remediation(format!(
-                "Create it, or correct `database` under [server]: CREATE DATABASE {db}; then USE {db}; CREATE USER {login} FOR LOGIN {login}; ALTER ROLE db_owner ADD MEMBER {login};",
-                db = ident(database),
-                login = ident(user)
-            )),
+        let presence = database_presence(ctx, AccountKind::App).await?;
+        // What the login may create matters only for a database to be created.
+        let rights = if !presence.value.exists && may_create {
+            Some(ctx.fact::<CreateRights>().await?)
+        } else {
+            None
         };
-        Ok(session.mark(
-            finding
-                .evidence("database", database)
-                .evidence("presence", presence)
+        Ok(
+            judge_database(&self.meta, database, &presence, rights.as_deref())
                 .evidence("login_refused_database", &login.database_refused),
-        ))
+        )
     }
 }
 
-pub const CREATE_RIGHTS_QUERY: &str = "SELECT IS_SRVROLEMEMBER(N'sysadmin') AS is_sysadmin, IS_SRVROLEMEMBER(N'dbcreator') AS is_dbcreator, HAS_PERMS_BY_NAME(NULL, NULL, N'CREATE ANY DATABASE') AS can_create_any";
-
-async fn creation_verdict(
+/// The verdict on the application database from what the application
+/// account saw: `rights` is given when a missing database may be created.
+fn judge_database(
     meta: &CheckMeta,
-    session: &SqlSession,
     database: &str,
-) -> Result<Finding, Stop> {
-    let set = session
-        .rows(CREATE_RIGHTS_QUERY)
-        .await
-        .map_err(|e| query_stop(session, "the login's server roles", e, "no permission"))?;
-    let yes = |column: &str| set.get(0, column).as_bool() == Some(true);
-    let user = &session.user;
-    let via = if yes("is_sysadmin") {
+    presence: &Read<DatabasePresence>,
+    rights: Option<&Read<CreateRightsValue>>,
+) -> Finding {
+    let by = &presence.by;
+    let user = &by.user;
+    let finding = match (presence.value, rights) {
+        (
+            DatabasePresence {
+                exists: true,
+                accessible,
+            },
+            _,
+        ) if by.database.is_some() || accessible == Some(true) => Finding::pass(format!(
+            "`{database}` exists and `{user}` can use it"
+        )),
+        (DatabasePresence { exists: true, .. }, _) => Finding::problem(
+            meta.severity,
+            format!(
+                "`{database}` exists, but `{user}` cannot open it: the login has no user in it"
+            ),
+        )
+        .expected(format!("a database user for `{user}` in `{database}`"))
+        .remediation(format!(
+            "USE {db}; CREATE USER {login} FOR LOGIN {login}; ALTER ROLE db_owner ADD MEMBER {login};",
+            db = ident(database),
+            login = ident(user)
+        )),
+        (DatabasePresence { exists: false, .. }, Some(rights)) => {
+            creation_verdict(meta, &rights.value, user, database)
+        }
+        (DatabasePresence { exists: false, .. }, None) => Finding::problem(
+            meta.severity,
+            format!("the database `{database}` does not exist"),
+        )
+        .remediation(format!(
+            "Create it, or correct `database` under [server]: CREATE DATABASE {db}; then USE {db}; CREATE USER {login} FOR LOGIN {login}; ALTER ROLE db_owner ADD MEMBER {login};",
+            db = ident(database),
+            login = ident(user)
+        )),
+    };
+    by.mark(
+        finding
+            .evidence("database", database)
+            .evidence("presence", presence.value),
+    )
+}
+
+fn creation_verdict(
+    meta: &CheckMeta,
+    rights: &CreateRightsValue,
+    user: &str,
+    database: &str,
+) -> Finding {
+    let via = if rights.sysadmin {
         Some("sysadmin")
-    } else if yes("is_dbcreator") {
+    } else if rights.dbcreator {
         Some("dbcreator")
-    } else if yes("can_create_any") {
+    } else if rights.create_any_database {
         Some("CREATE ANY DATABASE")
     } else {
         None
     };
-    Ok(match via {
+    match via {
         Some(via) => Finding::pass(format!(
             "`{database}` does not exist yet; `{user}` may create it ({via}), as the application will on first start"
         )),
@@ -127,7 +141,7 @@ async fn creation_verdict(
             db = ident(database)
         )),
     }
-    .evidence("server_roles", set.to_json_rows()))
+    .evidence("server_roles", &rights.server_roles)
 }
 
 pub struct PmpKeys {
@@ -170,100 +184,228 @@ impl Check for PmpKeys {
                 ));
             }
         };
-        let login = session_of(ctx, AccountKind::App).await?;
-        let session = login.session()?;
-        let database = session.require_database()?;
-        let batch = keys_query(certificate, key);
-        let sets = session
-            .results(&batch)
-            .await
-            .map_err(|e| query_stop(session, "the database's keys", e, "VIEW DEFINITION"))?;
-        let count = |index: usize| {
-            sets.get(index)
-                .and_then(|s| s.scalar())
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0)
-        };
-        let (master_key, has_certificate, has_key) = (count(0) > 0, count(1) > 0, count(2) > 0);
-        let rights = sets.get(3).cloned().unwrap_or_default();
-        let owner = rights.get(0, "db_owner").as_bool() == Some(true);
-        let certificate_control = rights.get(0, "certificate_control").as_bool();
-        let key_view = rights.get(0, "key_view_definition").as_bool();
-        let user = ident(&session.user);
-        let mut missing = Vec::new();
-        if !master_key {
-            missing.push("the database master key".to_owned());
-        }
-        if !has_certificate {
-            missing.push(format!("the certificate `{certificate}`"));
-        }
-        if !has_key {
-            missing.push(format!("the symmetric key `{key}`"));
-        }
-        let evidence = |f: Finding| {
-            f.evidence("database", database)
-                .evidence("master_key", master_key)
-                .evidence("certificate", has_certificate)
-                .evidence("symmetric_key", has_key)
-                .evidence("permissions", rights.to_json_rows())
-        };
-        if !missing.is_empty() {
-            return Ok(session.mark(evidence(
-                Finding::problem(
-                    self.meta.severity,
-                    format!(
-                        "{} not found in `{database}` (or not visible to `{}`)",
-                        missing.join(", "),
-                        session.user
-                    ),
-                )
-                .remediation(format!(
-                    "USE {db}; CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'<strong password>'; \
-                     CREATE CERTIFICATE {cert} WITH SUBJECT = N'PMP'; \
-                     CREATE SYMMETRIC KEY {key} WITH ALGORITHM = AES_256 ENCRYPTION BY CERTIFICATE {cert}; \
-                     GRANT CONTROL ON CERTIFICATE::{cert} TO {user}; GRANT VIEW DEFINITION ON SYMMETRIC KEY::{key} TO {user};",
-                    db = ident(database),
-                    cert = ident(certificate),
-                    key = ident(key),
-                )),
-            )));
-        }
-        let finding = if owner || (certificate_control == Some(true) && key_view == Some(true)) {
-            Finding::pass(format!(
-                "the master key, certificate `{certificate}` and symmetric key `{key}` exist and `{}` may use them",
-                session.user
-            ))
-        } else if certificate_control == Some(false) || key_view == Some(false) {
-            Finding::problem(
-                self.meta.severity,
-                format!(
-                    "the keys exist, but `{}` may not use them (it needs CONTROL on the certificate and VIEW DEFINITION on the symmetric key)",
-                    session.user
-                ),
-            )
-            .remediation(format!(
-                "USE {db}; GRANT CONTROL ON CERTIFICATE::{cert} TO {user}; GRANT VIEW DEFINITION ON SYMMETRIC KEY::{key} TO {user};",
-                db = ident(database),
-                cert = ident(certificate),
-                key = ident(key),
-            ))
-        } else {
-            return Err(Stop::error(format!(
-                "the keys exist, but the server would not say whether `{}` may use them (HAS_PERMS_BY_NAME returned NULL)",
-                session.user
-            )));
-        };
-        Ok(session.mark(evidence(finding)))
+        let keys = ctx.fact::<PmpKeyState>().await?;
+        judge_keys(&self.meta, &keys, certificate, key)
     }
 }
 
-pub fn keys_query(certificate: &str, key: &str) -> String {
-    let (cert, sym) = (literal(certificate), literal(key));
-    format!(
-        "SELECT COUNT(*) AS found FROM sys.symmetric_keys WHERE name = N'##MS_DatabaseMasterKey##'; \
-         SELECT COUNT(*) AS found FROM sys.certificates WHERE name = {cert}; \
-         SELECT COUNT(*) AS found FROM sys.symmetric_keys WHERE name = {sym}; \
-         SELECT IS_ROLEMEMBER(N'db_owner') AS db_owner, HAS_PERMS_BY_NAME({cert}, N'CERTIFICATE', N'CONTROL') AS certificate_control, \
-         HAS_PERMS_BY_NAME({sym}, N'SYMMETRIC KEY', N'VIEW DEFINITION') AS key_view_definition"
-    )
+/// The verdict on PMP's custom key from what the application account saw.
+fn judge_keys(
+    meta: &CheckMeta,
+    keys: &Read<PmpKeysFound>,
+    certificate: &str,
+    key: &str,
+) -> Outcome {
+    let by = &keys.by;
+    let found = &keys.value;
+    let database = found.database.as_str();
+    let user = ident(&by.user);
+    let mut missing = Vec::new();
+    if !found.master_key {
+        missing.push("the database master key".to_owned());
+    }
+    if !found.certificate {
+        missing.push(format!("the certificate `{certificate}`"));
+    }
+    if !found.symmetric_key {
+        missing.push(format!("the symmetric key `{key}`"));
+    }
+    let evidence = |f: Finding| {
+        f.evidence("database", database)
+            .evidence("master_key", found.master_key)
+            .evidence("certificate", found.certificate)
+            .evidence("symmetric_key", found.symmetric_key)
+            .evidence("permissions", &found.permissions)
+    };
+    if !missing.is_empty() {
+        return Ok(by.mark(evidence(
+            Finding::problem(
+                meta.severity,
+                format!(
+                    "{} not found in `{database}` (or not visible to `{}`)",
+                    missing.join(", "),
+                    by.user
+                ),
+            )
+            .remediation(format!(
+                "USE {db}; CREATE MASTER KEY ENCRYPTION BY PASSWORD = N'<strong password>'; \
+                 CREATE CERTIFICATE {cert} WITH SUBJECT = N'PMP'; \
+                 CREATE SYMMETRIC KEY {key} WITH ALGORITHM = AES_256 ENCRYPTION BY CERTIFICATE {cert}; \
+                 GRANT CONTROL ON CERTIFICATE::{cert} TO {user}; GRANT VIEW DEFINITION ON SYMMETRIC KEY::{key} TO {user};",
+                db = ident(database),
+                cert = ident(certificate),
+                key = ident(key),
+            )),
+        )));
+    }
+    let (control, view) = (found.certificate_control, found.key_view_definition);
+    let finding = if found.db_owner || (control == Some(true) && view == Some(true)) {
+        Finding::pass(format!(
+            "the master key, certificate `{certificate}` and symmetric key `{key}` exist and `{}` may use them",
+            by.user
+        ))
+    } else if control == Some(false) || view == Some(false) {
+        Finding::problem(
+            meta.severity,
+            format!(
+                "the keys exist, but `{}` may not use them (it needs CONTROL on the certificate and VIEW DEFINITION on the symmetric key)",
+                by.user
+            ),
+        )
+        .remediation(format!(
+            "USE {db}; GRANT CONTROL ON CERTIFICATE::{cert} TO {user}; GRANT VIEW DEFINITION ON SYMMETRIC KEY::{key} TO {user};",
+            db = ident(database),
+            cert = ident(certificate),
+            key = ident(key),
+        ))
+    } else {
+        return Err(Stop::error(format!(
+            "the keys exist, but the server would not say whether `{}` may use them (HAS_PERMS_BY_NAME returned NULL)",
+            by.user
+        )));
+    };
+    Ok(by.mark(evidence(finding)))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The verdicts over hand-built reads: no server needed.
+    use super::*;
+    use crate::facts::sql::UNVERIFIED_NOTE;
+    use crate::facts::sql::reads::read_as;
+    use crate::finding::Status;
+
+    fn presence(exists: bool, accessible: Option<bool>, opened: bool) -> Read<DatabasePresence> {
+        read_as(
+            AccountKind::App,
+            "pmp",
+            opened.then_some("PassTrix"),
+            DatabasePresence { exists, accessible },
+        )
+    }
+
+    fn rights(sysadmin: bool, dbcreator: bool, any: bool) -> Read<CreateRightsValue> {
+        read_as(
+            AccountKind::App,
+            "pmp",
+            None,
+            CreateRightsValue {
+                sysadmin,
+                dbcreator,
+                create_any_database: any,
+                server_roles: Vec::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn database_verdicts_follow_presence_and_rights() {
+        let meta = Database::new().meta;
+        let judge = |p: &Read<DatabasePresence>, r: Option<&Read<CreateRightsValue>>| {
+            judge_database(&meta, "PassTrix", p, r)
+        };
+        let opened = judge(&presence(true, Some(true), true), None);
+        assert_eq!(opened.status, Status::Pass, "{}", opened.message);
+        assert!(opened.notes.is_empty());
+        let no_user = judge(&presence(true, Some(false), false), None);
+        assert_eq!(no_user.status, Status::Fail);
+        assert!(
+            no_user.message.contains("has no user"),
+            "{}",
+            no_user.message
+        );
+        assert!(no_user.remediation.unwrap().contains("CREATE USER [pmp]"));
+        let missing = judge(&presence(false, None, false), None);
+        assert_eq!(missing.status, Status::Fail);
+        assert!(missing.message.contains("does not exist"));
+        let creatable = judge(
+            &presence(false, None, false),
+            Some(&rights(false, true, false)),
+        );
+        assert_eq!(creatable.status, Status::Pass);
+        assert!(
+            creatable.message.contains("dbcreator"),
+            "{}",
+            creatable.message
+        );
+        let via_permission = judge(
+            &presence(false, None, false),
+            Some(&rights(false, false, true)),
+        );
+        assert!(via_permission.message.contains("CREATE ANY DATABASE"));
+        let not_creatable = judge(
+            &presence(false, None, false),
+            Some(&rights(false, false, false)),
+        );
+        assert_eq!(not_creatable.status, Status::Fail);
+        assert_eq!(not_creatable.actual.as_deref(), Some("none of them"));
+    }
+
+    #[test]
+    fn a_read_over_an_unverified_connection_is_marked() {
+        let meta = Database::new().meta;
+        let mut read = presence(true, Some(true), true);
+        read.by.tls_verified = false;
+        let finding = judge_database(&meta, "PassTrix", &read, None);
+        assert_eq!(finding.notes, [UNVERIFIED_NOTE]);
+    }
+
+    fn keys(
+        found: [bool; 3],
+        owner: bool,
+        control: Option<bool>,
+        view: Option<bool>,
+    ) -> Read<PmpKeysFound> {
+        read_as(
+            AccountKind::App,
+            "pmp",
+            Some("PassTrix"),
+            PmpKeysFound {
+                database: "PassTrix".to_owned(),
+                certificate_name: "PMPCert".to_owned(),
+                symmetric_key_name: "PMPKey".to_owned(),
+                master_key: found[0],
+                certificate: found[1],
+                symmetric_key: found[2],
+                db_owner: owner,
+                certificate_control: control,
+                key_view_definition: view,
+                permissions: Vec::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn pmp_key_verdicts_follow_what_exists_and_who_may_use_it() {
+        let meta = PmpKeys::new().meta;
+        let judge = |k: &Read<PmpKeysFound>| judge_keys(&meta, k, "PMPCert", "PMPKey");
+        let missing = judge(&keys([true, false, true], true, None, None)).unwrap();
+        assert_eq!(missing.status, Status::Fail);
+        assert!(
+            missing.message.contains("the certificate `PMPCert`"),
+            "{}",
+            missing.message
+        );
+        assert!(
+            missing
+                .remediation
+                .unwrap()
+                .contains("CREATE CERTIFICATE [PMPCert]")
+        );
+        let owner = judge(&keys([true; 3], true, None, None)).unwrap();
+        assert_eq!(owner.status, Status::Pass);
+        let granted = judge(&keys([true; 3], false, Some(true), Some(true))).unwrap();
+        assert_eq!(granted.status, Status::Pass);
+        let denied = judge(&keys([true; 3], false, Some(true), Some(false))).unwrap();
+        assert_eq!(denied.status, Status::Fail);
+        assert!(
+            denied
+                .remediation
+                .unwrap()
+                .contains("GRANT VIEW DEFINITION")
+        );
+        let unknown = judge(&keys([true; 3], false, None, Some(true))).unwrap_err();
+        assert_eq!(unknown.status(), Status::Error);
+        assert!(unknown.reason().contains("HAS_PERMS_BY_NAME returned NULL"));
+    }
 }

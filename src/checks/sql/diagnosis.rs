@@ -6,7 +6,8 @@
 //! 18488 must change, 4060 database, 18452 untrusted domain). States other
 //! than 1 and `Reason:` texts are used when a server does send them.
 
-use crate::probe::sql::{LoginFailure, ServerError, ident};
+use crate::facts::sql::reads::ident;
+use crate::facts::sql::{LoginFailure, ServerError};
 use crate::target::AuthKind;
 
 /// A login failure explained.

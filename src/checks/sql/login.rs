@@ -5,7 +5,8 @@ use serde_json::{Map, Value, json};
 
 use super::diagnosis::{Diagnosis, Who, diagnose};
 use crate::context::RunContext;
-use crate::facts::sql::{AccountKind, SqlLogin, UNVERIFIED_NOTE, login_of};
+use crate::facts::sql::reads::database_presence;
+use crate::facts::sql::{AccountKind, LoginFailure, SqlLogin, UNVERIFIED_NOTE, login_of};
 use crate::finding::{Finding, Outcome, Severity, Status, Stop};
 use crate::registry::{Check, CheckMeta, Family};
 use crate::target::Credential;
@@ -182,11 +183,11 @@ async fn judge(ctx: &RunContext, login: &SqlLogin) -> AccountVerdict {
                 inconclusive: false,
             }
         }
-        (Ok(session), Some(refusal)) => {
+        (Ok(_), Some(refusal)) => {
             evidence["database_error"] = json!(refusal);
             let database = login.database.as_deref().unwrap_or_default();
-            match session.database_presence(database).await {
-                Ok(presence) if !presence.exists => AccountVerdict {
+            match database_presence(ctx, login.account).await {
+                Ok(presence) if !presence.value.exists => AccountVerdict {
                     status: Status::Pass,
                     line: format!(
                         "{who} logs in; the database `{database}` does not exist yet (see sql.database)"
@@ -197,9 +198,9 @@ async fn judge(ctx: &RunContext, login: &SqlLogin) -> AccountVerdict {
                 },
                 presence => {
                     if let Ok(p) = presence {
-                        evidence["database_presence"] = json!(p);
+                        evidence["database_presence"] = json!(p.value);
                     }
-                    let failure = crate::probe::sql::LoginFailure::Server(refusal.clone());
+                    let failure = LoginFailure::Server(refusal.clone());
                     AccountVerdict::failed(&who, diagnose(&failure, &who_args), evidence)
                 }
             }

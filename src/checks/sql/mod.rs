@@ -11,9 +11,7 @@ mod server;
 
 use std::sync::Arc;
 
-use crate::facts::sql::{ServerInfo, SqlSession, is_missing_object, is_permission_denied};
-use crate::finding::Stop;
-use crate::probe::sql::QueryFailure;
+use crate::facts::sql::ServerInfo;
 use crate::registry::Check;
 
 pub fn checks() -> Vec<Arc<dyn Check>> {
@@ -30,7 +28,6 @@ pub fn checks() -> Vec<Arc<dyn Check>> {
         Arc::new(backup::BackupOperatorRole::new()),
         Arc::new(backup::BackupPermission::new()),
         Arc::new(backup::RecentBackup::new()),
-        Arc::new(backup::SqlCanWrite::new()),
     ]
 }
 
@@ -39,23 +36,23 @@ pub fn checks() -> Vec<Arc<dyn Check>> {
 /// them against SQL Server's documented catalog (the packs' queries are in
 /// `checks/*.toml`).
 pub fn statements(database: &str, user: &str, file: &str) -> Vec<String> {
-    use crate::facts::sql as facts;
+    use crate::facts::sql::{self as facts, reads};
     vec![
         facts::SERVER_FACTS_QUERY.to_owned(),
         facts::SERVICES_QUERY.to_owned(),
         facts::REGISTRY_QUERY.to_owned(),
         facts::DATA_FILES_QUERY.to_owned(),
-        facts::database_presence_query(database),
+        reads::database_presence_query(database),
         crate::facts::host::BACKUP_SETTINGS_QUERY.to_owned(),
-        server::CLOCK_QUERY.to_owned(),
-        server::CONNECTION_QUERY.to_owned(),
-        database::CREATE_RIGHTS_QUERY.to_owned(),
-        database::keys_query("PMPCert", "PMPKey"),
-        backup::ROLE_QUERY.to_owned(),
-        backup::members_query(user),
-        backup::backup_permission_query(database),
-        backup::last_backup_query(database),
-        backup::copy_only_backup(database, file),
+        reads::CLOCK_QUERY.to_owned(),
+        reads::CONNECTION_QUERY.to_owned(),
+        reads::CREATE_RIGHTS_QUERY.to_owned(),
+        reads::keys_query("PMPCert", "PMPKey"),
+        reads::ROLE_QUERY.to_owned(),
+        reads::members_query(user),
+        reads::backup_permission_query(database),
+        reads::last_backup_query(database),
+        crate::actions::test_backup::copy_only_backup(database, file),
     ]
 }
 
@@ -69,22 +66,4 @@ fn platform_lacks(info: &ServerInfo, object: &str) -> Option<String> {
     let known = mssql_emulator::catalog::Catalog::get().object(object)?;
     (!known.exists_on(platform, major))
         .then(|| format!("{} has no {}", platform.describe(), known.name))
-}
-
-/// Why a check that needed `what` stops after a query failed: a missing
-/// permission or object makes it skip (naming them), anything else is an error.
-fn query_stop(session: &SqlSession, what: &str, failure: QueryFailure, permission: &str) -> Stop {
-    match failure {
-        QueryFailure::Server(error) if is_permission_denied(&error) => {
-            Stop::not_configured(format!(
-                "cannot read {what}: the login `{}` lacks {permission} (server: {})",
-                session.user, error.message
-            ))
-        }
-        QueryFailure::Server(error) if is_missing_object(&error) => Stop::not_applicable(format!(
-            "cannot read {what}: the server does not offer it (server: {})",
-            error.message
-        )),
-        other => Stop::error(format!("cannot read {what}: {other}")),
-    }
 }

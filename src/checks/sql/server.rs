@@ -1,31 +1,22 @@
 //! Server-wide checks: version, platform, clock, the session's encryption,
 //! ForceEncryption and the service account.
 
-use std::time::Instant;
-
 use async_trait::async_trait;
 
-use super::query_stop;
 use crate::context::RunContext;
+use crate::facts::sql::reads::{ClockReading, Connection, ConnectionRow, Read, ServerClock, ident};
 use crate::facts::sql::{
     Platform, ServerFacts, ServerInfo, ServerRegistry, ServiceInfo, UNVERIFIED_NOTE, Visibility,
-    any_session,
 };
-use crate::facts::tls::Prelogin;
+use crate::facts::tls::{Encryption, Prelogin};
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::tds::prelogin::Encryption;
 use crate::registry::{Check, CheckMeta, Family, ParamRule};
 use crate::version::SqlVersion;
 
 /// How to make a hidden view visible, when a permission is what hides it.
 fn grant_hint(permission: Option<&str>, login: &str) -> String {
     permission
-        .map(|p| {
-            format!(
-                "; to check it, run once: GRANT {p} TO {};",
-                crate::probe::sql::ident(login)
-            )
-        })
+        .map(|p| format!("; to check it, run once: GRANT {p} TO {};", ident(login)))
         .unwrap_or_default()
 }
 
@@ -271,48 +262,42 @@ impl Check for Clock {
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let warn_at: i64 = ctx.param(&self.meta, "warn_seconds")?;
         let fail_at: i64 = ctx.param(&self.meta, "fail_seconds")?;
-        let login = any_session(ctx).await?;
-        let session = login.session()?;
-        let asked = time::OffsetDateTime::now_utc();
-        let started = Instant::now();
-        let value = session
-            .scalar(CLOCK_QUERY)
-            .await
-            .map_err(|e| query_stop(session, "the server's clock", e, "no permission"))?
-            .ok_or_else(|| Stop::error("the server returned no time"))?;
-        let round_trip = started.elapsed();
-        let server_now = value.as_utc().ok_or_else(|| {
-            Stop::error(format!("the server's time is not a date and time: {value}"))
-        })?;
-        // The server read its clock somewhere within the round trip: compare
-        // with the middle of it.
-        let local_mid = asked + round_trip / 2;
-        let skew = server_now - local_mid;
-        let seconds = skew.whole_milliseconds().unsigned_abs() as f64 / 1000.0;
-        let direction = if skew.is_positive() {
-            "ahead of"
-        } else {
-            "behind"
-        };
-        let words = format!("the server's clock is {seconds:.1} s {direction} this machine's");
-        let finding = if seconds > fail_at as f64 {
-            Finding::fail(format!(
-                "{words}: Kerberos (Windows) logins fail beyond 5 minutes"
-            ))
-        } else if seconds > warn_at as f64 {
-            Finding::warn(format!("{words}: close to Kerberos's 5-minute limit"))
-        } else {
-            Finding::pass(words)
-        };
-        Ok(session.mark(
-            finding
-                .expected(format!("at most {warn_at} s apart"))
-                .actual(format!("{seconds:.1} s"))
-                .evidence("server_utc", value.to_string())
-                .evidence("skew_seconds", (skew.whole_milliseconds() as f64) / 1000.0)
-                .evidence("round_trip_ms", round_trip.as_millis() as u64),
-        ))
+        let clock = ctx.fact::<ServerClock>().await?;
+        Ok(judge_clock(&clock, warn_at, fail_at))
     }
+}
+
+/// The verdict on the clocks' difference, in seconds past `warn_at` and `fail_at`.
+fn judge_clock(clock: &Read<ClockReading>, warn_at: i64, fail_at: i64) -> Finding {
+    let reading = &clock.value;
+    // The server read its clock somewhere within the round trip: compare
+    // with the middle of it.
+    let local_mid = reading.asked + reading.round_trip / 2;
+    let skew = reading.server_utc - local_mid;
+    let seconds = skew.whole_milliseconds().unsigned_abs() as f64 / 1000.0;
+    let direction = if skew.is_positive() {
+        "ahead of"
+    } else {
+        "behind"
+    };
+    let words = format!("the server's clock is {seconds:.1} s {direction} this machine's");
+    let finding = if seconds > fail_at as f64 {
+        Finding::fail(format!(
+            "{words}: Kerberos (Windows) logins fail beyond 5 minutes"
+        ))
+    } else if seconds > warn_at as f64 {
+        Finding::warn(format!("{words}: close to Kerberos's 5-minute limit"))
+    } else {
+        Finding::pass(words)
+    };
+    clock.by.mark(
+        finding
+            .expected(format!("at most {warn_at} s apart"))
+            .actual(format!("{seconds:.1} s"))
+            .evidence("server_utc", &reading.server_text)
+            .evidence("skew_seconds", (skew.whole_milliseconds() as f64) / 1000.0)
+            .evidence("round_trip_ms", reading.round_trip.as_millis() as u64),
+    )
 }
 
 pub struct ConnectionEncrypted {
@@ -332,10 +317,6 @@ impl ConnectionEncrypted {
     }
 }
 
-pub const CLOCK_QUERY: &str = "SELECT SYSUTCDATETIME() AS utc_now";
-
-pub const CONNECTION_QUERY: &str = "SELECT encrypt_option, auth_scheme, net_transport, protocol_type FROM sys.dm_exec_connections WHERE session_id = @@SPID";
-
 #[async_trait]
 impl Check for ConnectionEncrypted {
     fn meta(&self) -> &CheckMeta {
@@ -343,74 +324,49 @@ impl Check for ConnectionEncrypted {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let login = any_session(ctx).await?;
-        let session = login.session()?;
-        let set = match session.rows(CONNECTION_QUERY).await {
-            Ok(set) => set,
-            Err(failure) => {
-                // The DMV needs a server permission (a database one on Azure
-                // SQL Database), even for the session's own row.
-                let permission = match ctx.fact::<ServerFacts>().await {
-                    Ok(server) if server.platform == Platform::AzureSqlDatabase => {
-                        "VIEW DATABASE STATE"
-                    }
-                    Ok(server) => server.server_state_permission(),
-                    Err(_) => "VIEW SERVER STATE",
-                };
-                let needed = format!(
-                    "the {permission} permission sys.dm_exec_connections needs; to check it, run once: GRANT {permission} TO [{}];",
-                    session.user
-                );
-                return Err(query_stop(
-                    session,
-                    "the session's connection",
-                    failure,
-                    &needed,
-                ));
-            }
-        };
-        if set.rows.is_empty() {
-            return Err(Stop::error(
-                "sys.dm_exec_connections has no row for this session",
-            ));
-        }
-        let encrypted = set.get(0, "encrypt_option").as_bool();
-        let auth = set.get(0, "auth_scheme").as_text().unwrap_or_default();
-        let transport = set.get(0, "net_transport").as_text().unwrap_or_default();
-        let finding = match encrypted {
-            Some(true) => Finding::pass(format!(
-                "the {} `{}` session is encrypted ({transport}, {auth} authentication)",
-                session.account.describe(),
-                session.user
-            )),
-            Some(false) => Finding::problem(
-                self.meta.severity,
-                format!(
-                    "SQL Server reports the `{}` session as not encrypted: what follows the login crosses the network readable",
-                    session.user
-                ),
-            )
-            .expected("encrypt_option TRUE")
-            .actual("FALSE"),
-            None => {
-                return Err(Stop::error(format!(
-                    "sys.dm_exec_connections gave an unreadable encrypt_option: {}",
-                    set.get(0, "encrypt_option")
-                )));
-            }
-        };
-        let mut finding = finding
-            .evidence("encrypt_option", set.get(0, "encrypt_option"))
-            .evidence("auth_scheme", &auth)
-            .evidence("net_transport", &transport)
-            .evidence("protocol_type", set.get(0, "protocol_type"));
-        if login.auth.is_windows() && auth.eq_ignore_ascii_case("NTLM") {
-            finding = finding.note(
-                "Windows authentication used NTLM, not Kerberos: check the SQL Server service's SPN (setspn -L <service account>)",
-            );
-        }
-        Ok(session.mark(finding))
+        let connection = ctx.fact::<ConnectionRow>().await?;
+        judge_connection(&self.meta, &connection)
     }
+}
+
+/// The verdict on the session's encryption as the server reports it.
+fn judge_connection(meta: &CheckMeta, connection: &Read<Connection>) -> Outcome {
+    let by = &connection.by;
+    let row = &connection.value;
+    let (auth, transport) = (&row.auth_scheme, &row.net_transport);
+    let finding = match row.encrypted {
+        Some(true) => Finding::pass(format!(
+            "the {} `{}` session is encrypted ({transport}, {auth} authentication)",
+            by.account.describe(),
+            by.user
+        )),
+        Some(false) => Finding::problem(
+            meta.severity,
+            format!(
+                "SQL Server reports the `{}` session as not encrypted: what follows the login crosses the network readable",
+                by.user
+            ),
+        )
+        .expected("encrypt_option TRUE")
+        .actual("FALSE"),
+        None => {
+            return Err(Stop::error(format!(
+                "sys.dm_exec_connections gave an unreadable encrypt_option: {}",
+                row.encrypt_option
+            )));
+        }
+    };
+    let mut finding = finding
+        .evidence("encrypt_option", &row.encrypt_option)
+        .evidence("auth_scheme", auth)
+        .evidence("net_transport", transport)
+        .evidence("protocol_type", &row.protocol_type);
+    if by.auth.is_windows() && auth.eq_ignore_ascii_case("NTLM") {
+        finding = finding.note(
+            "Windows authentication used NTLM, not Kerberos: check the SQL Server service's SPN (setspn -L <service account>)",
+        );
+    }
+    Ok(by.mark(finding))
 }
 
 pub struct ForceEncryption {
@@ -687,5 +643,80 @@ mod tests {
         );
         assert!(is_engine(&service("SQL Server (SQLEXPRESS)")));
         assert!(!is_engine(&service("SQL Server Agent (SQLEXPRESS)")));
+    }
+
+    use crate::facts::sql::AccountKind;
+    use crate::facts::sql::reads::read_as;
+    use crate::finding::Status;
+
+    #[test]
+    fn clock_verdicts_compare_with_the_middle_of_the_round_trip() {
+        let asked = time::macros::datetime!(2026-12-06 09:00:00 UTC);
+        let reading = |server_offset_ms: i64| {
+            read_as(
+                AccountKind::App,
+                "pmp",
+                None,
+                ClockReading {
+                    asked,
+                    round_trip: std::time::Duration::from_millis(200),
+                    server_utc: asked + time::Duration::milliseconds(100 + server_offset_ms),
+                    server_text: String::new(),
+                },
+            )
+        };
+        let close = judge_clock(&reading(1_500), 120, 300);
+        assert_eq!(close.status, Status::Pass);
+        assert_eq!(close.actual.as_deref(), Some("1.5 s"));
+        assert!(close.message.contains("ahead of"), "{}", close.message);
+        let near_limit = judge_clock(&reading(-200_000), 120, 300);
+        assert_eq!(near_limit.status, Status::Warn);
+        assert!(
+            near_limit.message.contains("behind"),
+            "{}",
+            near_limit.message
+        );
+        let beyond = judge_clock(&reading(301_000), 120, 300);
+        assert_eq!(beyond.status, Status::Fail);
+    }
+
+    #[test]
+    fn connection_verdicts_follow_encrypt_option() {
+        let meta = ConnectionEncrypted::new().meta;
+        let row = |encrypted: Option<bool>, auth: &str, windows: bool| {
+            let mut read = read_as(
+                AccountKind::App,
+                "pmp",
+                None,
+                Connection {
+                    encrypted,
+                    encrypt_option: serde_json::json!(encrypted.map(|e| if e {
+                        "TRUE"
+                    } else {
+                        "FALSE"
+                    })),
+                    auth_scheme: auth.to_owned(),
+                    net_transport: "TCP".to_owned(),
+                    protocol_type: serde_json::json!("TSQL"),
+                },
+            );
+            if windows {
+                read.by.auth = crate::target::AuthKind::Windows;
+            }
+            read
+        };
+        let encrypted = judge_connection(&meta, &row(Some(true), "SQL", false)).unwrap();
+        assert_eq!(encrypted.status, Status::Pass);
+        assert!(encrypted.notes.is_empty());
+        let clear = judge_connection(&meta, &row(Some(false), "SQL", false)).unwrap();
+        assert_eq!(clear.status, Status::Fail);
+        let unreadable = judge_connection(&meta, &row(None, "SQL", false)).unwrap_err();
+        assert_eq!(unreadable.status(), Status::Error);
+        let ntlm = judge_connection(&meta, &row(Some(true), "NTLM", true)).unwrap();
+        assert!(
+            ntlm.notes[0].contains("NTLM, not Kerberos"),
+            "{:?}",
+            ntlm.notes
+        );
     }
 }

@@ -5,9 +5,9 @@ use async_trait::async_trait;
 
 use super::{configuration_manager_steps, install_certificate_steps, strict_only};
 use crate::context::RunContext;
+use crate::facts::tls::Encryption;
 use crate::facts::tls::{Prelogin, PreloginAnswer};
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::tds::prelogin::Encryption;
 use crate::registry::{Check, CheckMeta, Family};
 
 fn with_answer(finding: Finding, answer: &PreloginAnswer) -> Finding {

@@ -5,11 +5,9 @@ use async_trait::async_trait;
 
 use super::{install_certificate_steps, strict_only};
 use crate::context::RunContext;
+use crate::facts::tls::{LegacyAnswer, ProbeError, TlsSession, TlsVersion};
 use crate::facts::tls::{LegacyTls, Tds7Handshake, Tds8Strict};
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::tds::failure::ProbeError;
-use crate::probe::tds::legacy::LegacyAnswer;
-use crate::probe::tds::tls::{TlsSession, TlsVersion};
 use crate::registry::{Check, CheckMeta, Family};
 
 /// How to turn on TLS 1.2 for SQL Server on Windows.

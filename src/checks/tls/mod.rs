@@ -12,9 +12,9 @@ use time::OffsetDateTime;
 
 use crate::certificate::CertificateInfo;
 use crate::context::RunContext;
+use crate::facts::tls::StrictExchange;
 use crate::facts::tls::{Prelogin, Tds8Strict};
 use crate::finding::Finding;
-use crate::probe::tds::tls::StrictExchange;
 use crate::registry::Check;
 
 pub fn checks() -> Vec<Arc<dyn Check>> {

@@ -7,7 +7,7 @@
 //! file is removed under a limit of its own ([`CLEANUP_TIMEOUT`]); if the
 //! probe is abandoned midway (its check dropped at the run's deadline), a
 //! background removal is started on the run's cleanup tracker, which the
-//! engine and the program wait for. While a probe runs it holds a token of
+//! engine waits for. While a probe runs it holds a token of
 //! that tracker, so an interrupted run waits for its cleanup, and only for
 //! that. SMB probe files are also opened delete-on-close, so the server
 //! removes them when the connection drops or this process is killed. A

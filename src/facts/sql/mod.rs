@@ -17,11 +17,14 @@ use crate::facts::net::SqlEndpoint;
 use crate::facts::tls::{LoginTrust, LoginTrustVerdict, Prelogin, Tds8Strict};
 use crate::finding::{Finding, Stop};
 use crate::probe::sql::{
-    self, CertificateTrust, Credentials, LoginFailure, LoginRequest, QueryFailure, ResultSet,
-    ServerError, SqlValue,
+    self, CertificateTrust, Credentials, LoginRequest, QueryFailure, ResultSet, SqlValue,
 };
+pub use crate::probe::sql::{LoginFailure, ServerError};
 use crate::target::{Account, AuthKind, Credential, Target};
 use crate::version::SqlVersion;
+
+pub mod reads;
+pub use reads::{DatabasePresence, ReadBy};
 
 /// The note every finding obtained over an unverified connection carries.
 pub const UNVERIFIED_NOTE: &str = "obtained over a connection whose server certificate was not verified (--trust-server-cert / tls.trust_server_certificate): a machine in the middle could have answered instead of the server";
@@ -149,6 +152,7 @@ impl Fact for SqlLogins {
 pub struct SqlSession {
     pub account: AccountKind,
     pub user: String,
+    pub auth: AuthKind,
     /// The database the session opened at login, when it could.
     pub database: Option<String>,
     /// The certificate was verified; otherwise findings carry [`UNVERIFIED_NOTE`].
@@ -158,12 +162,12 @@ pub struct SqlSession {
 
 impl SqlSession {
     /// Every result set of a batch, each with its column names.
-    pub async fn results(&self, sql: &str) -> Result<Vec<ResultSet>, QueryFailure> {
+    pub(crate) async fn results(&self, sql: &str) -> Result<Vec<ResultSet>, QueryFailure> {
         self.connection.lock().await.query(sql).await
     }
 
     /// Every result set of a batch allowed to run for `limit` (a backup).
-    pub async fn results_within(
+    pub(crate) async fn results_within(
         &self,
         sql: &str,
         limit: std::time::Duration,
@@ -172,7 +176,7 @@ impl SqlSession {
     }
 
     /// The first result set of a batch (empty when it returned none).
-    pub async fn rows(&self, sql: &str) -> Result<ResultSet, QueryFailure> {
+    pub(crate) async fn rows(&self, sql: &str) -> Result<ResultSet, QueryFailure> {
         let mut sets = self.results(sql).await?;
         Ok(if sets.is_empty() {
             ResultSet::default()
@@ -182,7 +186,7 @@ impl SqlSession {
     }
 
     /// The first column of the first row; `None` when no row came back.
-    pub async fn scalar(&self, sql: &str) -> Result<Option<SqlValue>, QueryFailure> {
+    pub(crate) async fn scalar(&self, sql: &str) -> Result<Option<SqlValue>, QueryFailure> {
         Ok(self.rows(sql).await?.scalar().cloned())
     }
 
@@ -195,29 +199,6 @@ impl SqlSession {
         }
     }
 
-    /// Whether `database` exists and this login may open it.
-    pub async fn database_presence(
-        &self,
-        database: &str,
-    ) -> Result<DatabasePresence, QueryFailure> {
-        let set = self.rows(&database_presence_query(database)).await?;
-        // "Does not exist" only when the server said so: a NULL database_id
-        // in the row asked for. Anything else is an answer we cannot read.
-        if set.rows.is_empty() || set.column("database_id").is_none() {
-            return Err(QueryFailure::Unexpected {
-                detail: format!(
-                    "expected one row with database_id and has_access, got {} row(s) with columns [{}]",
-                    set.rows.len(),
-                    set.columns.join(", ")
-                ),
-            });
-        }
-        Ok(DatabasePresence {
-            exists: !set.get(0, "database_id").is_null(),
-            accessible: set.get(0, "has_access").as_bool(),
-        })
-    }
-
     /// The session's database, or why database-scoped checks cannot run.
     pub fn require_database(&self) -> Result<&str, Stop> {
         self.database.as_deref().ok_or_else(|| {
@@ -228,19 +209,6 @@ impl SqlSession {
             ))
         })
     }
-}
-
-pub fn database_presence_query(database: &str) -> String {
-    let name = sql::literal(database);
-    format!("SELECT DB_ID({name}) AS database_id, HAS_DBACCESS({name}) AS has_access")
-}
-
-/// A database as one login sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct DatabasePresence {
-    pub exists: bool,
-    /// HAS_DBACCESS: `None` when the server would not say.
-    pub accessible: Option<bool>,
 }
 
 /// What came of logging in as one account.
@@ -396,6 +364,7 @@ async fn log_in(ctx: &RunContext, kind: AccountKind) -> Result<SqlLogin, Stop> {
         outcome: outcome.map(|connection| SqlSession {
             account: kind,
             user: account.user.clone(),
+            auth: account.auth,
             database: session_database,
             tls_verified: clearance.verified,
             connection: tokio::sync::Mutex::new(connection),
@@ -840,6 +809,38 @@ fn network_settings(set: &ResultSet) -> NetworkSettings {
         }
     }
     settings
+}
+
+/// What SQL Server 2022 on `platform` says about itself, for judgements'
+/// unit tests.
+#[cfg(test)]
+pub fn server_info_for_tests(platform: Platform) -> ServerInfo {
+    ServerInfo {
+        product_version: "16.0.4135.4".to_owned(),
+        version: SqlVersion::parse("16.0.4135.4"),
+        release: Some("SQL Server 2022".to_owned()),
+        product_level: Some("RTM".to_owned()),
+        product_update_level: Some("CU15".to_owned()),
+        edition: Some("Standard Edition (64-bit)".to_owned()),
+        engine_edition: Some(2),
+        machine_name: Some("SQL01".to_owned()),
+        server_name: Some("SQL01".to_owned()),
+        instance_name: None,
+        collation: Some("SQL_Latin1_General_CP1_CI_AS".to_owned()),
+        version_string: None,
+        rds_markers: Vec::new(),
+        platform,
+        service_accounts: Visibility::Visible {
+            value: vec![ServiceInfo {
+                name: "SQL Server (MSSQLSERVER)".to_owned(),
+                account: r"CORP\svc-sql".to_owned(),
+                status: Some("Running".to_owned()),
+                startup: Some("Automatic".to_owned()),
+            }],
+        },
+        read_as: "pmp".to_owned(),
+        tls_verified: true,
+    }
 }
 
 #[cfg(test)]

@@ -6,17 +6,25 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 
 use crate::context::RunContext;
-use crate::facts::net::{DnsResolver, HostLookup, PortSource, TcpReachability};
+use crate::facts::net::{
+    ConnectAttempt, ConnectOutcome, HostLookup, HostLookupResult, LookupFailure, PortSource,
+    ReverseLookup, ReverseLookups, TcpReachability,
+};
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::dns::LookupFailure;
-use crate::probe::tcp::{ConnectAttempt, ConnectOutcome};
 use crate::registry::{Check, CheckMeta, Family};
+
+mod browser;
+mod smb;
+mod winrm;
 
 pub fn checks() -> Vec<std::sync::Arc<dyn Check>> {
     vec![
         std::sync::Arc::new(DnsResolve::new()),
         std::sync::Arc::new(DnsReverse::new()),
         std::sync::Arc::new(TcpReachable::new()),
+        std::sync::Arc::new(browser::BrowserInstance::new()),
+        std::sync::Arc::new(smb::SmbReachable::new()),
+        std::sync::Arc::new(winrm::WinRmReachable::new()),
     ]
 }
 
@@ -45,24 +53,28 @@ impl Check for DnsResolve {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let lookup = ctx.fact::<HostLookup>().await?;
-        let host = &ctx.target.server.host;
-        match &lookup.result {
-            Ok(addresses) => Ok(
-                Finding::pass(format!("`{host}` resolves to {}", join(addresses)))
-                    .evidence("addresses", addresses)
-                    .evidence("resolver", &lookup.resolver),
-            ),
-            Err(failure @ (LookupFailure::NoSuchName | LookupFailure::NoRecords)) => Ok(
-                Finding::fail(format!("`{host}` does not resolve: {failure}"))
-                    .expected("at least one A or AAAA record")
-                    .actual(failure.to_string())
-                    .evidence("resolver", &lookup.resolver),
-            ),
-            Err(failure) => Err(Stop::error(format!(
-                "cannot tell whether `{host}` resolves: {failure} (resolver: {})",
-                lookup.resolver
-            ))),
-        }
+        judge_resolve(&ctx.target.server.host, &lookup)
+    }
+}
+
+/// The verdict on the forward lookup of `host`.
+fn judge_resolve(host: &str, lookup: &HostLookupResult) -> Outcome {
+    match &lookup.result {
+        Ok(addresses) => Ok(
+            Finding::pass(format!("`{host}` resolves to {}", join(addresses)))
+                .evidence("addresses", addresses)
+                .evidence("resolver", &lookup.resolver),
+        ),
+        Err(failure @ (LookupFailure::NoSuchName | LookupFailure::NoRecords)) => Ok(Finding::fail(
+            format!("`{host}` does not resolve: {failure}"),
+        )
+        .expected("at least one A or AAAA record")
+        .actual(failure.to_string())
+        .evidence("resolver", &lookup.resolver)),
+        Err(failure) => Err(Stop::error(format!(
+            "cannot tell whether `{host}` resolves: {failure} (resolver: {})",
+            lookup.resolver
+        ))),
     }
 }
 
@@ -91,64 +103,55 @@ impl Check for DnsReverse {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let lookup = ctx.fact::<HostLookup>().await?;
-        let host = ctx.target.server.host.as_str();
-        let addresses = lookup.result.as_ref().map_err(|f| {
-            Stop::blocked(
-                ["net.dns.resolve"],
-                format!("`{host}` does not resolve ({f}); see net.dns.resolve"),
-            )
-        })?;
-        let resolver = ctx.fact::<DnsResolver>().await?;
-        let lookups = futures::future::join_all(
-            addresses
-                .iter()
-                .map(|ip| async { (*ip, resolver.names_of(*ip).await) }),
-        )
-        .await;
+        let lookups = ctx.fact::<ReverseLookups>().await?;
+        judge_reverse(&ctx.target.server.host, &lookup.resolver, &lookups)
+    }
+}
 
-        let mut evidence = serde_json::Map::new();
-        let mut mismatched = Vec::new();
-        let mut missing = Vec::new();
-        for (ip, result) in &lookups {
-            match result {
-                Ok(names) => {
-                    evidence.insert(ip.to_string(), names.clone().into());
-                    if !names.iter().any(|n| names_match(host, n)) {
-                        mismatched.push(format!("{ip} → {}", names.join(", ")));
-                    }
+/// The verdict on the PTR records of `host`'s addresses.
+fn judge_reverse(host: &str, resolver: &str, lookups: &[ReverseLookup]) -> Outcome {
+    let mut evidence = serde_json::Map::new();
+    let mut mismatched = Vec::new();
+    let mut missing = Vec::new();
+    for ReverseLookup { address: ip, names } in lookups {
+        match names {
+            Ok(names) => {
+                evidence.insert(ip.to_string(), names.clone().into());
+                if !names.iter().any(|n| names_match(host, n)) {
+                    mismatched.push(format!("{ip} → {}", names.join(", ")));
                 }
-                Err(LookupFailure::NoSuchName | LookupFailure::NoRecords) => {
-                    evidence.insert(ip.to_string(), serde_json::Value::Null);
-                    missing.push(ip.to_string());
-                }
-                Err(failure) => {
-                    return Err(Stop::error(format!(
-                        "cannot look up the PTR record of {ip}: {failure}"
-                    )));
-                }
+            }
+            Err(LookupFailure::NoSuchName | LookupFailure::NoRecords) => {
+                evidence.insert(ip.to_string(), serde_json::Value::Null);
+                missing.push(ip.to_string());
+            }
+            Err(failure) => {
+                return Err(Stop::error(format!(
+                    "cannot look up the PTR record of {ip}: {failure}"
+                )));
             }
         }
-        let finding = if mismatched.is_empty() && missing.is_empty() {
-            Finding::pass(format!("every address of `{host}` points back to it"))
-        } else {
-            let mut problems = Vec::new();
-            if !mismatched.is_empty() {
-                problems.push(format!("PTR names another host: {}", mismatched.join("; ")));
-            }
-            if !missing.is_empty() {
-                problems.push(format!("no PTR record for {}", missing.join(", ")));
-            }
-            Finding::warn(format!(
-                "reverse DNS does not lead back to `{host}`: {}",
-                problems.join("; ")
-            ))
-            .expected(format!("PTR records naming {host}"))
-            .actual(problems.join("; "))
-        };
-        Ok(finding
-            .evidence("ptr", evidence)
-            .evidence("resolver", &lookup.resolver))
     }
+    let finding = if mismatched.is_empty() && missing.is_empty() {
+        Finding::pass(format!("every address of `{host}` points back to it"))
+    } else {
+        let mut problems = Vec::new();
+        if !mismatched.is_empty() {
+            problems.push(format!("PTR names another host: {}", mismatched.join("; ")));
+        }
+        if !missing.is_empty() {
+            problems.push(format!("no PTR record for {}", missing.join(", ")));
+        }
+        Finding::warn(format!(
+            "reverse DNS does not lead back to `{host}`: {}",
+            problems.join("; ")
+        ))
+        .expected(format!("PTR records naming {host}"))
+        .actual(problems.join("; "))
+    };
+    Ok(finding
+        .evidence("ptr", evidence)
+        .evidence("resolver", resolver))
 }
 
 /// A PTR name matches the host when they are the same name, or when the host
@@ -334,9 +337,30 @@ fn join(addresses: &[IpAddr]) -> String {
         .join(", ")
 }
 
+/// What to do about a port that did not answer, by how it failed.
+pub(super) fn firewall_fix(
+    outcome: &ConnectOutcome,
+    port: u16,
+    server: &str,
+    service: &str,
+) -> String {
+    match (outcome, service) {
+        (ConnectOutcome::Refused, "WinRM") => format!(
+            "Nothing listens on TCP {port}: on {server} run `Enable-PSRemoting -Force` in an elevated PowerShell (or `winrm quickconfig`)."
+        ),
+        (ConnectOutcome::Refused, _) => format!(
+            "Nothing listens on TCP {port}: start the Server service on {server} (`Start-Service LanmanServer`) and enable File and Printer Sharing."
+        ),
+        (ConnectOutcome::TimedOut { .. }, _) => format!(
+            "A firewall drops the connection: allow inbound TCP {port} on {server} (e.g. `New-NetFirewallRule -DisplayName \"{service}\" -Direction Inbound -Protocol TCP -LocalPort {port} -Action Allow`) and on any firewall between here and there."
+        ),
+        _ => format!("Check the address of {server} and the network route to it."),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::names_match;
+    use super::*;
 
     #[test]
     fn ptr_matching_follows_fqdn_rules() {
@@ -350,5 +374,64 @@ mod tests {
             "sql01.corp.example.com",
             "web01.corp.example.com"
         ));
+    }
+
+    #[test]
+    fn forward_dns_verdicts() {
+        let lookup = |result| HostLookupResult {
+            resolver: "system".to_owned(),
+            result,
+        };
+        let resolves =
+            judge_resolve("sql01", &lookup(Ok(vec![IpAddr::from([192, 0, 2, 1])]))).unwrap();
+        assert_eq!(resolves.status, crate::finding::Status::Pass);
+        assert!(
+            resolves.message.contains("192.0.2.1"),
+            "{}",
+            resolves.message
+        );
+        let unknown = judge_resolve("sql01", &lookup(Err(LookupFailure::NoSuchName))).unwrap();
+        assert_eq!(unknown.status, crate::finding::Status::Fail);
+        let empty = judge_resolve("sql01", &lookup(Err(LookupFailure::NoRecords))).unwrap();
+        assert_eq!(empty.status, crate::finding::Status::Fail);
+        let silent = judge_resolve(
+            "sql01",
+            &lookup(Err(LookupFailure::NoAnswer("timeout".into()))),
+        )
+        .unwrap_err();
+        assert_eq!(silent.status(), crate::finding::Status::Error);
+    }
+
+    #[test]
+    fn reverse_dns_verdicts() {
+        let ip = |last: u8| IpAddr::from([192, 0, 2, last]);
+        let lookup = |last, names: Result<&[&str], LookupFailure>| ReverseLookup {
+            address: ip(last),
+            names: names.map(|n| n.iter().map(|s| s.to_string()).collect()),
+        };
+        let judge = |lookups: &[ReverseLookup]| judge_reverse("sql01", "system", lookups);
+        let back = judge(&[lookup(1, Ok(&["sql01.corp.example"]))]).unwrap();
+        assert_eq!(back.status, crate::finding::Status::Pass);
+        let other = judge(&[lookup(1, Ok(&["web02.corp.example"]))]).unwrap();
+        assert_eq!(other.status, crate::finding::Status::Warn);
+        assert!(
+            other.message.contains("PTR names another host"),
+            "{}",
+            other.message
+        );
+        let none = judge(&[
+            lookup(1, Ok(&["sql01.corp.example"])),
+            lookup(2, Err(LookupFailure::NoSuchName)),
+        ])
+        .unwrap();
+        assert_eq!(none.status, crate::finding::Status::Warn);
+        assert!(
+            none.message.contains("no PTR record for 192.0.2.2"),
+            "{}",
+            none.message
+        );
+        let unanswered =
+            judge(&[lookup(1, Err(LookupFailure::NoAnswer("timeout".into())))]).unwrap_err();
+        assert_eq!(unanswered.status(), crate::finding::Status::Error);
     }
 }

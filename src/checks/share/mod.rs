@@ -1,113 +1,28 @@
-//! Backup destination checks: the share's server answers on SMB, the backup
-//! account can write there the way a backup does, there is room for the
-//! backups, and PowerShell remoting to the SQL host answers when Passwordstate
-//! runs its backups through it.
+//! Backup destination checks: the backup account can write there the way a
+//! backup does, there is room for the backups, and (intrusive, in
+//! `sql_can_write`) SQL Server itself can write there. Whether the share's
+//! server and the SQL host's WinRM answer are network checks (`checks::net`).
 
-use std::net::SocketAddr;
+mod sql_can_write;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytesize::ByteSize;
 
-use crate::checks::net::{PortAnswers, Reach, attempts_words, outcome_words};
+use crate::actions::share_write::{Access, ShareWriteProbe, WriteAttempt};
 use crate::context::RunContext;
-use crate::facts::net::HostAddresses;
-use crate::facts::share::{
-    Access, DatabaseSize, DestinationSpace, SmbReachability, SmbServer, UncDestination,
-    WriteAttempt, WriteProbe,
-};
+use crate::facts::share::{Cleanup, FsError, FsProblem, PROBE_BYTES, ProbeReport, Step};
+use crate::facts::share::{DatabaseSize, DestinationSpace, UncDestination};
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::dns::LookupFailure;
-use crate::probe::fs_error::{FsError, FsProblem};
-use crate::probe::tcp::{self, ConnectAttempt, ConnectOutcome};
-use crate::probe::write_probe::{Cleanup, PROBE_BYTES, ProbeReport, Step};
 use crate::registry::{Check, CheckMeta, Family, ParamRule};
-use crate::target::AppKind;
 
 pub fn checks() -> Vec<Arc<dyn Check>> {
     vec![
-        Arc::new(SmbReachable::new()),
         Arc::new(ShareWrite::new()),
         Arc::new(ShareSpace::new()),
-        Arc::new(WinRmReachable::new()),
+        Arc::new(sql_can_write::SqlCanWrite::new()),
     ]
-}
-
-pub struct SmbReachable {
-    meta: CheckMeta,
-}
-
-impl SmbReachable {
-    fn new() -> Self {
-        SmbReachable {
-            meta: CheckMeta::new("net.smb.reachable", Family::Net, Severity::Fail)
-                .title("The backup share's server accepts SMB connections")
-                .checks("Resolves the server named in the backup destination's UNC path and opens a TCP connection to its SMB port (445, or `smb_port` under [backup]) on every address.")
-                .why("Backups are written to the share over SMB; if its port does not answer, every backup fails before any permission is even looked at.")
-                .fix("Make sure the file server is running and shares files (the Server service, `Get-Service LanmanServer`), and allow inbound TCP 445 on its firewall and on every firewall between here and there.")
-                .guide("Passwordstate backup guide §2 (network share on another server), §2.5"),
-        }
-    }
-}
-
-#[async_trait]
-impl Check for SmbReachable {
-    fn meta(&self) -> &CheckMeta {
-        &self.meta
-    }
-
-    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let server = ctx.fact::<SmbServer>().await?;
-        let port = server.port;
-        if let Err(failure) = &server.addresses {
-            return match failure {
-                LookupFailure::NoSuchName | LookupFailure::NoRecords => Ok(Finding::fail(format!(
-                    "the share's server `{}` does not resolve: {failure}",
-                    server.name
-                ))
-                .expected("an A or AAAA record for the file server")
-                .actual(failure.to_string())
-                .remediation(format!(
-                    "Create a DNS record for `{}`, or write the server's full name (FQDN) or address in `destination`.",
-                    server.name
-                ))),
-                _ => Err(Stop::error(format!(
-                    "cannot tell whether `{}` resolves: {failure}",
-                    server.name
-                ))),
-            };
-        }
-        let attempts = ctx.fact::<SmbReachability>().await?;
-        let answers = PortAnswers::of(&attempts);
-        let failures = attempts_words(&answers.failed);
-        let fix = |attempt: &ConnectAttempt| {
-            firewall_fix(&attempt.outcome, port, "the file server", "SMB")
-        };
-        let finding = match answers.reach() {
-            Reach::Everywhere => Finding::pass(format!(
-                "`{}` accepts SMB connections on TCP {port} ({})",
-                server.name,
-                answers.connected_addresses()
-            )),
-            Reach::Partly => Finding::warn(format!(
-                "`{}` answers on {} but not on {failures}",
-                server.name, answers.connected[0].address
-            ))
-            .expected(format!("every address accepts TCP {port}"))
-            .actual(failures)
-            .remediation(fix(answers.failed[0])),
-            Reach::Nowhere => Finding::fail(format!(
-                "the SMB port of `{}` does not accept connections: {failures}",
-                server.name
-            ))
-            .expected(format!("TCP {port} open on the file server"))
-            .actual(outcome_words(&answers.failed[0].outcome))
-            .remediation(fix(answers.failed[0])),
-        };
-        Ok(finding
-            .evidence("attempts", &*attempts)
-            .evidence("port", port))
-    }
 }
 
 pub struct ShareWrite {
@@ -134,7 +49,7 @@ impl Check for ShareWrite {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let attempt = ctx.fact::<WriteProbe>().await?;
+        let attempt = ctx.act(ShareWriteProbe).await?;
         let destination = ctx
             .target
             .backup
@@ -142,7 +57,7 @@ impl Check for ShareWrite {
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default();
-        match &*attempt {
+        match &attempt {
             WriteAttempt::NotConnected(e) => {
                 let unc = ctx.fact::<UncDestination>().await?;
                 let user = ctx.target.backup_account()?.user.as_str();
@@ -447,114 +362,5 @@ impl Check for ShareSpace {
             free as f64 / size.bytes.max(1) as f64,
             shown(size.bytes)
         ))))
-    }
-}
-
-pub struct WinRmReachable {
-    meta: CheckMeta,
-}
-
-impl WinRmReachable {
-    fn new() -> Self {
-        WinRmReachable {
-            meta: CheckMeta::new("net.winrm.reachable", Family::Net, Severity::Fail)
-                .title("PowerShell remoting (WinRM) answers on the SQL Server host")
-                .checks("When Passwordstate's database is on another server (`database_on_other_server = true` under [app]), opens a TCP connection to WinRM on the SQL Server host: 5985 (HTTP) and 5986 (HTTPS).")
-                .why("With the database on another server, Passwordstate runs its database backups through a PowerShell remoting session on the SQL Server host, as the backup account.")
-                .fix("On the SQL Server host run `Enable-PSRemoting -Force` in an elevated PowerShell, allow TCP 5985 (or 5986) from the Passwordstate web server, and add the backup account to the local Remote Management Users group.")
-                .guide("Passwordstate backup guide §2.3 (PowerShell on the database server), §2.4 (Remote Management Users), §5 (PowerShell remoting on the SQL Server host)")
-                .param("http_port", 5985, "WinRM's HTTP port")
-                .rule(ParamRule::Port)
-                .param("https_port", 5986, "WinRM's HTTPS port")
-                .rule(ParamRule::Port),
-        }
-    }
-}
-
-#[async_trait]
-impl Check for WinRmReachable {
-    fn meta(&self) -> &CheckMeta {
-        &self.meta
-    }
-
-    async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let app = ctx.target.app.as_ref().ok_or_else(|| {
-            Stop::not_configured("no application configured: add an [app] section with `kind`")
-        })?;
-        if app.kind != AppKind::Passwordstate {
-            return Err(Stop::not_applicable(
-                "only Passwordstate runs its backups through PowerShell remoting",
-            ));
-        }
-        match app.database_on_other_server {
-            Some(true) => {}
-            Some(false) => {
-                return Err(Stop::not_applicable(
-                    "the database is on the Passwordstate web server: no remoting is needed",
-                ));
-            }
-            None => {
-                return Err(Stop::not_configured(
-                    "set `database_on_other_server = true` under [app] when Passwordstate's database is on another server (it then backs up over PowerShell remoting)",
-                ));
-            }
-        }
-        let http: u16 = ctx.param(&self.meta, "http_port")?;
-        let https: u16 = ctx.param(&self.meta, "https_port")?;
-        let addresses = ctx.fact::<HostAddresses>().await?;
-        let targets: Vec<SocketAddr> = addresses
-            .iter()
-            .flat_map(|ip| [SocketAddr::new(*ip, http), SocketAddr::new(*ip, https)])
-            .collect();
-        let attempts = tcp::try_all(&targets, ctx.timeout()).await;
-        let host = &ctx.target.server.host;
-        let open: Vec<String> = attempts
-            .iter()
-            .filter(|a| a.outcome.is_connected())
-            .map(|a| {
-                let scheme = if a.address.port() == https {
-                    "HTTPS"
-                } else {
-                    "HTTP"
-                };
-                format!("{} ({scheme})", a.address)
-            })
-            .collect();
-        let base = |f: Finding| f.evidence("attempts", &attempts);
-        if !open.is_empty() {
-            return Ok(base(Finding::pass(format!(
-                "WinRM answers on {}",
-                open.join(", ")
-            ))));
-        }
-        let words = attempts_words(&attempts);
-        let fix = format!(
-            "{} Then add the backup account to the Remote Management Users group on `{host}` (Passwordstate backup guide §2.4).",
-            firewall_fix(&attempts[0].outcome, http, &format!("`{host}`"), "WinRM")
-        );
-        Ok(base(
-            Finding::fail(format!(
-                "PowerShell remoting does not answer on `{host}`: {words}"
-            ))
-            .expected(format!("TCP {http} (HTTP) or {https} (HTTPS) open"))
-            .actual(words)
-            .remediation(fix),
-        ))
-    }
-}
-
-/// What to do about a port that did not answer, by how it failed.
-fn firewall_fix(outcome: &ConnectOutcome, port: u16, server: &str, service: &str) -> String {
-    match (outcome, service) {
-        (ConnectOutcome::Refused, "WinRM") => format!(
-            "Nothing listens on TCP {port}: on {server} run `Enable-PSRemoting -Force` in an elevated PowerShell (or `winrm quickconfig`)."
-        ),
-        (ConnectOutcome::Refused, _) => format!(
-            "Nothing listens on TCP {port}: start the Server service on {server} (`Start-Service LanmanServer`) and enable File and Printer Sharing."
-        ),
-        (ConnectOutcome::TimedOut { .. }, _) => format!(
-            "A firewall drops the connection: allow inbound TCP {port} on {server} (e.g. `New-NetFirewallRule -DisplayName \"{service}\" -Direction Inbound -Protocol TCP -LocalPort {port} -Action Allow`) and on any firewall between here and there."
-        ),
-        _ => format!("Check the address of {server} and the network route to it."),
     }
 }

@@ -1,20 +1,14 @@
 //! net.browser.instance: a named instance is found through the SQL Server
 //! Browser, on a port that stays put.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use crate::context::RunContext;
+use crate::facts::net::BrowserFailure;
 use crate::facts::net::BrowserLookup;
 use crate::facts::sql::ServerRegistry;
 use crate::finding::{Finding, Outcome, Severity, Stop};
-use crate::probe::ssrp::BrowserFailure;
 use crate::registry::{Check, CheckMeta, Family};
-
-pub fn checks() -> Vec<Arc<dyn Check>> {
-    vec![Arc::new(BrowserInstance::new())]
-}
 
 /// The range Windows hands out dynamic ports from (RFC 6335 dynamic/private).
 const DYNAMIC_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
@@ -24,7 +18,7 @@ pub struct BrowserInstance {
 }
 
 impl BrowserInstance {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         BrowserInstance {
             meta: CheckMeta::new("net.browser.instance", Family::Net, Severity::Warn)
                 .title("The named instance is found on a fixed port")

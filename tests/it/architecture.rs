@@ -1,0 +1,111 @@
+//! The architecture holds in the source: checks judge facts and never talk
+//! to the world themselves. A module under `src/checks/` that imports a
+//! probe, opens a socket or sends a query fails here, naming the line.
+
+use std::path::{Path, PathBuf};
+
+/// What a check must not write: each pattern with why.
+const FORBIDDEN: &[(&str, &str)] = &[
+    (
+        "probe::",
+        "imports a probe: read a fact (src/facts/) instead",
+    ),
+    ("tiberius", "uses a SQL driver: read a SQL fact instead"),
+    ("tokio::net", "opens a socket: read a network fact instead"),
+    (
+        "std::net::TcpStream",
+        "opens a socket: read a network fact instead",
+    ),
+    (
+        "std::net::UdpSocket",
+        "opens a socket: read a network fact instead",
+    ),
+    (
+        "std::net::TcpListener",
+        "opens a socket: read a network fact instead",
+    ),
+    ("TcpStream", "opens a socket: read a network fact instead"),
+    ("UdpSocket", "opens a socket: read a network fact instead"),
+    ("socket2", "opens a socket: read a network fact instead"),
+    ("hickory", "asks DNS: read a network fact instead"),
+    (
+        "std::fs",
+        "touches the file system: read a host fact instead",
+    ),
+    (
+        "tokio::fs",
+        "touches the file system: read a host fact instead",
+    ),
+    (".rows(", "runs a query: read a SQL fact instead"),
+    (".results(", "runs a query: read a SQL fact instead"),
+    (".results_within(", "runs a query: run an Action instead"),
+    (".scalar(", "runs a query: read a SQL fact instead"),
+    (".query(", "runs a query: read a SQL fact instead"),
+    (".query_within(", "runs a query: read a SQL fact instead"),
+];
+
+/// Every forbidden use in `source`, as `line: pattern (why)`; comments are
+/// not code and do not count.
+fn violations(source: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (number, line) in source.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or_default();
+        for (pattern, why) in FORBIDDEN {
+            if code.contains(pattern) {
+                found.push(format!("{}: `{pattern}` {why}", number + 1));
+            }
+        }
+    }
+    found
+}
+
+fn rust_files(dir: &Path, into: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, into);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            into.push(path);
+        }
+    }
+}
+
+#[test]
+fn checks_only_judge_facts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/checks");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    assert!(files.len() >= 10, "src/checks has only {files:?}");
+    let mut problems = Vec::new();
+    for file in &files {
+        let source = std::fs::read_to_string(file).unwrap();
+        for problem in violations(&source) {
+            problems.push(format!("{}:{problem}", file.display()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_scan_sees_probes_sockets_and_queries() {
+    let sample = "use crate::probe::tcp;\n\
+                  // a comment may say probe::tcp\n\
+                  let s = tokio::net::TcpStream::connect(a).await;\n\
+                  let set = session.rows(QUERY).await?;\n\
+                  let f = ctx.fact::<HostLookup>().await?;\n";
+    let found = violations(sample);
+    assert!(
+        found.iter().any(|v| v.starts_with("1: `probe::`")),
+        "{found:?}"
+    );
+    assert!(!found.iter().any(|v| v.starts_with("2:")), "{found:?}");
+    assert!(
+        found.iter().any(|v| v.starts_with("3: `tokio::net`")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|v| v.starts_with("4: `.rows(`")),
+        "{found:?}"
+    );
+    assert!(!found.iter().any(|v| v.starts_with("5:")), "{found:?}");
+}
