@@ -17,7 +17,6 @@ use crate::engine::Run;
 use crate::estate::rerun::Rerun;
 use crate::estate::runner::{self, Member};
 use crate::estate::{EstateReport, Inventory, TargetReport};
-use crate::probe::write_probe::CLEANUP_TIMEOUT;
 use crate::report::{Format, Style};
 use crate::target::{SecretInputs, TargetOverrides};
 
@@ -107,6 +106,10 @@ pub fn prepare(args: &RunArgs) -> Result<PreparedEstate, String> {
             }
         }
         let mut options = shared.clone();
+        // Cancellation is shared (Ctrl-C stops every target); cleanups are
+        // each target's own, so the engine, which waits for a run's
+        // cleanups as it ends, never waits for another target's.
+        options.settings.cleanups = tokio_util::task::TaskTracker::new();
         if let Some(timeout) = entry.timeout {
             options.settings.timeout = timeout;
         }
@@ -181,11 +184,6 @@ pub fn execute_keeping<T>(
         .into_iter()
         .unzip();
     bars.finish();
-    let cleanups = &prepared.settings.cleanups;
-    cleanups.close();
-    runtime.block_on(async {
-        let _ = tokio::time::timeout(CLEANUP_TIMEOUT, cleanups.wait()).await;
-    });
     runtime.shutdown_background();
     let mut targets = targets;
     if cancel.is_cancelled() {
