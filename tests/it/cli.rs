@@ -3,7 +3,7 @@
 use predicates::prelude::*;
 
 use crate::support::net::closed_port;
-use crate::support::preflight;
+use crate::support::{TargetFile, preflight};
 
 #[test]
 fn exit_0_when_nothing_fails() {
@@ -97,16 +97,10 @@ fn exit_2_for_a_password_file_others_can_read() {
 
 #[test]
 fn exit_2_for_integrated_authentication_where_there_is_no_windows() {
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("t.toml");
-    std::fs::write(
-        &target,
-        "[server]\nhost = \"127.0.0.1\"\n[sql]\nauth = \"integrated\"\n",
-    )
-    .unwrap();
+    let target = TargetFile::new("[server]\nhost = \"127.0.0.1\"\n[sql]\nauth = \"integrated\"\n");
     preflight()
         .args(["run", "--target"])
-        .arg(&target)
+        .arg(&target.path)
         .assert()
         .code(2)
         .stderr(
@@ -211,25 +205,21 @@ fn set_mode(path: &std::path::Path, mode: u32) {
 
 #[test]
 fn fail_on_warn_turns_warnings_into_exit_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("t.toml");
     let port = closed_port();
-    std::fs::write(
-        &target,
-        format!("[server]\nhost = \"127.0.0.1\"\nport = {port}\n[checks.\"net.tcp.reachable\"]\nseverity = \"warn\"\n"),
-    )
-    .unwrap();
+    let target = TargetFile::new(&format!(
+        "[server]\nhost = \"127.0.0.1\"\nport = {port}\n[checks.\"net.tcp.reachable\"]\nseverity = \"warn\"\n"
+    ));
     let only = ["--check", "net.tcp.reachable", "--target"];
     preflight()
         .arg("run")
         .args(only)
-        .arg(&target)
+        .arg(&target.path)
         .assert()
         .code(0);
     preflight()
         .args(["run", "--fail-on", "warn"])
         .args(only)
-        .arg(&target)
+        .arg(&target.path)
         .assert()
         .code(1);
 }
@@ -237,16 +227,10 @@ fn fail_on_warn_turns_warnings_into_exit_1() {
 #[test]
 fn exit_3_when_a_check_could_not_run() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let target = dir.path().join("t.toml");
-    std::fs::write(
-        &target,
-        format!(
-            "[server]\nhost = \"sql01.preflight.test\"\n[dns]\nnameservers = [\"{}\"]\n",
-            silent.local_addr().unwrap()
-        ),
-    )
-    .unwrap();
+    let target = TargetFile::new(&format!(
+        "[server]\nhost = \"sql01.preflight.test\"\n[dns]\nnameservers = [\"{}\"]\n",
+        silent.local_addr().unwrap()
+    ));
     preflight()
         .args([
             "run",
@@ -256,7 +240,7 @@ fn exit_3_when_a_check_could_not_run() {
             "net.dns.resolve",
             "--target",
         ])
-        .arg(&target)
+        .arg(&target.path)
         .assert()
         .code(3)
         .stdout(predicate::str::contains("Incomplete"));
