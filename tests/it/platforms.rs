@@ -53,15 +53,18 @@ struct Cell {
     skip: Option<SkipKind>,
 }
 
-/// The scenario, with `pmp` as the application really sets it up for the
-/// least-privileged cells: db_owner of PassTrix and no server permission
-/// (the built-in scenarios grant it VIEW SERVER STATE).
+/// The scenario, with `pmp` and `pback` as the applications really set them
+/// up for the least-privileged cells: `pmp` db_owner of PassTrix, `pback`
+/// db_backupoperator, and neither any server permission nor SELECT on
+/// msdb's backup history (the built-in scenarios grant them those).
 fn personality(scenario: &str, login: &Login) -> Scenario {
     if login.0 == "sysadmin" {
         return Scenario::builtin(scenario).unwrap();
     }
     Scenario::from_toml_str(&format!(
-        "description = \"{scenario}, least privilege\"\nextends = \"{scenario}\"\n\n[[accounts]]\nuser = \"pmp\"\npassword = \"Pmp-Test-Passw0rd!\"\ndefault_database = \"PassTrix\"\ndatabases = {{ PassTrix = [\"db_owner\"] }}\n"
+        "description = \"{scenario}, least privilege\"\nextends = \"{scenario}\"\n\n\
+         [[accounts]]\nuser = \"pmp\"\npassword = \"Pmp-Test-Passw0rd!\"\ndefault_database = \"PassTrix\"\ndatabases = {{ PassTrix = [\"db_owner\"] }}\n\n\
+         [[accounts]]\nuser = \"pback\"\npassword = \"Pback-Test-Passw0rd!\"\ndefault_database = \"master\"\ndatabases = {{ PassTrix = [\"db_backupoperator\"], Passwordstate = [\"db_backupoperator\"] }}\n"
     ))
     .unwrap()
 }
@@ -202,6 +205,18 @@ async fn every_sql_check_on_every_platform_with_either_login() {
         let managed = matches!(*scenario, "azure-sqldb" | "azure-mi" | "aws-rds");
         for (l, (login, _, _)) in LOGINS.iter().enumerate() {
             let cell = |id: &str| &matrix[id][&(p, l)];
+            // The backup account is told how to read msdb's history.
+            if !managed && *login == "least privilege" {
+                let history = cell("sql.backup.recent");
+                assert_eq!(history.status, Status::Skip, "{scenario}");
+                assert!(
+                    history
+                        .message
+                        .contains("GRANT SELECT ON dbo.backupset TO [pback];"),
+                    "{scenario}: {}",
+                    history.message
+                );
+            }
             for id in ["sql.service.account", "sql.backup.recent"] {
                 if managed {
                     assert!(

@@ -969,21 +969,27 @@ const PMP_KEYS: &str =
     "[app]\nkind = \"pmp\"\ncertificate_name = \"PMPCert\"\nsymmetric_key_name = \"PMPKey\"\n";
 
 fn keys_scenario(certificate: &str, extra: &str) -> String {
+    keys_scenario_on("sql2022-healthy", certificate, extra)
+}
+
+/// PassTrix with PMP's custom key on personality `base`: the master key,
+/// the certificate `certificate` and the symmetric key PMPKey, owned by dbo.
+fn keys_scenario_on(base: &str, certificate: &str, extra: &str) -> String {
     format!(
         r###"
 description = "PassTrix with PMP's custom key"
-extends = "sql2022-healthy"
+extends = "{base}"
 
 [[tables]]
 name = "sys.symmetric_keys"
 database = "PassTrix"
-columns = [{{ name = "name", type = "sysname" }}]
-rows = [["##MS_DatabaseMasterKey##"], ["PMPKey"]]
+columns = [{{ name = "name", type = "sysname" }}, {{ name = "principal_id", type = "int" }}]
+rows = [["##MS_DatabaseMasterKey##", 1], ["PMPKey", 1]]
 
 [[tables]]
 name = "sys.certificates"
-columns = [{{ name = "name", type = "sysname" }}]
-rows = [["{certificate}"]]
+columns = [{{ name = "name", type = "sysname" }}, {{ name = "principal_id", type = "int" }}]
+rows = [["{certificate}", 1]]
 {extra}
 "###
     )
@@ -1028,15 +1034,21 @@ default_database = "PassTrix"
 databases = { PassTrix = ["db_datareader"] }
 "#;
 
-/// A rule over the tool's SQL: the strict emulator does not model
-/// permissions on certificates and keys (it answers HAS_PERMS_BY_NAME for
-/// them with NULL, which the next test relies on).
+/// The application account reads the database (db_datareader) and may see
+/// every key's definition (VIEW DEFINITION on the database), but holds no
+/// CONTROL on the certificate: HAS_PERMS_BY_NAME says 0 for it.
+const PMP_VIEWER: &str = r#"
+[[accounts]]
+user = "pmp"
+password = "Pmp-Test-Passw0rd!"
+default_database = "PassTrix"
+databases = { PassTrix = ["db_datareader"] }
+permissions = { PassTrix = ["VIEW DEFINITION"] }
+"#;
+
 #[tokio::test]
 async fn keys_the_login_may_not_use_fail() {
-    let extra = format!(
-        "{PMP_READER}\n[[rules]]\npattern = '(?s)IS_ROLEMEMBER.*N\\x27CERTIFICATE\\x27'\ncolumns = [{{ name = \"db_owner\", type = \"int\" }}, {{ name = \"certificate_control\", type = \"int\" }}, {{ name = \"key_view_definition\", type = \"int\" }}]\nrows = [[0, 0, 1]]\n"
-    );
-    let case = Case::scenario(&keys_scenario("PMPCert", &extra))
+    let case = Case::scenario(&keys_scenario("PMPCert", PMP_VIEWER))
         .await
         .section(PMP_KEYS);
     let r = case
@@ -1046,9 +1058,20 @@ async fn keys_the_login_may_not_use_fail() {
 }
 
 #[tokio::test]
-async fn key_permissions_the_server_will_not_tell_are_an_error() {
-    // The emulator answers HAS_PERMS_BY_NAME for certificates with NULL.
+async fn keys_a_reader_cannot_see_fail_saying_they_may_be_hidden() {
+    // Metadata visibility: no permission on the keys, no rows for them.
     let case = Case::scenario(&keys_scenario("PMPCert", PMP_READER))
+        .await
+        .section(PMP_KEYS);
+    case.verdict("sql.pmp.keys", Status::Fail, "or not visible to `pmp`")
+        .await;
+}
+
+#[tokio::test]
+async fn key_permissions_the_server_will_not_tell_are_an_error() {
+    // Azure SQL Database's HAS_PERMS_BY_NAME takes no CERTIFICATE or
+    // SYMMETRIC KEY class and answers NULL (the function's page).
+    let case = Case::scenario(&keys_scenario_on("azure-sqldb", "PMPCert", PMP_VIEWER))
         .await
         .section(PMP_KEYS);
     case.verdict("sql.pmp.keys", Status::Error, "would not say")
@@ -1344,27 +1367,65 @@ async fn no_backup_on_record_warns() {
     .await;
 }
 
-/// A rule over the tool's SQL: the strict emulator holds no permissions on
-/// msdb's tables, so an administrator's DENY on backupset is scripted.
-#[tokio::test]
-async fn backup_history_the_login_may_not_read_skips() {
-    let case = Case::scenario(
+/// The backup account as a scenario without msdb's grants (`msdb`: its
+/// roles and grants or denies there, as TOML fields).
+fn backup_account_in_msdb(msdb: &str) -> String {
+    format!(
         r#"
-description = "msdb history not readable"
+description = "the backup account's access to msdb"
 extends = "sql2022-healthy"
 
-[[rules]]
-pattern = '\bmsdb\.dbo\.backupset\b'
-errors = [{ number = 229, class = 14, state = 5, text = "The SELECT permission was denied on the object 'backupset', database 'msdb', schema 'dbo'." }]
-"#,
+[[accounts]]
+user = "pback"
+password = "Pback-Test-Passw0rd!"
+default_database = "master"
+{msdb}
+"#
     )
+}
+
+#[tokio::test]
+async fn backup_history_the_login_may_not_read_skips() {
+    // db_backupoperator only: msdb lets it in as guest, and SQL Server
+    // answers 229 on backupset.
+    let case = Case::scenario(&backup_account_in_msdb(
+        "databases = { PassTrix = [\"db_backupoperator\"] }",
+    ))
+    .await;
+    let r = case
+        .verdict(
+            "sql.backup.recent",
+            Status::Skip,
+            "SELECT on msdb.dbo.backupset",
+        )
+        .await;
+    assert!(
+        r.message
+            .contains("GRANT SELECT ON dbo.backupset TO [pback]"),
+        "{}",
+        r.message
+    );
+}
+
+#[tokio::test]
+async fn backup_history_denied_to_a_reader_of_msdb_skips() {
+    // A DENY beats db_datareader in msdb: 229 again.
+    let case = Case::scenario(&backup_account_in_msdb(
+        "databases = { PassTrix = [\"db_backupoperator\"], msdb = [\"db_datareader\"] }\ndenied = { msdb = [\"SELECT ON dbo.backupset\"] }",
+    ))
     .await;
     case.verdict(
         "sql.backup.recent",
         Status::Skip,
-        "SELECT on msdb.dbo.backupset",
+        "The SELECT permission was denied on the object 'backupset', database 'msdb', schema 'dbo'",
     )
     .await;
+    // Without the DENY the reader role reads it.
+    let case = Case::scenario(&backup_account_in_msdb(
+        "databases = { PassTrix = [\"db_backupoperator\"], msdb = [\"db_datareader\"] }",
+    ))
+    .await;
+    case.verdict("sql.backup.recent", Status::Pass, "").await;
 }
 
 #[tokio::test]

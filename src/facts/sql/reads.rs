@@ -495,12 +495,13 @@ impl Fact for LastFullBackup {
                 .rows(&last_backup_query(database))
                 .await
                 .map_err(|e| {
-                    query_stop(
-                        session,
-                        "the backup history in msdb",
-                        e,
-                        "SELECT on msdb.dbo.backupset and msdb.dbo.backupmediafamily",
-                    )
+                    let needed = format!(
+                        "SELECT on msdb.dbo.backupset and msdb.dbo.backupmediafamily; to check it, run once \
+                         (CREATE USER only if the login has no user in msdb): USE msdb; CREATE USER [{user}] FOR LOGIN [{user}]; \
+                         GRANT SELECT ON dbo.backupset TO [{user}]; GRANT SELECT ON dbo.backupmediafamily TO [{user}];",
+                        user = session.user
+                    );
+                    query_stop(session, "the backup history in msdb", e, &needed)
                 })?;
             if set.rows.is_empty() {
                 return Ok(Read::from(session, None));
