@@ -125,7 +125,8 @@ async fn endless_messages_are_cut_off() {
 #[tokio::test]
 async fn an_oversized_value_is_refused() {
     // 2 MiB of text where a version number belongs: within the byte limit,
-    // past the limit for one value.
+    // past the limit for one value. A rule over the tool's SQL on purpose:
+    // a lying server (SQL Server's ProductVersion is a short version).
     let scenario = format!(
         "description = \"oversized value\"\nextends = \"sql2022-healthy\"\n[[rules]]\npattern = 'ProductVersion'\ncolumns = [{{ name = \"ProductVersion\", type = \"varchar(max)\" }}]\nrows = [[\"{}\"]]\n",
         "9".repeat(2 * 1024 * 1024)

@@ -110,6 +110,8 @@ async fn control_characters_a_server_sends_reach_no_format_raw() {
 
     // ESC ] 0 ; … BEL sets a window title, ESC [ 2 J clears the screen,
     // CSI (U+009B) is the one-byte form some terminals obey, CR overwrites.
+    // The backupset rule is a lying server on purpose: SQL Server's own
+    // 229 text carries no control characters.
     let scenario = Scenario::from_toml_str(
         r#"
 description = "a server whose texts carry control characters"

@@ -448,9 +448,10 @@ async fn azure_sql_is_always_current() {
 }
 
 /// A server that lies: it answers the tool's query matching `pattern` with
-/// rows SQL Server never gives (a version that is no number, a clock that is
-/// no time, a row without the columns asked for). A rule over the tool's SQL
-/// on purpose: the strict emulator only ever answers as SQL Server would.
+/// rows SQL Server never gives (a clock that is no time). A rule over the
+/// tool's SQL on purpose, and the only kind left in this file: the strict
+/// emulator only ever answers as SQL Server would, and what data can say
+/// (see `with_data`) is said as data.
 fn answering(pattern: &str, columns: &[&str], row: &str) -> String {
     let columns: Vec<String> = columns
         .iter()
@@ -462,12 +463,16 @@ fn answering(pattern: &str, columns: &[&str], row: &str) -> String {
     )
 }
 
+/// sql2022-healthy with `data` (scenario TOML: tables, properties) added;
+/// the strict emulator answers the tool's queries from it.
+fn with_data(data: &str) -> String {
+    format!("description = \"scenario data\"\nextends = \"sql2022-healthy\"\n\n{data}\n")
+}
+
 #[tokio::test]
 async fn a_version_that_is_not_a_number_is_an_error() {
-    let case = Case::scenario(&answering(
-        r"SERVERPROPERTY\(\x27ProductVersion\x27\)",
-        &["product_version", "engine_edition"],
-        r#"[["vNext", "3"]]"#,
+    let case = Case::scenario(&with_data(
+        "[server.properties]\nProductVersion = \"vNext\"",
     ))
     .await;
     case.verdict(
@@ -654,10 +659,9 @@ rows = [["${spid}", "${spid}", "TCP", "TSQL", "FALSE", "SQL"]]
 
 #[tokio::test]
 async fn a_session_missing_from_the_connections_view_is_an_error() {
-    let case = Case::scenario(&answering(
-        r"\bsys\.dm_exec_connections\b",
-        &["encrypt_option", "auth_scheme"],
-        "[]",
+    // The view without this session's row (SQL Server always lists it).
+    let case = Case::scenario(&with_data(
+        "[[tables]]\nname = \"sys.dm_exec_connections\"\ncolumns = [{ name = \"session_id\", type = \"int\" }, { name = \"encrypt_option\", type = \"nvarchar(40)\" }, { name = \"auth_scheme\", type = \"nvarchar(40)\" }, { name = \"net_transport\", type = \"nvarchar(40)\" }, { name = \"protocol_type\", type = \"nvarchar(40)\" }]\nrows = []",
     ))
     .await;
     case.verdict(
@@ -767,10 +771,15 @@ async fn force_encryption_does_not_apply_to_azure_sql_database() {
 
 #[tokio::test]
 async fn a_registry_without_force_encryption_is_an_error() {
-    let case = Case::scenario(&answering(
-        r"\bsys\.dm_server_registry\b",
-        &["registry_key", "value_name", "value_data"],
-        r#"[['HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL16.MSSQLSERVER\MSSQLServer\SuperSocketNetLib\Tcp\IPAll', "TcpPort", "1433"]]"#,
+    let case = Case::scenario(&with_data(
+        r#"[[tables]]
+name = "sys.dm_server_registry"
+columns = [
+    { name = "registry_key", type = "nvarchar(256)" },
+    { name = "value_name", type = "nvarchar(256)" },
+    { name = "value_data", type = "sql_variant" },
+]
+rows = [['HKLM\Software\Microsoft\Microsoft SQL Server\MSSQL16.MSSQLSERVER\MSSQLServer\SuperSocketNetLib\Tcp\IPAll', "TcpPort", "1433"]]"#,
     ))
     .await;
     case.verdict(
@@ -847,10 +856,16 @@ async fn the_service_account_does_not_apply_to_managed_platforms() {
 
 #[tokio::test]
 async fn services_without_a_database_engine_are_an_error() {
-    let case = Case::scenario(&answering(
-        r"\bsys\.dm_server_services\b",
-        &["servicename", "service_account"],
-        r#"[["SQL Server Agent (MSSQLSERVER)", 'NT Service\SQLSERVERAGENT']]"#,
+    let case = Case::scenario(&with_data(
+        r#"[[tables]]
+name = "sys.dm_server_services"
+columns = [
+    { name = "servicename", type = "nvarchar(256)" },
+    { name = "startup_type_desc", type = "nvarchar(256)" },
+    { name = "status_desc", type = "nvarchar(256)" },
+    { name = "service_account", type = "nvarchar(256)" },
+]
+rows = [["SQL Server Agent (MSSQLSERVER)", "Manual", "Stopped", 'NT Service\SQLSERVERAGENT']]"#,
     ))
     .await;
     case.verdict(
@@ -1437,10 +1452,20 @@ async fn backup_history_does_not_apply_to_azure() {
 
 #[tokio::test]
 async fn a_backup_record_without_an_age_is_an_error() {
-    let case = Case::scenario(&answering(
-        r"\bmsdb\.dbo\.backupset\b",
-        &["backup_finish_date", "physical_device_name"],
-        r#"[["2024-07-01 01:00:00", 'D:\Backups\PassTrix.bak']]"#,
+    // backup_finish_date "Can be NULL" (the backupset page): DATEDIFF over
+    // it is NULL too.
+    let case = Case::scenario(&with_data(
+        r#"[[tables]]
+name = "msdb.dbo.backupset"
+columns = [
+    { name = "backup_set_id", type = "int" },
+    { name = "media_set_id", type = "int" },
+    { name = "database_name", type = "nvarchar(128)" },
+    { name = "type", type = "varchar(1)" },
+    { name = "is_copy_only", type = "bit" },
+    { name = "backup_finish_date", type = "datetime" },
+]
+rows = [[1, 1, "PassTrix", "D", false, {}]]"#,
     ))
     .await;
     case.verdict("sql.backup.recent", Status::Error, "no age")
@@ -1456,7 +1481,10 @@ fn with_destination(case: Case, destination: &str) -> Case {
 }
 
 /// A scenario whose `BACKUP DATABASE … TO DISK` fails with the operating
-/// system error SQL Server reports when it cannot open the file.
+/// system error SQL Server reports when it cannot open the file. A rule over
+/// the tool's SQL on purpose: the emulator and the tool share this
+/// machine's file system, so SQL Server's own view of the path (missing on
+/// its machine, or denied to its service account) can only be scripted.
 fn backup_failing_with(description: &str, os_error: &str) -> String {
     format!(
         r#"

@@ -335,6 +335,8 @@ async fn a_server_that_closes_after_the_login_did_receive_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_answer_about_the_database_that_cannot_be_read_is_an_error() {
+    // A rule over the tool's SQL on purpose: a lying server (SQL Server
+    // answers SELECT DB_ID(...) with exactly one row).
     let scenario = Scenario::from_toml_str(
         "description = \"DB_ID answered with no row\"\nextends = \"sql2022-healthy\"\n\n\
          [[rules]]\nname = \"no row\"\npattern = 'DB_ID\\('\n\
