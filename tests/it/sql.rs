@@ -1525,7 +1525,8 @@ shares = {{ '\\127.0.0.1\backups' = {} }}
 user = "pback"
 password = "{WRITER_PASSWORD}"
 default_database = "master"
-databases = {{ {database} = ["db_backupoperator"] }}
+databases = {{ {database} = ["db_backupoperator"], msdb = [] }}
+permissions = {{ msdb = ["SELECT ON dbo.backupset", "SELECT ON dbo.backupmediafamily"] }}
 "#,
         toml::Value::String(samba.share_dir("backups").display().to_string())
     ))
