@@ -23,33 +23,102 @@ const BUILT_IN: [&str; 4] = [
     "sql.pmp.master-key-protection",
 ];
 
-/// One rule answering a query that matches `pattern` with one int/bit column.
-fn rule(pattern: &str, column: &str, ty: &str, rows: &str) -> String {
+/// How the application database looks to the four built-in pack checks,
+/// said as scenario data: the strict emulator answers the packs' own
+/// queries from it, as SQL Server would.
+#[derive(Clone, Copy)]
+struct PassTrix {
+    /// SQL Server Express (EngineEdition 4) with this many MB of data
+    /// files; `None`: not Express.
+    express_data_mb: Option<u32>,
+    log: Log,
+    /// A Passwordstate BackupSettings table in the database with this many
+    /// impersonation columns out of 2, 4 and 9; `None`: no such table.
+    invalid_impersonations: Option<usize>,
+    /// A database master key, protected by the service master key or not;
+    /// `None`: no master key.
+    master_key_by_server: Option<bool>,
+}
+
+#[derive(Clone, Copy)]
+enum Log {
+    /// FULL recovery, log backed up.
+    BackedUp,
+    /// FULL recovery, log never backed up.
+    NeverBackedUp,
+    /// The login may not see the database's recovery status (VIEW ANY
+    /// DATABASE denied, and it does not own the database).
+    Hidden,
+}
+
+const IMPERSONATIONS: [&str; 9] = [
+    "BackupDatabaseImpersonation",
+    "BackupEncryptionKeysImpersonation",
+    "BackupFilesImpersonation",
+    "BackupTest1Impersonation",
+    "BackupTest2Impersonation",
+    "BackupTest3Impersonation",
+    "BackupTest4Impersonation",
+    "UIImpersonation",
+    "ServiceImpersonation",
+];
+
+/// The application account pmp as the built-in scenarios have it, with
+/// `extra` TOML fields.
+fn pmp_account(extra: &str) -> String {
     format!(
-        "[[rules]]\npattern = '{pattern}'\ncolumns = [{{ name = \"{column}\", type = \"{ty}\" }}]\nrows = {rows}\n\n"
+        "[[accounts]]\nuser = \"pmp\"\npassword = \"Pmp-Test-Passw0rd!\"\ndefault_database = \"PassTrix\"\ndatabases = {{ PassTrix = [\"db_owner\"] }}\n{extra}\n\n"
     )
 }
 
-/// Answers for the four built-in pack queries: `values` in BUILT_IN order,
-/// each a TOML rows literal (`[[1]]`, `[[{}]]` for NULL, `[]` for no row).
-fn answers(values: [&str; 4]) -> String {
-    [
-        rule(r"sys\.database_files", "data_mb", "int", values[0]),
-        rule(
-            "database_recovery_status",
-            "log_is_managed",
-            "int",
-            values[1],
-        ),
-        rule("BackupSettings", "invalid_values", "int", values[2]),
-        rule("MS_DatabaseMasterKey", "opened_by_server", "bit", values[3]),
-    ]
-    .concat()
+impl PassTrix {
+    fn scenario_data(self) -> String {
+        let mut data = String::new();
+        if let Some(mb) = self.express_data_mb {
+            // sys.database_files sizes are 8 KiB pages: 128 a MB.
+            data += &format!(
+                "[server.properties]\nEngineEdition = 4\nEdition = \"Express Edition (64-bit)\"\n\n\
+                 [[tables]]\nname = \"sys.database_files\"\ndatabase = \"PassTrix\"\n\
+                 columns = [{{ name = \"file_id\", type = \"int\" }}, {{ name = \"type\", type = \"tinyint\" }}, {{ name = \"size\", type = \"int\" }}]\n\
+                 rows = [[1, 0, {}], [2, 1, 2048]]\n\n",
+                mb * 128
+            );
+        }
+        let lsn = match self.log {
+            Log::BackedUp => "last_log_backup_lsn = 42000000012300001\n",
+            Log::NeverBackedUp | Log::Hidden => "",
+        };
+        data += &format!(
+            "[[databases]]\nname = \"PassTrix\"\nid = 5\nrecovery_model = \"FULL\"\n{lsn}master_key_encrypted_by_server = {}\n\n",
+            self.master_key_by_server.unwrap_or(false)
+        );
+        if let Log::Hidden = self.log {
+            data += &pmp_account("server_denied = [\"VIEW ANY DATABASE\"]");
+        }
+        if let Some(invalid) = self.invalid_impersonations {
+            let columns: Vec<String> = IMPERSONATIONS
+                .iter()
+                .map(|name| format!("{{ name = \"{name}\", type = \"int\" }}"))
+                .collect();
+            let values: Vec<&str> = (0..IMPERSONATIONS.len())
+                .map(|at| if at < invalid { "3" } else { "2" })
+                .collect();
+            data += &format!(
+                "[[tables]]\nname = \"dbo.BackupSettings\"\ndatabase = \"PassTrix\"\ncolumns = [{}]\nrows = [[{}]]\n\n",
+                columns.join(", "),
+                values.join(", ")
+            );
+        }
+        if self.master_key_by_server.is_none() {
+            data += "[[tables]]\nname = \"sys.symmetric_keys\"\ndatabase = \"PassTrix\"\ncolumns = [{ name = \"name\", type = \"sysname\" }]\nrows = []\n\n";
+        }
+        data
+    }
 }
 
-async fn server(rules: &str) -> TestServer {
+async fn server(data: &str) -> TestServer {
     let toml = format!(
-        "description = \"check-pack queries answered by rules\"\nextends = \"sql2022-healthy\"\n\n{rules}"
+        "description = \"the application database as data\"\nextends = \"sql2022-healthy\"\n\n{data}"
     );
     let scenario = Scenario::from_toml_str(&toml).expect("the test's scenario is valid");
     TestServer::start_scenario(scenario, EmulatorOptions::default()).await
@@ -64,15 +133,22 @@ fn target(server: &TestServer, passwords: &Passwords) -> String {
         + &passwords.sql(PMP.0, PMP.1)
 }
 
-async fn run_built_in(values: [&str; 4]) -> Report {
-    let server = server(&answers(values)).await;
+async fn run_built_in(state: PassTrix) -> Report {
+    let server = server(&state.scenario_data()).await;
     let passwords = Passwords::new();
     run(&target(&server, &passwords), &BUILT_IN).await
 }
 
+const WELL_KEPT: PassTrix = PassTrix {
+    express_data_mb: Some(512),
+    log: Log::BackedUp,
+    invalid_impersonations: Some(0),
+    master_key_by_server: Some(true),
+};
+
 #[tokio::test]
 async fn built_in_sql_pack_checks_pass_on_a_well_kept_server() {
-    let report = run_built_in(["[[512]]", "[[1]]", "[[0]]", "[[1]]"]).await;
+    let report = run_built_in(WELL_KEPT).await;
     for id in BUILT_IN {
         let r = assert_status(&report, id, Status::Pass);
         assert!(r.notes.is_empty(), "verified TLS: no note on {id}: {r:#?}");
@@ -82,7 +158,13 @@ async fn built_in_sql_pack_checks_pass_on_a_well_kept_server() {
 
 #[tokio::test]
 async fn built_in_sql_pack_checks_warn_with_the_fix() {
-    let report = run_built_in(["[[9000]]", "[[0]]", "[[3]]", "[[0]]"]).await;
+    let report = run_built_in(PassTrix {
+        express_data_mb: Some(9000),
+        log: Log::NeverBackedUp,
+        invalid_impersonations: Some(3),
+        master_key_by_server: Some(false),
+    })
+    .await;
     let express = assert_status(&report, "sql.express.size-limit", Status::Warn);
     assert!(express.message.contains("9000"), "{express:#?}");
     assert!(
@@ -120,7 +202,13 @@ async fn built_in_sql_pack_checks_warn_with_the_fix() {
 
 #[tokio::test]
 async fn built_in_sql_pack_checks_skip_where_they_do_not_apply() {
-    let report = run_built_in(["[[{}]]", "[]", "[[{}]]", "[[{}]]"]).await;
+    let report = run_built_in(PassTrix {
+        express_data_mb: None,
+        log: Log::Hidden,
+        invalid_impersonations: None,
+        master_key_by_server: None,
+    })
+    .await;
     let express = assert_status(&report, "sql.express.size-limit", Status::Skip);
     assert!(
         express.message.contains("not SQL Server Express"),
@@ -145,18 +233,15 @@ async fn built_in_sql_pack_checks_skip_where_they_do_not_apply() {
 
 #[tokio::test]
 async fn a_query_the_server_refuses_is_an_error_with_its_message() {
-    let denied = |pattern: &str| {
-        format!(
-            "[[rules]]\npattern = '{pattern}'\nerrors = [{{ number = 229, class = 14, state = 5, text = \"The SELECT permission was denied on the object.\" }}]\n\n"
-        )
-    };
-    let rules = [
-        denied(r"sys\.database_files"),
-        denied("database_recovery_status"),
-        denied("BackupSettings"),
-        denied("MS_DatabaseMasterKey"),
-    ]
-    .concat();
+    // Each query meets a DENY of SELECT: on the system views (SQL Server
+    // lets an administrator deny them too) and on the Passwordstate table,
+    // which the login still sees through its INSERT grant.
+    let rules = WELL_KEPT.scenario_data()
+        + "[server]\nobjects = [\"passtrix.dbo.backupsettings\"]\n\n"
+        + &pmp_account(
+            "permissions = { PassTrix = [\"INSERT ON dbo.BackupSettings\"] }\n\
+             denied = { PassTrix = [\"SELECT ON sys.database_files\", \"SELECT ON sys.database_recovery_status\", \"SELECT ON dbo.BackupSettings\", \"SELECT ON sys.symmetric_keys\"] }",
+        );
     let server = server(&rules).await;
     let passwords = Passwords::new();
     let report = run(&target(&server, &passwords), &BUILT_IN).await;
@@ -168,7 +253,7 @@ async fn a_query_the_server_refuses_is_an_error_with_its_message() {
 
 #[tokio::test]
 async fn without_a_session_sql_pack_checks_skip_and_say_why() {
-    let server = server(&answers(["[[1]]", "[[1]]", "[[0]]", "[[1]]"])).await;
+    let server = server(&WELL_KEPT.scenario_data()).await;
     // No [sql] account configured.
     let report = run(&server.toml(), &["sql.express.size-limit"]).await;
     let r = assert_status(&report, "sql.express.size-limit", Status::Skip);
@@ -177,7 +262,7 @@ async fn without_a_session_sql_pack_checks_skip_and_say_why() {
 
 #[tokio::test]
 async fn findings_over_an_accepted_unverified_certificate_say_so() {
-    let server = server(&answers(["[[512]]", "[[1]]", "[[0]]", "[[1]]"])).await;
+    let server = server(&WELL_KEPT.scenario_data()).await;
     let passwords = Passwords::new();
     let toml = server
         .target()
@@ -197,8 +282,13 @@ fn set_mode(path: &Path, mode: u32) {
 
 /// The user's pack (a sql and a file check, and a profile `acme`) run by
 /// the binary against the emulator.
-async fn run_acme(audit_tables: &str, agent_mode: u32) -> (Option<i32>, Report) {
-    let server = server(&rule("AuditLog", "audit_tables", "int", audit_tables)).await;
+/// `audit_log`: whether the application database has the pack's table.
+async fn run_acme(audit_log: bool, agent_mode: u32) -> (Option<i32>, Report) {
+    let rows = if audit_log { "[[\"AuditLog\"]]" } else { "[]" };
+    let server = server(&format!(
+        "[[tables]]\nname = \"sys.tables\"\ndatabase = \"PassTrix\"\ncolumns = [{{ name = \"name\", type = \"sysname\" }}]\nrows = {rows}\n"
+    ))
+    .await;
     let passwords = Passwords::new();
     let files = tempfile::tempdir().unwrap();
     let agent_conf = files.path().join("agent.conf");
@@ -223,7 +313,7 @@ async fn run_acme(audit_tables: &str, agent_mode: u32) -> (Option<i32>, Report) 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_pack_runs_its_sql_and_file_checks_against_the_emulator() {
-    let (code, report) = run_acme("[[1]]", 0o600).await;
+    let (code, report) = run_acme(true, 0o600).await;
     assert_eq!(code, Some(0), "{report:#?}");
     assert_eq!(report.profile, "acme");
     let ids: Vec<&str> = report.results.iter().map(|r| r.id.as_str()).collect();
@@ -239,7 +329,7 @@ async fn a_user_pack_runs_its_sql_and_file_checks_against_the_emulator() {
     assert_eq!(audit.evidence["rows"][0]["audit_tables"], 1);
     assert_status(&report, "host.acme.agent-config", Status::Pass);
 
-    let (code, report) = run_acme("[[0]]", 0o640).await;
+    let (code, report) = run_acme(false, 0o640).await;
     assert_eq!(code, Some(1), "{report:#?}");
     let audit = assert_status(&report, "sql.acme.audit-table", Status::Fail);
     assert_eq!(
