@@ -759,6 +759,39 @@ async fn force_encryption_skips_naming_the_permission_it_lacks() {
 }
 
 #[tokio::test]
+async fn a_denied_server_permission_skips_naming_it() {
+    // VIEW SERVER STATE granted and DENYed: the DENY wins, SQL Server 2019
+    // answers 300 + 297, and the GRANT the tool suggests replaces the DENY.
+    let case = Case::scenario(
+        r#"
+description = "VIEW SERVER STATE denied to the application account"
+extends = "sql2019-healthy"
+
+[[accounts]]
+user = "pmp"
+password = "Pmp-Test-Passw0rd!"
+default_database = "PassTrix"
+databases = { PassTrix = ["db_owner"] }
+server_permissions = ["VIEW SERVER STATE"]
+server_denied = ["VIEW SERVER STATE"]
+"#,
+    )
+    .await;
+    let r = case
+        .verdict(
+            "sql.connection.encrypted",
+            Status::Skip,
+            "VIEW SERVER STATE permission was denied on object 'server'",
+        )
+        .await;
+    assert!(
+        r.message.contains("GRANT VIEW SERVER STATE TO [pmp];"),
+        "{}",
+        r.message
+    );
+}
+
+#[tokio::test]
 async fn force_encryption_does_not_apply_to_azure_sql_database() {
     let case = Case::builtin("azure-sqldb").await;
     case.verdict(
