@@ -12,6 +12,7 @@ use super::args::{PackArgs, parse_duration};
 use super::signals;
 use super::usage_error;
 use crate::catalog::Catalog;
+use crate::certificate::TrustStores;
 use crate::context::RunSettings;
 use crate::engine::EngineOptions;
 use crate::estate::Inventory;
@@ -92,6 +93,9 @@ fn prepare(args: &ServeArgs) -> Result<Exporter, String> {
     let engine = EngineOptions {
         settings: RunSettings {
             timeout: args.timeout,
+            // Shared by every target; reloaded once a minimum interval old,
+            // so a renewed CA file is seen without a restart.
+            trust_stores: TrustStores::refreshed_after(args.min_interval),
             ..RunSettings::default()
         },
         deadline: args.deadline,

@@ -81,6 +81,28 @@ pub fn inventory_of(servers: &[(&'static str, TestServer)]) -> InventoryFile {
     InventoryFile::new(&rows)
 }
 
+/// A healthy server and one that answers PRELOGIN and then hangs, the
+/// latter bounded by its own 1-second timeout and `deadline`.
+pub struct HealthyAndHanging {
+    pub inventory: InventoryFile,
+    /// Running while the inventory is used.
+    _servers: [TestServer; 2],
+}
+
+pub async fn healthy_and_hanging(deadline: &str) -> HealthyAndHanging {
+    let healthy = TestServer::start_emulated("sql2022-healthy").await;
+    let hangs = TestServer::start_emulated("hang-after-prelogin").await;
+    let limits = format!("timeout = \"1s\"\ndeadline = \"{deadline}\"\n");
+    let inventory = InventoryFile::new(&[
+        ("healthy", healthy.toml(), ""),
+        ("hangs", hangs.toml(), &limits),
+    ]);
+    HealthyAndHanging {
+        inventory,
+        _servers: [healthy, hangs],
+    }
+}
+
 /// Runs `run --inventory` with `args` off the runtime (the emulators run on it).
 pub async fn run_estate(inventory: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let mut cmd = preflight();
@@ -248,6 +270,54 @@ async fn an_estate_of_personalities_gives_one_row_each_and_the_worst_verdict() {
     let section = html.find("<section id=\"target-healthy\">").unwrap();
     assert!(summary < section);
     assert!(html.contains("<a href=\"#target-wrong-name\">wrong-name</a>"));
+}
+
+/// Seven targets, three trust configurations (two emulators' CA files and
+/// the system's roots): each configuration is read once, as the log says.
+#[tokio::test(flavor = "multi_thread")]
+async fn targets_with_the_same_trust_configuration_share_one_loaded_store() {
+    let healthy = TestServer::start_emulated("sql2022-healthy").await;
+    let wrong = TestServer::start_emulated("cn-mismatch").await;
+    let system_roots = healthy.target().without_ca_file().render();
+    let rows = [
+        ("a", healthy.toml(), ""),
+        ("b", healthy.toml(), ""),
+        ("c", healthy.toml(), ""),
+        ("d", wrong.toml(), ""),
+        ("e", wrong.toml(), ""),
+        ("f", system_roots.clone(), ""),
+        ("g", system_roots, ""),
+    ];
+    let inventory = InventoryFile::new(&rows);
+    let mut cmd = preflight();
+    cmd.args(["run", "--check", "tls.*", "--jobs", "7", "--inventory"])
+        .arg(&inventory.path)
+        .env("MSSQL_PREFLIGHT_LOG", "mssql_preflight::certificate=debug");
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let mut loads: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("loaded the trusted certificates"))
+        .collect();
+    loads.sort();
+    assert_eq!(loads.len(), 3, "{stderr}");
+    for anchors in [
+        format!(
+            "the CA file `{}` (1 certificate)",
+            healthy.ca_file.display()
+        ),
+        format!("the CA file `{}` (1 certificate)", wrong.ca_file.display()),
+        "this machine's trusted root certificates (".to_owned(),
+    ] {
+        assert_eq!(
+            loads.iter().filter(|l| l.contains(&anchors)).count(),
+            1,
+            "{anchors}: {stderr}"
+        );
+    }
 }
 
 #[test]
