@@ -129,3 +129,23 @@ fn prepare(args: &ServeArgs) -> Result<Exporter, String> {
     }
     Ok(Exporter::new(targets, catalog, options))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::args::{Cli, Command};
+
+    /// The metrics are not authenticated: unless told otherwise the
+    /// exporter listens on loopback only, on the documented port.
+    #[test]
+    fn it_listens_on_loopback_unless_told_otherwise() {
+        let cli = Cli::try_parse_from(["mssql-preflight", "serve", "--inventory", "estate.toml"])
+            .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve: {:?}", cli.command);
+        };
+        assert!(args.listen.ip().is_loopback(), "{}", args.listen);
+        assert_eq!(args.listen.port(), 9839);
+    }
+}

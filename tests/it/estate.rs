@@ -103,6 +103,16 @@ pub async fn healthy_and_hanging(deadline: &str) -> HealthyAndHanging {
     }
 }
 
+/// Many names for one server that answers PRELOGIN and then hangs: each
+/// target runs until its own deadline (timeout 1s, deadline 2s).
+pub fn hanging_targets(hangs: &TestServer, names: &[&str]) -> InventoryFile {
+    let rows: Vec<(&str, String, &str)> = names
+        .iter()
+        .map(|name| (*name, hangs.toml(), "timeout = \"1s\"\ndeadline = \"2s\"\n"))
+        .collect();
+    InventoryFile::new(&rows)
+}
+
 /// Runs `run --inventory` with `args` off the runtime (the emulators run on it).
 pub async fn run_estate(inventory: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let mut cmd = preflight();
@@ -318,6 +328,50 @@ async fn targets_with_the_same_trust_configuration_share_one_loaded_store() {
             "{anchors}: {stderr}"
         );
     }
+}
+
+/// The most targets whose runs overlapped, from each target's own record
+/// of when it started and how long it took.
+fn most_at_once(estate: &EstateReport) -> usize {
+    let mut edges: Vec<(i128, i32)> = Vec::new();
+    for target in &estate.targets {
+        let started = time::OffsetDateTime::parse(
+            &target.report.started_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+        .unix_timestamp_nanos();
+        let ended = started + i128::from(target.report.duration_ms) * 1_000_000;
+        edges.extend([(started, 1), (ended, -1)]);
+    }
+    // At the same instant an end comes before a start: a slot freed is
+    // taken by the next target.
+    edges.sort();
+    let mut running = 0;
+    let mut most = 0;
+    for (_, change) in edges {
+        running += change;
+        most = most.max(running);
+    }
+    most as usize
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_more_targets_run_at_once_than_jobs() {
+    let hangs = TestServer::start_emulated("hang-after-prelogin").await;
+    let names = ["one", "two", "three", "four", "five"];
+    let inventory = hanging_targets(&hangs, &names);
+    let json_path = inventory.dir.path().join("estate.json");
+    let report = format!("json={}", json_path.display());
+    let mut args = CHECKS.to_vec();
+    args.extend(["--jobs", "2", "-q", "--report", &report]);
+    let (code, _, stderr) = run_estate(&inventory.path, &args).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    let estate = read_estate(&json_path);
+    assert_eq!(estate.targets.len(), 5);
+    // Each target held its slot for at least its 1-second timeout: two
+    // ran at once, never three.
+    assert_eq!(most_at_once(&estate), 2, "{:#?}", estate.targets);
 }
 
 #[test]

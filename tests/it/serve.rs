@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::estate::{InventoryFile, healthy_and_hanging};
+use crate::estate::{InventoryFile, hanging_targets, healthy_and_hanging};
 use crate::support::emulator::TestServer;
 
 /// A process this test started, killed (by its own handle) when dropped.
@@ -269,6 +269,21 @@ async fn probes_answer_metrics_of_inventory_targets_only_and_are_cached() {
         ),
         Some(1.0)
     );
+    assert_eq!(
+        value(
+            &own,
+            r#"mssql_preflight_exporter_probe_duration_seconds_count{target="healthy"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(
+        value(
+            &own,
+            r#"mssql_preflight_exporter_probe_duration_seconds_sum{target="healthy"}"#
+        )
+        .is_some_and(|seconds| seconds > 0.0),
+        "{own}"
+    );
     check_metrics(&own);
 
     // Hosts outside the inventory are never probed; bad requests are refused.
@@ -497,22 +512,18 @@ rows = [["2024-07-01 01:00:00", 259200, '\\nas01\Backups\PassTrix.bak']]
         ),
         Some(1.0)
     );
-}
-
-/// Five names for one server that answers PRELOGIN and then hangs: each
-/// probe of them runs until the target's deadline.
-fn hanging_estate(hangs: &TestServer, names: &[&'static str]) -> InventoryFile {
-    let rows: Vec<(&str, String, &str)> = names
-        .iter()
-        .map(|name| (*name, hangs.toml(), "timeout = \"1s\"\ndeadline = \"2s\"\n"))
-        .collect();
-    InventoryFile::new(&rows)
+    // The target logged in with its password: no answer shows it.
+    let (_, own) = blocking(move || get(address, "/metrics")).await;
+    let (_, index) = blocking(move || get(address, "/")).await;
+    for answer in [&body, &own, &index] {
+        assert!(!answer.contains("Pmp-Test-Passw0rd!"), "{answer}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_probe_past_the_request_timeout_is_answered_503_and_its_result_is_cached() {
     let hangs = TestServer::start_emulated("hang-after-prelogin").await;
-    let inventory = hanging_estate(&hangs, &["hangs"]);
+    let inventory = hanging_targets(&hangs, &["hangs"]);
     // The probe takes up to its 2-second deadline; the request is answered
     // after 200 ms.
     let (_serve, address) = start_serve(
@@ -589,7 +600,7 @@ async fn a_probe_past_the_request_timeout_is_answered_503_and_its_result_is_cach
 async fn no_more_probes_run_at_once_than_max_probes() {
     let hangs = TestServer::start_emulated("hang-after-prelogin").await;
     let names = ["one", "two", "three", "four", "five"];
-    let inventory = hanging_estate(&hangs, &names);
+    let inventory = hanging_targets(&hangs, &names);
     let (_serve, address) = start_serve(
         &inventory.path,
         &[
