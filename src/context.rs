@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::actions::Action;
+use crate::certificate::TrustStores;
 use crate::finding::Stop;
 use crate::params::Params;
 use crate::registry::CheckMeta;
@@ -35,6 +36,9 @@ pub struct RunSettings {
     /// a bound) and no longer than that, and again (under the actions'
     /// cleanup limit) before the run ends.
     pub cleanups: TaskTracker,
+    /// The trusted certificates, loaded once per CA file (or the system's
+    /// roots) and shared by every target the settings are cloned for.
+    pub trust_stores: TrustStores,
 }
 
 impl Default for RunSettings {
@@ -44,6 +48,7 @@ impl Default for RunSettings {
             intrusive: false,
             cancel: CancellationToken::new(),
             cleanups: TaskTracker::new(),
+            trust_stores: TrustStores::default(),
         }
     }
 }

@@ -8,8 +8,10 @@ pub mod hostname;
 pub mod lint;
 pub mod path;
 pub mod signature;
+pub mod stores;
 pub mod trust;
 
 pub use describe::{CertificateInfo, KeyKind, SignatureHash};
 pub use hostname::NameMatch;
+pub use stores::TrustStores;
 pub use trust::{ChainJudgement, ChainProblem, ChainVerdict, TrustStore};

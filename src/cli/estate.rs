@@ -106,7 +106,8 @@ pub fn prepare(args: &RunArgs) -> Result<PreparedEstate, String> {
             }
         }
         let mut options = shared.clone();
-        // Cancellation is shared (Ctrl-C stops every target); cleanups are
+        // Cancellation and the trust stores are shared (Ctrl-C stops every
+        // target; a CA file named by many targets is read once); cleanups are
         // each target's own, so the engine, which waits for a run's
         // cleanups as it ends, never waits for another target's.
         options.settings.cleanups = tokio_util::task::TaskTracker::new();

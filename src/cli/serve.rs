@@ -12,6 +12,7 @@ use super::args::{PackArgs, parse_duration};
 use super::signals;
 use super::usage_error;
 use crate::catalog::Catalog;
+use crate::certificate::TrustStores;
 use crate::context::RunSettings;
 use crate::engine::EngineOptions;
 use crate::estate::Inventory;
@@ -92,6 +93,9 @@ fn prepare(args: &ServeArgs) -> Result<Exporter, String> {
     let engine = EngineOptions {
         settings: RunSettings {
             timeout: args.timeout,
+            // Shared by every target; reloaded once a minimum interval old,
+            // so a renewed CA file is seen without a restart.
+            trust_stores: TrustStores::refreshed_after(args.min_interval),
             ..RunSettings::default()
         },
         deadline: args.deadline,
@@ -124,4 +128,24 @@ fn prepare(args: &ServeArgs) -> Result<Exporter, String> {
         return Err(format!("no profile `{profile}`"));
     }
     Ok(Exporter::new(targets, catalog, options))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::args::{Cli, Command};
+
+    /// The metrics are not authenticated: unless told otherwise the
+    /// exporter listens on loopback only, on the documented port.
+    #[test]
+    fn it_listens_on_loopback_unless_told_otherwise() {
+        let cli = Cli::try_parse_from(["mssql-preflight", "serve", "--inventory", "estate.toml"])
+            .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve: {:?}", cli.command);
+        };
+        assert!(args.listen.ip().is_loopback(), "{}", args.listen);
+        assert_eq!(args.listen.port(), 9839);
+    }
 }

@@ -4,6 +4,7 @@
 //! start from `SqlEndpoint`, whose skip propagates.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use futures::FutureExt;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -254,18 +255,16 @@ impl Fact for PresentedChain {
 pub struct TrustAnchors;
 
 impl Fact for TrustAnchors {
-    type Output = TrustStore;
+    type Output = Arc<TrustStore>;
 
-    async fn gather(ctx: &RunContext) -> Result<TrustStore, Stop> {
-        async move {
-            let ca_file = ctx.target.tls.ca_file.clone();
-            tokio::task::spawn_blocking(move || TrustStore::load(ca_file.as_deref()))
-                .await
-                .map_err(|e| Stop::error(format!("loading the trusted certificates failed: {e}")))?
-                .map_err(Stop::error)
-        }
-        .boxed()
-        .await
+    async fn gather(ctx: &RunContext) -> Result<Arc<TrustStore>, Stop> {
+        // Shared by every target of the run with the same CA file (or none).
+        ctx.settings
+            .trust_stores
+            .get(ctx.target.tls.ca_file.as_deref())
+            .boxed()
+            .await
+            .map_err(Stop::error)
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -91,6 +92,11 @@ pub struct Exporter {
     catalog: Catalog,
     options: ExporterOptions,
     probes: Semaphore,
+    /// Probes waiting for a slot, and running, now.
+    waiting: AtomicUsize,
+    running: AtomicUsize,
+    /// The most probes that ran at once since the start: the bound at work.
+    running_peak: AtomicUsize,
     counters: Mutex<BTreeMap<String, Counters>>,
     refused: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -105,6 +111,9 @@ impl Exporter {
             targets,
             catalog,
             probes: Semaphore::new(options.max_probes.max(1)),
+            waiting: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            running_peak: AtomicUsize::new(0),
             options,
             counters: Mutex::new(BTreeMap::new()),
             refused: Mutex::new(BTreeMap::new()),
@@ -147,10 +156,15 @@ impl Exporter {
             self.count(name, |c| c.cached += 1);
             return Ok(probed.clone());
         }
+        let waiting = Gauge::up(&self.waiting);
         let _permit = self.probes.acquire().await.expect("never closed");
+        drop(waiting);
+        let running = Gauge::up(&self.running);
+        self.running_peak.fetch_max(running.now, Ordering::Relaxed);
         let started = Instant::now();
         let run = engine::run(slot.target.clone(), &plan, &slot.engine, &Silent).await;
         let took = started.elapsed();
+        drop(running);
         let finished = time::OffsetDateTime::now_utc();
         let exposition = crate::redact::scrub(&exposition::probe(
             name,
@@ -199,6 +213,31 @@ impl Exporter {
             "Targets in the exporter's inventory.",
         )
         .sample(&[], self.targets.len() as f64);
+        let gauges = [
+            (
+                "mssql_preflight_exporter_max_probes",
+                "The bound on probes running at once (--max-probes).",
+                self.options.max_probes.max(1),
+            ),
+            (
+                "mssql_preflight_exporter_probes_running",
+                "Probes running now.",
+                self.running.load(Ordering::Relaxed),
+            ),
+            (
+                "mssql_preflight_exporter_probes_running_peak",
+                "The most probes that ran at once since the exporter started.",
+                self.running_peak.load(Ordering::Relaxed),
+            ),
+            (
+                "mssql_preflight_exporter_probes_waiting",
+                "Probes waiting for a free slot under --max-probes.",
+                self.waiting.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            exposition::family(&mut out, name, "gauge", help).sample(&[], value as f64);
+        }
         let per_target: [(&str, &str, CounterOf); 3] = [
             (
                 "mssql_preflight_exporter_probes_total",
@@ -244,5 +283,26 @@ impl Exporter {
             refused.sample(&[("reason", reason)], *n as f64);
         }
         out
+    }
+}
+
+/// One more on a gauge while it lives (a probe waiting, or running), also
+/// when the request that holds it is dropped.
+struct Gauge<'a> {
+    gauge: &'a AtomicUsize,
+    /// The gauge's value with this one counted.
+    now: usize,
+}
+
+impl<'a> Gauge<'a> {
+    fn up(gauge: &'a AtomicUsize) -> Gauge<'a> {
+        let now = gauge.fetch_add(1, Ordering::Relaxed) + 1;
+        Gauge { gauge, now }
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.gauge.fetch_sub(1, Ordering::Relaxed);
     }
 }

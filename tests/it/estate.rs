@@ -81,6 +81,38 @@ pub fn inventory_of(servers: &[(&'static str, TestServer)]) -> InventoryFile {
     InventoryFile::new(&rows)
 }
 
+/// A healthy server and one that answers PRELOGIN and then hangs, the
+/// latter bounded by its own 1-second timeout and `deadline`.
+pub struct HealthyAndHanging {
+    pub inventory: InventoryFile,
+    /// Running while the inventory is used.
+    _servers: [TestServer; 2],
+}
+
+pub async fn healthy_and_hanging(deadline: &str) -> HealthyAndHanging {
+    let healthy = TestServer::start_emulated("sql2022-healthy").await;
+    let hangs = TestServer::start_emulated("hang-after-prelogin").await;
+    let limits = format!("timeout = \"1s\"\ndeadline = \"{deadline}\"\n");
+    let inventory = InventoryFile::new(&[
+        ("healthy", healthy.toml(), ""),
+        ("hangs", hangs.toml(), &limits),
+    ]);
+    HealthyAndHanging {
+        inventory,
+        _servers: [healthy, hangs],
+    }
+}
+
+/// Many names for one server that answers PRELOGIN and then hangs: each
+/// target runs until its own deadline (timeout 1s, deadline 2s).
+pub fn hanging_targets(hangs: &TestServer, names: &[&str]) -> InventoryFile {
+    let rows: Vec<(&str, String, &str)> = names
+        .iter()
+        .map(|name| (*name, hangs.toml(), "timeout = \"1s\"\ndeadline = \"2s\"\n"))
+        .collect();
+    InventoryFile::new(&rows)
+}
+
 /// Runs `run --inventory` with `args` off the runtime (the emulators run on it).
 pub async fn run_estate(inventory: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let mut cmd = preflight();
@@ -248,6 +280,98 @@ async fn an_estate_of_personalities_gives_one_row_each_and_the_worst_verdict() {
     let section = html.find("<section id=\"target-healthy\">").unwrap();
     assert!(summary < section);
     assert!(html.contains("<a href=\"#target-wrong-name\">wrong-name</a>"));
+}
+
+/// Seven targets, three trust configurations (two emulators' CA files and
+/// the system's roots): each configuration is read once, as the log says.
+#[tokio::test(flavor = "multi_thread")]
+async fn targets_with_the_same_trust_configuration_share_one_loaded_store() {
+    let healthy = TestServer::start_emulated("sql2022-healthy").await;
+    let wrong = TestServer::start_emulated("cn-mismatch").await;
+    let system_roots = healthy.target().without_ca_file().render();
+    let rows = [
+        ("a", healthy.toml(), ""),
+        ("b", healthy.toml(), ""),
+        ("c", healthy.toml(), ""),
+        ("d", wrong.toml(), ""),
+        ("e", wrong.toml(), ""),
+        ("f", system_roots.clone(), ""),
+        ("g", system_roots, ""),
+    ];
+    let inventory = InventoryFile::new(&rows);
+    let mut cmd = preflight();
+    cmd.args(["run", "--check", "tls.*", "--jobs", "7", "--inventory"])
+        .arg(&inventory.path)
+        .env("MSSQL_PREFLIGHT_LOG", "mssql_preflight::certificate=debug");
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let mut loads: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("loaded the trusted certificates"))
+        .collect();
+    loads.sort();
+    assert_eq!(loads.len(), 3, "{stderr}");
+    for anchors in [
+        format!(
+            "the CA file `{}` (1 certificate)",
+            healthy.ca_file.display()
+        ),
+        format!("the CA file `{}` (1 certificate)", wrong.ca_file.display()),
+        "this machine's trusted root certificates (".to_owned(),
+    ] {
+        assert_eq!(
+            loads.iter().filter(|l| l.contains(&anchors)).count(),
+            1,
+            "{anchors}: {stderr}"
+        );
+    }
+}
+
+/// The most targets whose runs overlapped, from each target's own record
+/// of when it started and how long it took.
+fn most_at_once(estate: &EstateReport) -> usize {
+    let mut edges: Vec<(i128, i32)> = Vec::new();
+    for target in &estate.targets {
+        let started = time::OffsetDateTime::parse(
+            &target.report.started_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+        .unix_timestamp_nanos();
+        let ended = started + i128::from(target.report.duration_ms) * 1_000_000;
+        edges.extend([(started, 1), (ended, -1)]);
+    }
+    // At the same instant an end comes before a start: a slot freed is
+    // taken by the next target.
+    edges.sort();
+    let mut running = 0;
+    let mut most = 0;
+    for (_, change) in edges {
+        running += change;
+        most = most.max(running);
+    }
+    most as usize
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_more_targets_run_at_once_than_jobs() {
+    let hangs = TestServer::start_emulated("hang-after-prelogin").await;
+    let names = ["one", "two", "three", "four", "five"];
+    let inventory = hanging_targets(&hangs, &names);
+    let json_path = inventory.dir.path().join("estate.json");
+    let report = format!("json={}", json_path.display());
+    let mut args = CHECKS.to_vec();
+    args.extend(["--jobs", "2", "-q", "--report", &report]);
+    let (code, _, stderr) = run_estate(&inventory.path, &args).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    let estate = read_estate(&json_path);
+    assert_eq!(estate.targets.len(), 5);
+    // Each target held its slot for at least its 1-second timeout: two
+    // ran at once, never three.
+    assert_eq!(most_at_once(&estate), 2, "{:#?}", estate.targets);
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod certificates;
 mod cli;
 mod demo;
 mod estate;
+mod estate_progress;
 mod gating;
 mod host;
 mod net;

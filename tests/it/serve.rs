@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::estate::InventoryFile;
+use crate::estate::{InventoryFile, hanging_targets, healthy_and_hanging};
 use crate::support::emulator::TestServer;
 
 /// A process this test started, killed (by its own handle) when dropped.
@@ -89,11 +89,17 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
-/// `promtool check metrics` on an exposition: it parses, and the only lint
-/// is the one the issue's pinned name `mssql_preflight_certificate_days_left`
-/// earns (promtool wants base units, seconds; days is the unit people
-/// alert on). promtool exits 3 for lints, 1 for what does not parse.
-fn check_metrics(exposition: &str) {
+/// The one lint `promtool check metrics` raises on the exposition: the
+/// issue pins the name `mssql_preflight_certificate_days_left`, and
+/// promtool wants base units (seconds). docs/monitoring.md says why days.
+const PINNED_NAME_LINT: &str =
+    "mssql_preflight_certificate_days_left use base unit \"seconds\" instead of \"days\"";
+
+/// `promtool check metrics` on an exposition: it parses, and it lints
+/// exactly what it should — the pinned name's lint when the exposition has
+/// that metric, nothing else. promtool exits 3 for lints, 1 for what does
+/// not parse.
+fn promtool_check_metrics(exposition: &str) -> Result<(), String> {
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -114,14 +120,49 @@ fn check_metrics(exposition: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
     let lints: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
-    let accepted = match output.status.code() {
-        Some(0) => true,
-        Some(3) => lints.iter().all(|l| {
-            *l == "mssql_preflight_certificate_days_left use base unit \"seconds\" instead of \"days\""
-        }),
-        _ => false,
+    let has_days_left = exposition
+        .lines()
+        .any(|l| l.starts_with("mssql_preflight_certificate_days_left{"));
+    let (expected_code, expected_lints) = if has_days_left {
+        (3, vec![PINNED_NAME_LINT])
+    } else {
+        (0, vec![])
     };
-    assert!(accepted, "promtool check metrics: {said}\n{exposition}");
+    if output.status.code() == Some(expected_code) && lints == expected_lints {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool check metrics exited {:?} (expected {expected_code}) saying: {said}",
+            output.status.code()
+        ))
+    }
+}
+
+fn check_metrics(exposition: &str) {
+    if let Err(problem) = promtool_check_metrics(exposition) {
+        panic!("{problem}\n{exposition}");
+    }
+}
+
+/// The lint check itself: the pinned name's lint passes, any other lint,
+/// a missing expected lint, or what does not parse fails.
+#[test]
+fn the_metrics_check_accepts_only_the_pinned_names_lint() {
+    let days_left = "# HELP mssql_preflight_certificate_days_left Days.\n\
+                     # TYPE mssql_preflight_certificate_days_left gauge\n\
+                     mssql_preflight_certificate_days_left{target=\"a\"} 30\n";
+    let another_lint = "# HELP mssql_preflight_things Things.\n\
+                        # TYPE mssql_preflight_things counter\n\
+                        mssql_preflight_things 3\n";
+    assert_eq!(promtool_check_metrics(days_left), Ok(()));
+    assert_eq!(promtool_check_metrics(""), Ok(()));
+    for wrong in [
+        format!("{days_left}{another_lint}"),
+        another_lint.to_owned(),
+        "mssql_preflight_verdict{target=\"a\" 1\n".to_owned(),
+    ] {
+        assert!(promtool_check_metrics(&wrong).is_err(), "{wrong}");
+    }
 }
 
 fn promtool(args: &[&str]) -> (bool, String) {
@@ -227,6 +268,21 @@ async fn probes_answer_metrics_of_inventory_targets_only_and_are_cached() {
             r#"mssql_preflight_exporter_cached_answers_total{target="healthy"}"#
         ),
         Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &own,
+            r#"mssql_preflight_exporter_probe_duration_seconds_count{target="healthy"}"#
+        ),
+        Some(1.0)
+    );
+    assert!(
+        value(
+            &own,
+            r#"mssql_preflight_exporter_probe_duration_seconds_sum{target="healthy"}"#
+        )
+        .is_some_and(|seconds| seconds > 0.0),
+        "{own}"
     );
     check_metrics(&own);
 
@@ -367,16 +423,8 @@ async fn prometheus_scrapes_the_certificate_days_left() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn probes_of_one_target_never_overlap_and_a_hanging_target_is_bounded_by_its_own_deadline() {
-    let healthy = TestServer::start_emulated("sql2022-healthy").await;
-    let hangs = TestServer::start_emulated("hang-after-prelogin").await;
-    let inventory = InventoryFile::new(&[
-        ("healthy", healthy.toml(), ""),
-        (
-            "hangs",
-            hangs.toml(),
-            "timeout = \"1s\"\ndeadline = \"3s\"\n",
-        ),
-    ]);
+    let estate = healthy_and_hanging("3s").await;
+    let inventory = &estate.inventory;
     let (_serve, address) = start_serve(
         &inventory.path,
         &["--profile", "pmp", "--min-interval", "1h"],
@@ -464,4 +512,129 @@ rows = [["2024-07-01 01:00:00", 259200, '\\nas01\Backups\PassTrix.bak']]
         ),
         Some(1.0)
     );
+    // The target logged in with its password: no answer shows it.
+    let (_, own) = blocking(move || get(address, "/metrics")).await;
+    let (_, index) = blocking(move || get(address, "/")).await;
+    for answer in [&body, &own, &index] {
+        assert!(!answer.contains("Pmp-Test-Passw0rd!"), "{answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probe_past_the_request_timeout_is_answered_503_and_its_result_is_cached() {
+    let hangs = TestServer::start_emulated("hang-after-prelogin").await;
+    let inventory = hanging_targets(&hangs, &["hangs"]);
+    // The probe takes up to its 2-second deadline; the request is answered
+    // after 200 ms.
+    let (_serve, address) = start_serve(
+        &inventory.path,
+        &[
+            "--profile",
+            "pmp",
+            "--min-interval",
+            "1h",
+            "--request-timeout",
+            "200ms",
+        ],
+    );
+    let (status, body) = blocking(move || get(address, "/probe?target=hangs")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("it goes on and its result is cached"),
+        "{body}"
+    );
+    let (_, own) = blocking(move || get(address, "/metrics")).await;
+    assert_eq!(
+        value(
+            &own,
+            r#"mssql_preflight_exporter_probe_timeouts_total{target="hangs"}"#
+        ),
+        Some(1.0),
+        "{own}"
+    );
+
+    // The probe went on: once it has finished, the next scrape gets its
+    // result from the cache instead of starting another.
+    let started = Instant::now();
+    while value(
+        &blocking(move || get(address, "/metrics")).await.1,
+        r#"mssql_preflight_exporter_probes_total{target="hangs"}"#,
+    ) != Some(1.0)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the probe never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = blocking(move || get(address, "/probe?target=hangs")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        value(
+            &body,
+            r#"mssql_preflight_verdict{target="hangs",verdict="incomplete"}"#
+        ),
+        Some(1.0),
+        "{body}"
+    );
+    let (_, own) = blocking(move || get(address, "/metrics")).await;
+    for (series, expected) in [
+        (
+            r#"mssql_preflight_exporter_probes_total{target="hangs"}"#,
+            1.0,
+        ),
+        (
+            r#"mssql_preflight_exporter_cached_answers_total{target="hangs"}"#,
+            1.0,
+        ),
+        (
+            r#"mssql_preflight_exporter_probe_timeouts_total{target="hangs"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(value(&own, series), Some(expected), "{series}: {own}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_more_probes_run_at_once_than_max_probes() {
+    let hangs = TestServer::start_emulated("hang-after-prelogin").await;
+    let names = ["one", "two", "three", "four", "five"];
+    let inventory = hanging_targets(&hangs, &names);
+    let (_serve, address) = start_serve(
+        &inventory.path,
+        &[
+            "--profile",
+            "pmp",
+            "--min-interval",
+            "1h",
+            "--max-probes",
+            "2",
+        ],
+    );
+    // Five requests at once, for five targets: they do not wait for each
+    // other's cache, only for a probe slot.
+    let requests =
+        names.map(|name| blocking(move || get(address, &format!("/probe?target={name}"))));
+    for (status, body) in futures::future::join_all(requests).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, own) = blocking(move || get(address, "/metrics")).await;
+    for name in names {
+        let series = format!(r#"mssql_preflight_exporter_probes_total{{target="{name}"}}"#);
+        assert_eq!(value(&own, &series), Some(1.0), "{series}: {own}");
+    }
+    // Each probe holds its slot until its target's deadline: two ran at
+    // once, never three.
+    for (series, expected) in [
+        ("mssql_preflight_exporter_max_probes", 2.0),
+        ("mssql_preflight_exporter_probes_running_peak", 2.0),
+        ("mssql_preflight_exporter_probes_running", 0.0),
+        ("mssql_preflight_exporter_probes_waiting", 0.0),
+    ] {
+        assert_eq!(value(&own, series), Some(expected), "{series}: {own}");
+    }
+    // The emulator saw the probes' connections: each probe reached it.
+    assert!(hangs.emulator().connection_count() >= names.len());
+    check_metrics(&own);
 }
