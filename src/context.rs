@@ -15,9 +15,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::actions::Action;
 use crate::finding::Stop;
+use crate::meta::CheckMeta;
 use crate::params::Params;
-use crate::registry::CheckMeta;
-use crate::target::Target;
+use crate::target::{Target, Unset};
 
 /// Settings of one run that checks and probes consult.
 #[derive(Debug, Clone)]
@@ -181,5 +181,13 @@ impl RunContext {
     /// else the check's default.
     pub fn param<T: DeserializeOwned>(&self, check: &CheckMeta, name: &str) -> Result<T, Stop> {
         self.params.get(check, name)
+    }
+}
+
+/// A setting the target lacks: the checks and facts that need it skip as
+/// not configured, naming it.
+impl From<Unset> for Stop {
+    fn from(unset: Unset) -> Stop {
+        Stop::not_configured(unset.to_string())
     }
 }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
-use crate::params::{ParamTables, validate_table};
+use crate::catalog::settings::validate_table;
+use crate::meta::ParamTables;
 use crate::registry::Registry;
 use crate::tomlfile::{self, TomlError};
 

@@ -1,6 +1,8 @@
 //! The architecture holds in the source: checks judge facts and never talk
 //! to the world themselves. A module under `src/checks/` that imports a
-//! probe, opens a socket or sends a query fails here, naming the line.
+//! probe, opens a socket or sends a query fails here, naming the line. And
+//! the modules that describe checks and targets stay out of each other's
+//! way: `meta` is a leaf, and the target knows no checks.
 
 use std::path::{Path, PathBuf};
 
@@ -44,13 +46,49 @@ const FORBIDDEN: &[(&str, &str)] = &[
     (".query_within(", "runs a query: read a SQL fact instead"),
 ];
 
+/// What the check metadata (`src/meta.rs`) must not name: it is the leaf
+/// the target, the parameters, the registry and the run context build on.
+const META_FORBIDDEN: &[(&str, &str)] = &[
+    ("context::", "names the run context: metadata is a leaf"),
+    ("params::", "names parameter values: metadata is a leaf"),
+    ("registry::", "names the registry: metadata is a leaf"),
+    ("target::", "names the target: metadata is a leaf"),
+    (
+        "crate::{",
+        "imports crate modules in a group the scan cannot read: import each on its own line",
+    ),
+    ("super::", "names a sibling module: metadata is a leaf"),
+];
+
+/// What the target (`src/target/`) must not name: it is validated against
+/// the checks in `catalog::settings`, above both, and says what it lacks
+/// with its own error types.
+const TARGET_FORBIDDEN: &[(&str, &str)] = &[
+    (
+        "Stop",
+        "names a check's Stop: return a target error (`Unset`, `TargetError`) instead",
+    ),
+    (
+        "registry",
+        "names the registry: validate against checks in catalog::settings",
+    ),
+    (
+        "crate::{",
+        "imports crate modules in a group the scan cannot read: import each on its own line",
+    ),
+];
+
 /// Every forbidden use in `source`, as `line: pattern (why)`; comments are
 /// not code and do not count.
 fn violations(source: &str) -> Vec<String> {
+    violations_of(source, FORBIDDEN)
+}
+
+fn violations_of(source: &str, forbidden: &[(&str, &str)]) -> Vec<String> {
     let mut found = Vec::new();
     for (number, line) in source.lines().enumerate() {
         let code = line.split("//").next().unwrap_or_default();
-        for (pattern, why) in FORBIDDEN {
+        for (pattern, why) in forbidden {
             if code.contains(pattern) {
                 found.push(format!("{}: `{pattern}` {why}", number + 1));
             }
@@ -70,20 +108,55 @@ fn rust_files(dir: &Path, into: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every forbidden use in `files`, as `file:line: pattern (why)`.
+fn problems_in(files: &[PathBuf], forbidden: &[(&str, &str)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(file).unwrap();
+        for problem in violations_of(&source, forbidden) {
+            problems.push(format!("{}:{problem}", file.display()));
+        }
+    }
+    problems
+}
+
 #[test]
 fn checks_only_judge_facts() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/checks");
     let mut files = Vec::new();
     rust_files(&root, &mut files);
     assert!(files.len() >= 10, "src/checks has only {files:?}");
-    let mut problems = Vec::new();
-    for file in &files {
-        let source = std::fs::read_to_string(file).unwrap();
-        for problem in violations(&source) {
-            problems.push(format!("{}:{problem}", file.display()));
-        }
-    }
+    let problems = problems_in(&files, FORBIDDEN);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn check_metadata_is_a_leaf() {
+    let meta = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/meta.rs");
+    let problems = problems_in(&[meta], META_FORBIDDEN);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_target_knows_no_checks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/target");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    assert!(files.len() >= 3, "src/target has only {files:?}");
+    let problems = problems_in(&files, TARGET_FORBIDDEN);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_layer_scans_see_what_they_forbid() {
+    let meta = "use crate::registry::Registry;\nuse crate::version::SqlVersion;\n";
+    let found = violations_of(meta, META_FORBIDDEN);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("1: `registry::`"), "{found:?}");
+    let target = "use crate::finding::Stop;\n// the registry validates this\nfn f() {}\n";
+    let found = violations_of(target, TARGET_FORBIDDEN);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("1: `Stop`"), "{found:?}");
 }
 
 #[test]

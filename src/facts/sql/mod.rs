@@ -58,8 +58,8 @@ impl AccountKind {
     /// The account, or why its checks skip (which setting is missing).
     pub fn account(self, target: &Target) -> Result<&Account, Stop> {
         match self {
-            AccountKind::App => target.sql_account(),
-            AccountKind::Backup => target.backup_account(),
+            AccountKind::App => Ok(target.sql_account()?),
+            AccountKind::Backup => Ok(target.backup_account()?),
         }
     }
 }
