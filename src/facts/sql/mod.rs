@@ -19,7 +19,7 @@ use crate::finding::{Finding, Stop};
 use crate::probe::sql::{
     self, CertificateTrust, Credentials, LoginRequest, QueryFailure, ResultSet, SqlValue,
 };
-pub use crate::probe::sql::{LoginFailure, ServerError};
+pub use crate::probe::sql::{LoginFailure, LoginReason, OsError, ServerError};
 use crate::target::{Account, AuthKind, Credential, Target};
 use crate::version::SqlVersion;
 
