@@ -2,7 +2,7 @@
 //! Built-in Rust checks, the embedded packs and a user's checks directories
 //! join here, so `run`, `list`, `explain` and `bundle` see the same checks.
 
-pub mod settings;
+pub(crate) mod settings;
 
 use std::path::{Path, PathBuf};
 

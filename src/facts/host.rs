@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::context::{Fact, RunContext};
 use crate::finding::{Finding, Stop};
-pub use crate::probe::sddl;
+pub(crate) use crate::probe::sddl;
 use crate::probe::sddl::{Readers, SecurityDescriptor};
 use crate::target::AppKind;
 
@@ -41,6 +41,7 @@ impl FileAccess {
     /// Judges a security descriptor given as SDDL; `service_account` is the
     /// SID of the account the application runs as, when known; `name_of`
     /// names the readers' SIDs.
+    #[cfg_attr(not(windows), allow(dead_code))] // only Windows has ACLs to read
     pub fn from_sddl(
         sddl: &str,
         service_account: Option<&str>,

@@ -2,8 +2,8 @@
 //! TOML file and on the command line, validated before anything is checked.
 
 mod file;
-pub mod secrets;
-pub mod values;
+pub(crate) mod secrets;
+pub(crate) mod values;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

@@ -23,7 +23,7 @@ pub use crate::probe::sql::{LoginFailure, LoginReason, OsError, ServerError};
 use crate::target::{Account, AuthKind, Credential, Target};
 use crate::version::SqlVersion;
 
-pub mod reads;
+pub(crate) mod reads;
 pub use reads::{DatabasePresence, ReadBy};
 
 /// The note every finding obtained over an unverified connection carries.

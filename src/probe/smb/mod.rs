@@ -6,7 +6,7 @@
 //! delete), never `GENERIC_ALL`, which a share granting Change (Modify on the
 //! folder) refuses.
 
-pub mod status;
+pub(crate) mod status;
 mod transport;
 
 use std::future::Future;

@@ -44,11 +44,6 @@ const KNOWN: &[(u32, &str, FsProblem)] = &[
     (0xC000_00BA, "STATUS_FILE_IS_A_DIRECTORY", FsProblem::Other),
 ];
 
-/// `STATUS_…` for a known code.
-pub fn name(code: u32) -> Option<&'static str> {
-    KNOWN.iter().find(|(c, ..)| *c == code).map(|(_, n, _)| *n)
-}
-
 /// The error a server status stands for. `detail` (what the client library
 /// said) is kept only for codes this table does not know: for the others
 /// the status name says it all.
@@ -144,7 +139,10 @@ mod tests {
         );
         assert_eq!(error_for(0xC000_007F, "").problem, FsProblem::DiskFull);
         assert_eq!(error_for(0xC0DE_0001, "").problem, FsProblem::Other);
-        assert_eq!(name(0xC000_00CC), Some("STATUS_BAD_NETWORK_NAME"));
+        assert_eq!(
+            error_for(0xC000_00CC, "").status.as_deref(),
+            Some("STATUS_BAD_NETWORK_NAME (0xC00000CC)")
+        );
     }
 
     #[test]
