@@ -61,7 +61,7 @@ impl Catalog {
                     .map_err(|e| e.to_string())?;
             }
         }
-        profiles.validate(&registry)?;
+        settings::validate_profiles(&registry, &profiles)?;
         Ok(Catalog {
             registry,
             profiles,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Serialize, Serializer};
 use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, QueryItem};
 use tokio::net::TcpStream;
@@ -22,7 +22,6 @@ use crate::probe::bounded::{Bounded, ReadBudget};
 use crate::probe::login_ack::{self, LoginAck};
 use crate::probe::tcp::{self, ConnectOutcome};
 use crate::probe::wire_record::{Recorded, WireRecord};
-use crate::target::secrets;
 
 /// How the login proves who it is.
 #[derive(Clone)]
@@ -57,10 +56,10 @@ impl Credentials {
     fn auth_method(&self) -> AuthMethod {
         match self {
             Credentials::Sql { user, password } => {
-                AuthMethod::sql_server(user, secrets::expose(password))
+                AuthMethod::sql_server(user, password.expose_secret())
             }
             Credentials::Windows { user, password } => {
-                AuthMethod::windows(user, secrets::expose(password))
+                AuthMethod::windows(user, password.expose_secret())
             }
             #[cfg(windows)]
             Credentials::Integrated { .. } => AuthMethod::Integrated,

@@ -2,7 +2,8 @@
 //! to the world themselves. A module under `src/checks/` that imports a
 //! probe, opens a socket or sends a query fails here, naming the line. And
 //! the modules that describe checks and targets stay out of each other's
-//! way: `meta` is a leaf, and the target knows no checks.
+//! way: `meta` is a leaf, the target knows no checks, and probes know no
+//! target, run or verdict.
 
 use std::path::{Path, PathBuf};
 
@@ -78,6 +79,35 @@ const TARGET_FORBIDDEN: &[(&str, &str)] = &[
     ),
 ];
 
+/// What a probe (`src/probe/`) must not name: it returns observations and
+/// typed failures, and knows no target file, run, fact or verdict.
+const PROBE_FORBIDDEN: &[(&str, &str)] = &[
+    (
+        "crate::target",
+        "names the target: take the values it needs as arguments",
+    ),
+    (
+        "crate::context",
+        "names the run context: facts call probes, not the reverse",
+    ),
+    (
+        "crate::facts",
+        "names a fact: facts call probes, not the reverse",
+    ),
+    (
+        "crate::checks",
+        "names a check: probes observe, checks judge",
+    ),
+    (
+        "crate::finding",
+        "names a verdict: return a typed failure instead",
+    ),
+    (
+        "crate::{",
+        "imports crate modules in a group the scan cannot read: import each on its own line",
+    ),
+];
+
 /// Every forbidden use in `source`, as `line: pattern (why)`; comments are
 /// not code and do not count.
 fn violations(source: &str) -> Vec<String> {
@@ -108,43 +138,45 @@ fn rust_files(dir: &Path, into: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every forbidden use in `files`, as `file:line: pattern (why)`.
-fn problems_in(files: &[PathBuf], forbidden: &[(&str, &str)]) -> Vec<String> {
+/// Fails naming every forbidden use in `path` (a file, or a directory of
+/// at least `at_least` Rust files), as `file:line: pattern (why)`.
+fn assert_free_of(path: &str, at_least: usize, forbidden: &[(&str, &str)]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let mut files = Vec::new();
+    if root.is_dir() {
+        rust_files(&root, &mut files);
+    } else {
+        files.push(root);
+    }
+    assert!(files.len() >= at_least, "{path} has only {files:?}");
     let mut problems = Vec::new();
-    for file in files {
+    for file in &files {
         let source = std::fs::read_to_string(file).unwrap();
         for problem in violations_of(&source, forbidden) {
             problems.push(format!("{}:{problem}", file.display()));
         }
     }
-    problems
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 #[test]
 fn checks_only_judge_facts() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/checks");
-    let mut files = Vec::new();
-    rust_files(&root, &mut files);
-    assert!(files.len() >= 10, "src/checks has only {files:?}");
-    let problems = problems_in(&files, FORBIDDEN);
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_free_of("src/checks", 10, FORBIDDEN);
 }
 
 #[test]
 fn check_metadata_is_a_leaf() {
-    let meta = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/meta.rs");
-    let problems = problems_in(&[meta], META_FORBIDDEN);
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_free_of("src/meta.rs", 1, META_FORBIDDEN);
 }
 
 #[test]
 fn the_target_knows_no_checks() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/target");
-    let mut files = Vec::new();
-    rust_files(&root, &mut files);
-    assert!(files.len() >= 3, "src/target has only {files:?}");
-    let problems = problems_in(&files, TARGET_FORBIDDEN);
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_free_of("src/target", 3, TARGET_FORBIDDEN);
+}
+
+#[test]
+fn probes_know_no_target_run_or_verdict() {
+    assert_free_of("src/probe", 10, PROBE_FORBIDDEN);
 }
 
 #[test]
@@ -157,6 +189,10 @@ fn the_layer_scans_see_what_they_forbid() {
     let found = violations_of(target, TARGET_FORBIDDEN);
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].starts_with("1: `Stop`"), "{found:?}");
+    let probe = "use crate::target::secrets;\nuse crate::probe::tcp;\n";
+    let found = violations_of(probe, PROBE_FORBIDDEN);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("1: `crate::target`"), "{found:?}");
 }
 
 #[test]
