@@ -1,5 +1,6 @@
-//! The check registry: every check's metadata in one place, the `Check`
-//! trait, and selection by profile and pattern.
+//! The check registry: the `Check` trait (metadata plus a verdict over
+//! facts) and every check the binary knows. What a check declares lives in
+//! `meta`; selection by profile and pattern in `selection`.
 
 use std::sync::Arc;
 

@@ -18,6 +18,7 @@ use crate::target::AppKind;
 pub enum FileAccess {
     /// Unix permission bits, e.g. 0o600: others may read when the group or
     /// everyone has the read bit.
+    #[cfg_attr(windows, allow(dead_code))] // only Unix has mode bits to read
     Mode { mode: u32 },
     /// A Windows DACL, as SDDL, and the accounts it lets read the file
     /// besides SYSTEM, Administrators, TrustedInstaller and the
