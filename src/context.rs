@@ -13,12 +13,11 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::actions::Action;
 use crate::certificate::TrustStores;
 use crate::finding::Stop;
+use crate::meta::CheckMeta;
 use crate::params::Params;
-use crate::registry::CheckMeta;
-use crate::target::Target;
+use crate::target::{Target, Unset};
 
 /// Settings of one run that checks and probes consult.
 #[derive(Debug, Clone)]
@@ -60,6 +59,24 @@ pub trait Fact: 'static {
     type Output: Send + Sync + 'static;
 
     fn gather(ctx: &RunContext) -> impl Future<Output = Result<Self::Output, Stop>> + Send;
+}
+
+/// Something the run does to the target, with what came of it as data:
+/// see `crate::actions`.
+pub trait Action: Send + Sync {
+    type Output: Send + Sync + 'static;
+
+    /// Changes the target in a way it keeps (`--intrusive` only).
+    const INTRUSIVE: bool;
+
+    /// How long undoing it may take once the run is interrupted: the engine
+    /// waits that long (see [`crate::actions::CLEANUP_LIMIT`]) for the run's cleanups.
+    const CLEANUP_LIMIT: Duration;
+
+    /// What it does, in words for a skip's reason.
+    fn describe(&self) -> String;
+
+    fn run(&self, ctx: &RunContext) -> impl Future<Output = Result<Self::Output, Stop>> + Send;
 }
 
 type Memo = Arc<OnceCell<Result<Arc<dyn Any + Send + Sync>, Stop>>>;
@@ -186,5 +203,13 @@ impl RunContext {
     /// else the check's default.
     pub fn param<T: DeserializeOwned>(&self, check: &CheckMeta, name: &str) -> Result<T, Stop> {
         self.params.get(check, name)
+    }
+}
+
+/// A setting the target lacks: the checks and facts that need it skip as
+/// not configured, naming it.
+impl From<Unset> for Stop {
+    fn from(unset: Unset) -> Stop {
+        Stop::not_configured(unset.to_string())
     }
 }

@@ -11,9 +11,10 @@ use tokio::time::Instant as TokioInstant;
 
 use crate::context::{Fact, RunContext, RunSettings};
 use crate::finding::{Outcome, Status, Stop};
+use crate::meta::CheckMeta;
 use crate::outcome::{self, FailOn};
 use crate::params::Params;
-use crate::registry::{Check, CheckMeta};
+use crate::registry::Check;
 use crate::report::{CheckResult, Report, SCHEMA_ID, Summary, ToolInfo};
 use crate::selection::Plan;
 use crate::target::Target;

@@ -49,14 +49,7 @@ impl std::fmt::Display for Status {
     }
 }
 
-/// How serious a problem found by a check is: the status its non-passing
-/// verdicts are reported with. Target files override it per check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Warn,
-    Fail,
-}
+pub use crate::meta::Severity;
 
 impl Severity {
     pub fn status(self) -> Status {
@@ -64,12 +57,6 @@ impl Severity {
             Severity::Warn => Status::Warn,
             Severity::Fail => Status::Fail,
         }
-    }
-}
-
-impl std::fmt::Display for Severity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.status().as_str())
     }
 }
 

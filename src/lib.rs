@@ -6,7 +6,7 @@
 //! ([`context::Fact`]); a [`report::Report`] is rendered as a table, JSON,
 //! JUnit or Markdown.
 
-pub mod actions;
+pub(crate) mod actions;
 pub mod bundle;
 pub mod catalog;
 pub mod certificate;
@@ -17,21 +17,22 @@ pub mod context;
 pub mod emulated;
 pub mod engine;
 pub mod estate;
-pub mod exit;
+pub(crate) mod exit;
 pub mod facts;
 pub mod finding;
+pub(crate) mod meta;
 pub mod outcome;
 pub mod pack;
 pub mod params;
 pub mod probe;
-pub mod profiles;
+pub(crate) mod profiles;
 pub mod redact;
 pub mod registry;
 pub mod report;
 pub mod selection;
-pub mod serve;
-pub mod suggest;
+pub(crate) mod serve;
+pub(crate) mod suggest;
 pub mod target;
-pub mod tomlfile;
-pub mod version;
-pub mod waiver;
+pub(crate) mod tomlfile;
+pub(crate) mod version;
+pub(crate) mod waiver;

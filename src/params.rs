@@ -1,16 +1,10 @@
 //! Check parameters (thresholds): defaults from each check's metadata,
 //! overridden by the profile, overridden again by the target file.
 
-use std::collections::BTreeMap;
-
 use serde::de::DeserializeOwned;
 
 use crate::finding::Stop;
-use crate::registry::{CheckMeta, Registry};
-use crate::suggest::did_you_mean;
-
-/// Parameter values keyed by check id, then parameter name.
-pub type ParamTables = BTreeMap<String, toml::Table>;
+use crate::meta::{CheckMeta, ParamTables};
 
 #[derive(Debug, Clone, Default)]
 pub struct Params {
@@ -63,53 +57,4 @@ impl Params {
             ))
         })
     }
-}
-
-/// Checks that `table` sets only parameters `id` declares, with values of the
-/// same type as their defaults. `extra_keys` are other keys allowed there
-/// (`severity` in target files).
-pub fn validate_table(
-    registry: &Registry,
-    id: &str,
-    table: &toml::Table,
-    extra_keys: &[&str],
-) -> Result<(), String> {
-    let Some(check) = registry.get(id) else {
-        return Err(format!(
-            "no check has the id `{id}`{}",
-            did_you_mean(id, registry.ids())
-        ));
-    };
-    let meta = check.meta();
-    for (name, value) in table {
-        if extra_keys.contains(&name.as_str()) {
-            continue;
-        }
-        let Some(param) = meta.param_meta(name) else {
-            let known = meta
-                .params
-                .iter()
-                .map(|p| p.name.as_ref())
-                .chain(extra_keys.iter().copied());
-            let names: Vec<&str> = known.clone().collect();
-            return Err(format!(
-                "check `{id}` has no setting `{name}`{}; its settings: {}",
-                did_you_mean(name, known),
-                names.join(", ")
-            ));
-        };
-        if param.default.type_str() != value.type_str() {
-            return Err(format!(
-                "`{name}` of check `{id}` takes {} (like the default `{}`), not {}",
-                param.default.type_str(),
-                param.default,
-                value.type_str()
-            ));
-        }
-        param
-            .rule
-            .check(value)
-            .map_err(|why| format!("`{name}` of check `{id}` {why}"))?;
-    }
-    Ok(())
 }

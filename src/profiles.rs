@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
-use crate::params::{ParamTables, validate_table};
-use crate::registry::Registry;
+use crate::meta::ParamTables;
 use crate::tomlfile::{self, TomlError};
 
 pub const ALL: &str = "all";
@@ -152,31 +151,6 @@ impl Profiles {
             .filter(|p| p.name != ALL && p.includes(id))
             .map(|p| p.name.as_str())
             .collect()
-    }
-
-    /// Every profile's patterns match some check and every parameter it sets
-    /// exists: a profile that silently selects nothing is a bug.
-    pub fn validate(&self, registry: &Registry) -> Result<(), String> {
-        for profile in &self.profiles {
-            for pattern in profile.patterns.iter().chain(&profile.exclude) {
-                // A one-pattern GlobSet, as selection uses: it matches a
-                // literal or a `prefix.*` without building a regex, which
-                // `Glob::compile_matcher` always does (a fifth of `list`'s
-                // CPU, every process: issue 14).
-                let glob = glob_set(std::slice::from_ref(pattern))?;
-                if !registry.ids().any(|id| glob.is_match(id)) {
-                    return Err(format!(
-                        "profile `{}`: pattern `{pattern}` matches no check",
-                        profile.name
-                    ));
-                }
-            }
-            for (id, table) in &profile.params {
-                validate_table(registry, id, table, &[])
-                    .map_err(|e| format!("profile `{}`: {e}", profile.name))?;
-            }
-        }
-        Ok(())
     }
 }
 

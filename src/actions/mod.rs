@@ -10,28 +10,10 @@
 pub mod share_write;
 pub mod test_backup;
 
-use std::future::Future;
 use std::time::Duration;
 
-use crate::context::RunContext;
-use crate::finding::Stop;
-
-/// Something the run does to the target, with what came of it as data.
-pub trait Action: Send + Sync {
-    type Output: Send + Sync + 'static;
-
-    /// Changes the target in a way it keeps (`--intrusive` only).
-    const INTRUSIVE: bool;
-
-    /// How long undoing it may take once the run is interrupted: the engine
-    /// waits that long (see [`CLEANUP_LIMIT`]) for the run's cleanups.
-    const CLEANUP_LIMIT: Duration;
-
-    /// What it does, in words for a skip's reason.
-    fn describe(&self) -> String;
-
-    fn run(&self, ctx: &RunContext) -> impl Future<Output = Result<Self::Output, Stop>> + Send;
-}
+// The trait lives beside `Fact` in the run context, which runs actions.
+pub use crate::context::Action;
 
 /// The longest any action's undoing may take: how long the engine waits for
 /// the run's cleanups after an interruption and at the end of a run.
@@ -59,8 +41,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::context::RunSettings;
-    use crate::finding::{SkipKind, Status};
+    use crate::context::{RunContext, RunSettings};
+    use crate::finding::{SkipKind, Status, Stop};
     use crate::target::{SecretInputs, Target, TargetOverrides};
 
     /// Counts how often it ran.

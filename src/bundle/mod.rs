@@ -6,10 +6,10 @@
 //! is scrubbed by the one redactor on its way into the zip. README.md
 //! ("Support bundle") documents the layout; [`LAYOUT`] is the same list.
 
-pub mod environment;
-pub mod families;
-pub mod log;
-pub mod target_file;
+pub(crate) mod environment;
+pub(crate) mod families;
+pub(crate) mod log;
+pub(crate) mod target_file;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

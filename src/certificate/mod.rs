@@ -4,10 +4,10 @@
 //! profile lint.
 
 pub mod describe;
-pub mod hostname;
+pub(crate) mod hostname;
 pub mod lint;
-pub mod path;
-pub mod signature;
+pub(crate) mod path;
+pub(crate) mod signature;
 pub mod stores;
 pub mod trust;
 

@@ -1,11 +1,11 @@
 //! Built-in checks, one module per family. Each module's `checks()` lists
 //! what it contributes; `builtin()` is the whole registry.
 
-pub mod host;
-pub mod net;
-pub mod share;
+pub(crate) mod host;
+pub(crate) mod net;
+pub(crate) mod share;
 pub mod sql;
-pub mod tls;
+pub(crate) mod tls;
 
 use crate::registry::Registry;
 

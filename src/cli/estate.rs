@@ -94,8 +94,8 @@ pub fn prepare(args: &RunArgs) -> Result<PreparedEstate, String> {
             ..SecretInputs::default()
         });
         let target = entry.load(&overrides, inputs)?;
-        target
-            .validate_checks(&catalog.registry)
+        catalog
+            .validate_target(&target)
             .map_err(|e| e.to_string())?;
         let mut plan = plan_for(args, &catalog, &target)
             .map_err(|e| format!("target `{}`: {e}", entry.name))?;

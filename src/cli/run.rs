@@ -46,8 +46,8 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
     };
     let target =
         Target::load(args.target.as_deref(), &overrides, inputs).map_err(|e| e.to_string())?;
-    target
-        .validate_checks(&catalog.registry)
+    catalog
+        .validate_target(&target)
         .map_err(|e| e.to_string())?;
     let plan = plan_for(args, &catalog, &target)?;
     let options = engine_options(args);

@@ -105,8 +105,8 @@ fn prepare(args: &ServeArgs) -> Result<Exporter, String> {
     let mut targets = BTreeMap::new();
     for entry in &inventory.entries {
         let target = entry.load(&TargetOverrides::default(), SecretInputs::default())?;
-        target
-            .validate_checks(&catalog.registry)
+        catalog
+            .validate_target(&target)
             .map_err(|e| e.to_string())?;
         let mut options = engine.clone();
         if let Some(timeout) = entry.timeout {

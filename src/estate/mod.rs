@@ -4,11 +4,11 @@
 //! target's (`report`, rendered as JUnit by `junit` and HTML by `html`).
 
 mod html;
-pub mod inventory;
+pub(crate) mod inventory;
 mod junit;
 pub mod report;
-pub mod rerun;
-pub mod runner;
+pub(crate) mod rerun;
+pub(crate) mod runner;
 
 pub use inventory::{Entry, Inventory};
 pub use report::{ESTATE_SCHEMA_ID, EstateReport, TargetReport};

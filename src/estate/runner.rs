@@ -28,15 +28,6 @@ pub trait EstateProgress: Send + Sync {
     fn target_finished(&self, _name: &str, _verdict: Verdict) {}
 }
 
-/// Progress nobody watches.
-pub struct Unwatched;
-
-impl EstateProgress for Unwatched {
-    fn target_started(&self, _name: &str) -> Box<dyn Progress> {
-        Box::new(engine::Silent)
-    }
-}
-
 /// How many targets run at once unless `--jobs` says: checking a target is
 /// mostly waiting on the network, so several per core.
 pub fn default_jobs() -> usize {

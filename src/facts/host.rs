@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::context::{Fact, RunContext};
 use crate::finding::{Finding, Stop};
-pub use crate::probe::sddl;
+pub(crate) use crate::probe::sddl;
 use crate::probe::sddl::{Readers, SecurityDescriptor};
 use crate::target::AppKind;
 
@@ -18,6 +18,7 @@ use crate::target::AppKind;
 pub enum FileAccess {
     /// Unix permission bits, e.g. 0o600: others may read when the group or
     /// everyone has the read bit.
+    #[cfg_attr(windows, allow(dead_code))] // only Unix has mode bits to read
     Mode { mode: u32 },
     /// A Windows DACL, as SDDL, and the accounts it lets read the file
     /// besides SYSTEM, Administrators, TrustedInstaller and the
@@ -41,6 +42,7 @@ impl FileAccess {
     /// Judges a security descriptor given as SDDL; `service_account` is the
     /// SID of the account the application runs as, when known; `name_of`
     /// names the readers' SIDs.
+    #[cfg_attr(not(windows), allow(dead_code))] // only Windows has ACLs to read
     pub fn from_sddl(
         sddl: &str,
         service_account: Option<&str>,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Serialize, Serializer};
 use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, QueryItem};
 use tokio::net::TcpStream;
@@ -22,7 +22,6 @@ use crate::probe::bounded::{Bounded, ReadBudget};
 use crate::probe::login_ack::{self, LoginAck};
 use crate::probe::tcp::{self, ConnectOutcome};
 use crate::probe::wire_record::{Recorded, WireRecord};
-use crate::target::secrets;
 
 /// How the login proves who it is.
 #[derive(Clone)]
@@ -57,10 +56,10 @@ impl Credentials {
     fn auth_method(&self) -> AuthMethod {
         match self {
             Credentials::Sql { user, password } => {
-                AuthMethod::sql_server(user, secrets::expose(password))
+                AuthMethod::sql_server(user, password.expose_secret())
             }
             Credentials::Windows { user, password } => {
-                AuthMethod::windows(user, secrets::expose(password))
+                AuthMethod::windows(user, password.expose_secret())
             }
             #[cfg(windows)]
             Credentials::Integrated { .. } => AuthMethod::Integrated,
@@ -112,6 +111,75 @@ impl std::fmt::Display for ServerError {
             "error {}, state {}: {}",
             self.number, self.state, self.message
         )
+    }
+}
+
+impl ServerError {
+    /// The Windows error SQL Server quotes in a message about a file it
+    /// could not open or write ("Cannot open backup device '…'. Operating
+    /// system error 5(Access is denied.)", error 3201 and its kin). The
+    /// message is the only place SQL Server reports it, so it is read here,
+    /// once, and callers match on the kind.
+    pub fn os_error(&self) -> Option<OsError> {
+        let text = &self.message;
+        text.match_indices("error ").find_map(|(at, word)| {
+            let rest = &text[at + word.len()..];
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if digits == 0 || !rest[digits..].starts_with('(') {
+                return None;
+            }
+            rest[..digits].parse().ok().map(OsError::from_code)
+        })
+    }
+}
+
+impl ServerError {
+    /// The reason a refused login's message gives after `Reason:`, when the
+    /// server sends one (most send 18456 state 1 and keep the reason in
+    /// their error log; some, Azure SQL among them, say it).
+    pub fn login_reason(&self) -> Option<LoginReason> {
+        let (_, reason) = self.message.split_once("Reason:")?;
+        Some(if reason.to_ascii_lowercase().contains("disabled") {
+            LoginReason::AccountDisabled
+        } else {
+            LoginReason::Other
+        })
+    }
+}
+
+/// What a `Reason:` in a login refusal says, as far as this tool tells
+/// reasons apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginReason {
+    /// "The account is disabled."
+    AccountDisabled,
+    Other,
+}
+
+/// A Windows system error code as SQL Server quotes it, by what it means
+/// for a file SQL Server writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OsError {
+    /// ERROR_ACCESS_DENIED (5).
+    AccessDenied,
+    /// The file, folder, network path or share does not exist
+    /// (ERROR_FILE_NOT_FOUND 2, ERROR_PATH_NOT_FOUND 3,
+    /// ERROR_BAD_NETPATH 53, ERROR_BAD_NET_NAME 67).
+    NotFound(u32),
+    /// ERROR_DISK_FULL (112).
+    DiskFull,
+    /// Any other code.
+    Other(u32),
+}
+
+impl OsError {
+    pub fn from_code(code: u32) -> OsError {
+        match code {
+            5 => OsError::AccessDenied,
+            2 | 3 | 53 | 67 => OsError::NotFound(code),
+            112 => OsError::DiskFull,
+            other => OsError::Other(other),
+        }
     }
 }
 
@@ -758,6 +826,64 @@ pub fn ident(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_operating_system_error_is_read_from_sql_servers_message() {
+        let error = |message: &str| ServerError {
+            number: 3201,
+            state: 1,
+            class: 16,
+            message: message.to_owned(),
+            server: String::new(),
+            procedure: String::new(),
+        };
+        let os = |message: &str| error(message).os_error();
+        assert_eq!(
+            os(
+                "Cannot open backup device 'D:\\b\\x.bak'. Operating system error 5(Access is denied.)."
+            ),
+            Some(OsError::AccessDenied)
+        );
+        assert_eq!(
+            os(
+                "Cannot open backup device '\\\\nas\\gone\\x.bak'. Operating system error 67(The network name cannot be found.)."
+            ),
+            Some(OsError::NotFound(67))
+        );
+        assert_eq!(
+            os(
+                "Write on \"x.bak\" failed: 112(There is not enough space on the disk.) Operating system error 112(There is not enough space on the disk.)."
+            ),
+            Some(OsError::DiskFull)
+        );
+        assert_eq!(
+            os("Operating system error 1117(I/O device error.)."),
+            Some(OsError::Other(1117))
+        );
+        assert_eq!(os("BACKUP DATABASE is terminating abnormally."), None);
+        assert_eq!(os("error 5 without a parenthesis"), None);
+    }
+
+    #[test]
+    fn a_login_reason_is_read_when_the_server_gives_one() {
+        let refusal = |message: &str| ServerError {
+            number: 18456,
+            state: 1,
+            class: 14,
+            message: message.to_owned(),
+            server: String::new(),
+            procedure: String::new(),
+        };
+        assert_eq!(
+            refusal("Login failed for user 'pmp'. Reason: The account is disabled.").login_reason(),
+            Some(LoginReason::AccountDisabled)
+        );
+        assert_eq!(
+            refusal("Login failed for user 'pmp'. Reason: Password did not match that for the login provided.").login_reason(),
+            Some(LoginReason::Other)
+        );
+        assert_eq!(refusal("Login failed for user 'pmp'.").login_reason(), None);
+    }
 
     #[test]
     fn quoting_cannot_be_escaped() {

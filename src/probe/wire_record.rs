@@ -127,10 +127,6 @@ impl WireRecord {
         self.tally.lock().written.frames
     }
 
-    pub fn read(&self) -> Frames {
-        self.tally.lock().read.frames
-    }
-
     /// A TLS handshake was started: TLS records written (TDS 8), or more
     /// than the one PRELOGIN packet (TDS 7.x wraps the handshake in them).
     pub fn tls_started(&self) -> bool {

@@ -2,8 +2,8 @@
 //! TOML file and on the command line, validated before anything is checked.
 
 mod file;
-pub mod secrets;
-pub mod values;
+pub(crate) mod secrets;
+pub(crate) mod values;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -15,10 +15,8 @@ use file::TargetFile;
 pub use file::{AppKind, AuthKind};
 pub use secrets::{Credential, SecretInputs};
 
-use crate::finding::{Severity, Stop};
-use crate::params::{ParamTables, validate_table};
+use crate::meta::{ParamTables, Severity};
 use crate::probe::destination::Destination;
-use crate::registry::Registry;
 use crate::tomlfile::{self, TomlError};
 use crate::waiver::Waiver;
 
@@ -32,6 +30,18 @@ pub enum TargetError {
     Toml(#[from] TomlError),
     #[error("{origin}: {message}")]
     Invalid { origin: String, message: String },
+}
+
+/// A setting the target lacks that something asked for; its message says
+/// where to add it. (A check that needs it skips as not configured.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unset {
+    #[error("no application account: add a [sql] section with `user` to the target file")]
+    SqlAccount,
+    #[error("no application database named: set `database` under [server] in the target file")]
+    Database,
+    #[error("no backup account: add `user` under [backup] in the target file")]
+    BackupAccount,
 }
 
 /// What the command line says about the target; it wins over the file.
@@ -276,48 +286,6 @@ impl Target {
         })
     }
 
-    /// Rejects per-check settings and waivers that name no check or no parameter.
-    pub fn validate_checks(&self, registry: &Registry) -> Result<(), TargetError> {
-        let origin = self
-            .origin
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default();
-        for id in self.waivers.keys() {
-            if registry.get(id).is_none() {
-                return Err(TargetError::Invalid {
-                    origin: origin.clone(),
-                    message: format!(
-                        "[[waiver]]: no check has the id `{id}`{}",
-                        crate::suggest::did_you_mean(id, registry.ids())
-                    ),
-                });
-            }
-        }
-        for (id, table) in &self.params {
-            validate_table(registry, id, table, &["severity"]).map_err(|refused| {
-                // Name the line of the offending setting where the file has it.
-                let text = self
-                    .origin
-                    .as_ref()
-                    .and_then(|p| std::fs::read_to_string(p).ok())
-                    .unwrap_or_default();
-                let located = table
-                    .keys()
-                    .find(|k| refused.contains(&format!("`{k}`")))
-                    .map(|k| {
-                        crate::tomlfile::locate_key(&text, &origin, &format!("checks.\"{id}\""), k)
-                    })
-                    .unwrap_or_else(|| origin.clone());
-                TargetError::Invalid {
-                    origin: located,
-                    message: format!("[checks.\"{id}\"]: {refused}"),
-                }
-            })?;
-        }
-        Ok(())
-    }
-
     /// The name the application will expect on the server's certificate.
     pub fn expected_tls_name(&self) -> &str {
         self.tls
@@ -326,29 +294,19 @@ impl Target {
             .unwrap_or(&self.server.host)
     }
 
-    /// The application account, or why its checks must skip.
-    pub fn sql_account(&self) -> Result<&Account, Stop> {
-        self.sql.as_ref().ok_or_else(|| {
-            Stop::not_configured(
-                "no application account: add a [sql] section with `user` to the target file",
-            )
-        })
+    /// The application account, or which setting is missing.
+    pub fn sql_account(&self) -> Result<&Account, Unset> {
+        self.sql.as_ref().ok_or(Unset::SqlAccount)
     }
 
-    /// The application database, or why its checks must skip.
-    pub fn database(&self) -> Result<&str, Stop> {
-        self.server.database.as_deref().ok_or_else(|| {
-            Stop::not_configured(
-                "no application database named: set `database` under [server] in the target file",
-            )
-        })
+    /// The application database, or which setting is missing.
+    pub fn database(&self) -> Result<&str, Unset> {
+        self.server.database.as_deref().ok_or(Unset::Database)
     }
 
-    /// The backup account, or why its checks must skip.
-    pub fn backup_account(&self) -> Result<&Account, Stop> {
-        self.backup.account.as_ref().ok_or_else(|| {
-            Stop::not_configured("no backup account: add `user` under [backup] in the target file")
-        })
+    /// The backup account, or which setting is missing.
+    pub fn backup_account(&self) -> Result<&Account, Unset> {
+        self.backup.account.as_ref().ok_or(Unset::BackupAccount)
     }
 
     /// What reports may say about the target: no secrets, no password sources.

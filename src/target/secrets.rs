@@ -227,8 +227,3 @@ fn read_password_file(
     }
     Ok(Ok(SecretString::from(password)))
 }
-
-/// The password's text, for the one place that must send it (a login).
-pub fn expose(secret: &SecretString) -> &str {
-    secret.expose_secret()
-}

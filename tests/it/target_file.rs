@@ -49,8 +49,8 @@ fn the_example_target_loads() {
         SecretInputs::default(),
     )
     .unwrap();
-    target
-        .validate_checks(&catalog.registry)
+    catalog
+        .validate_target(&target)
         .expect("its check settings are valid");
 }
 

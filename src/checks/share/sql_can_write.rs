@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use crate::actions::test_backup::{BackupFailure, TestBackup, TestBackupRun};
 use crate::context::RunContext;
 use crate::facts::share::{BackupDestination, Destination, ShareSession};
-use crate::facts::sql::{ServerFacts, ServerInfo};
+use crate::facts::sql::{OsError, ServerError, ServerFacts, ServerInfo};
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::registry::{Check, CheckMeta, Family, ParamRule};
 
@@ -106,7 +106,7 @@ fn judge_test_backup(
             ));
         }
         Err(BackupFailure::Server(error)) => {
-            let (what, fix) = explain_backup_error(&error.message, destination, info);
+            let (what, fix) = explain_backup_error(error, destination, info);
             Finding::problem(meta.severity, format!("{what} (server: {})", error.message))
                 .remediation(fix)
                 .evidence("error", error)
@@ -156,7 +156,11 @@ async fn removable(ctx: &RunContext, destination: &Destination) -> Result<(), St
     }
 }
 
-fn explain_backup_error(message: &str, destination: &str, info: &ServerInfo) -> (String, String) {
+fn explain_backup_error(
+    error: &ServerError,
+    destination: &str,
+    info: &ServerInfo,
+) -> (String, String) {
     let account = info
         .service_accounts
         .visible()
@@ -168,34 +172,25 @@ fn explain_backup_error(message: &str, destination: &str, info: &ServerInfo) -> 
         .as_deref()
         .map(|m| format!("{m}$"))
         .unwrap_or_else(|| "the SQL Server computer account".to_owned());
-    if message.contains("error 5(") || message.to_ascii_lowercase().contains("access is denied") {
-        (
+    match error.os_error() {
+        Some(OsError::AccessDenied) => (
             format!("SQL Server's service account ({account}) may not write to {destination}"),
             format!(
                 "Grant {account} (for a built-in account, the computer account {computer}) Change on the share and Modify on the folder."
             ),
-        )
-    } else if message.contains("error 3(")
-        || message.contains("error 2(")
-        || message.contains("error 53(")
-        || message.contains("error 67(")
-    {
-        (
+        ),
+        Some(OsError::NotFound(_)) => (
             format!("SQL Server cannot find {destination}"),
             "Check the path as the SQL Server machine sees it: the server and share names, that the folder exists, and that the SQL Server host resolves and reaches the file server.".to_owned(),
-        )
-    } else if message.contains("error 112(")
-        || message.to_ascii_lowercase().contains("not enough space")
-    {
-        (
+        ),
+        Some(OsError::DiskFull) => (
             format!("there is not enough space at {destination}"),
             "Free space at the destination or point the backups elsewhere.".to_owned(),
-        )
-    } else {
-        (
+        ),
+        Some(OsError::Other(_)) | None => (
             "SQL Server could not write the test backup".to_owned(),
             "Read the server's message; the SQL Server error log has the details.".to_owned(),
-        )
+        ),
     }
 }
 
@@ -203,7 +198,7 @@ fn explain_backup_error(message: &str, destination: &str, info: &ServerInfo) -> 
 mod tests {
     use super::*;
     use crate::facts::sql::reads::read_as;
-    use crate::facts::sql::{AccountKind, Platform, ServerError, server_info_for_tests};
+    use crate::facts::sql::{AccountKind, Platform, server_info_for_tests};
     use crate::finding::{SkipKind, Status};
 
     #[test]

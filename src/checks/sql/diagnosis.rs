@@ -7,7 +7,7 @@
 //! than 1 and `Reason:` texts are used when a server does send them.
 
 use crate::facts::sql::reads::ident;
-use crate::facts::sql::{LoginFailure, ServerError};
+use crate::facts::sql::{LoginFailure, LoginReason, ServerError};
 use crate::target::AuthKind;
 
 /// A login failure explained.
@@ -120,18 +120,14 @@ fn server_error(error: &ServerError, who: &Who<'_>, login: &str) -> Diagnosis {
     };
     let user = who.user;
     let database = who.database.unwrap_or("the application database");
-    let reason = error
-        .message
-        .split_once("Reason:")
-        .map(|(_, reason)| reason.trim().to_ascii_lowercase());
-    let reason_says = |words: &str| reason.as_deref().is_some_and(|r| r.contains(words));
+    let reason = error.login_reason();
     match (error.number, error.state) {
         (18470, _) | (18456, 7) => found(
             "login disabled",
             format!("the login `{user}` exists but is disabled"),
             format!("ALTER LOGIN {login} ENABLE;"),
         ),
-        _ if reason_says("disabled") => found(
+        _ if reason == Some(LoginReason::AccountDisabled) => found(
             "login disabled",
             format!("the login `{user}` exists but is disabled"),
             format!("ALTER LOGIN {login} ENABLE;"),

@@ -5,7 +5,7 @@
 
 mod backup;
 mod database;
-pub mod diagnosis;
+pub(crate) mod diagnosis;
 mod login;
 mod server;
 

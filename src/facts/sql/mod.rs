@@ -19,11 +19,11 @@ use crate::finding::{Finding, Stop};
 use crate::probe::sql::{
     self, CertificateTrust, Credentials, LoginRequest, QueryFailure, ResultSet, SqlValue,
 };
-pub use crate::probe::sql::{LoginFailure, ServerError};
+pub use crate::probe::sql::{LoginFailure, LoginReason, OsError, ServerError};
 use crate::target::{Account, AuthKind, Credential, Target};
 use crate::version::SqlVersion;
 
-pub mod reads;
+pub(crate) mod reads;
 pub use reads::{DatabasePresence, ReadBy};
 
 /// The note every finding obtained over an unverified connection carries.
@@ -58,8 +58,8 @@ impl AccountKind {
     /// The account, or why its checks skip (which setting is missing).
     pub fn account(self, target: &Target) -> Result<&Account, Stop> {
         match self {
-            AccountKind::App => target.sql_account(),
-            AccountKind::Backup => target.backup_account(),
+            AccountKind::App => Ok(target.sql_account()?),
+            AccountKind::Backup => Ok(target.backup_account()?),
         }
     }
 }

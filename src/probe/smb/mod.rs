@@ -6,7 +6,7 @@
 //! delete), never `GENERIC_ALL`, which a share granting Change (Modify on the
 //! folder) refuses.
 
-pub mod status;
+pub(crate) mod status;
 mod transport;
 
 use std::future::Future;
@@ -138,8 +138,7 @@ impl ShareConnection {
             .conn_info()
             .map(|info| dialect_name(info.negotiation.dialect_rev))
             .unwrap_or_default();
-        let identity = identity(&login.user, &login.password)
-            .map_err(|why| fail(ConnectStep::LogOn)(FsError::new(FsProblem::LogonFailure, why)))?;
+        let identity = identity(&login.user, &login.password).map_err(fail(ConnectStep::LogOn))?;
         let session = within(timeout, connection.authenticate(identity))
             .await
             .map_err(fail(ConnectStep::LogOn))?;
@@ -438,9 +437,14 @@ fn probe_access() -> FileAccessMask {
         .with_synchronize(true)
 }
 
-fn identity(user: &str, password: &SecretString) -> Result<sspi::AuthIdentity, String> {
-    let username = sspi::Username::parse(user)
-        .map_err(|e| format!("`{user}` is not a user name sspi accepts: {e}"))?;
+/// The account to log on as; a name sspi cannot read is a logon failure.
+fn identity(user: &str, password: &SecretString) -> Result<sspi::AuthIdentity, FsError> {
+    let username = sspi::Username::parse(user).map_err(|e| {
+        FsError::new(
+            FsProblem::LogonFailure,
+            format!("`{user}` is not a user name sspi accepts: {e}"),
+        )
+    })?;
     Ok(sspi::AuthIdentity {
         username,
         password: password.expose_secret().to_owned().into(),

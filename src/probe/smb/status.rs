@@ -44,11 +44,6 @@ const KNOWN: &[(u32, &str, FsProblem)] = &[
     (0xC000_00BA, "STATUS_FILE_IS_A_DIRECTORY", FsProblem::Other),
 ];
 
-/// `STATUS_…` for a known code.
-pub fn name(code: u32) -> Option<&'static str> {
-    KNOWN.iter().find(|(c, ..)| *c == code).map(|(_, n, _)| *n)
-}
-
 /// The error a server status stands for. `detail` (what the client library
 /// said) is kept only for codes this table does not know: for the others
 /// the status name says it all.
@@ -92,8 +87,17 @@ pub fn classify(error: &smb::Error) -> FsError {
 }
 
 /// Classifies the `std::io::Error` the crate returns from reads, writes and
-/// flushes: the server's status survives only in its message.
+/// flushes. Where it wrapped its own error, that is classified by its type;
+/// most paths (smb 0.11 `resource/file.rs`) wrap only the error's text, so
+/// the server's status and the crate's dead-connection and timeout errors
+/// are read from it here, at the probe's edge, and nowhere else.
 pub fn classify_io(error: &std::io::Error) -> FsError {
+    if let Some(typed) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<smb::Error>())
+    {
+        return classify(typed);
+    }
     let detail = error.to_string();
     if let Some(code) = code_in_text(&detail) {
         return error_for(code, detail);
@@ -135,7 +139,10 @@ mod tests {
         );
         assert_eq!(error_for(0xC000_007F, "").problem, FsProblem::DiskFull);
         assert_eq!(error_for(0xC0DE_0001, "").problem, FsProblem::Other);
-        assert_eq!(name(0xC000_00CC), Some("STATUS_BAD_NETWORK_NAME"));
+        assert_eq!(
+            error_for(0xC000_00CC, "").status.as_deref(),
+            Some("STATUS_BAD_NETWORK_NAME (0xC00000CC)")
+        );
     }
 
     #[test]
@@ -149,5 +156,13 @@ mod tests {
         assert_eq!(code_in_text("offset 0x10 written"), None);
         let io = std::io::Error::other("Operation timed out: ReceiveNextMessage, took >2s");
         assert_eq!(classify_io(&io).problem, FsProblem::TimedOut);
+    }
+
+    #[test]
+    fn a_wrapped_crate_error_is_classified_by_its_type() {
+        let io = std::io::Error::other(smb::Error::ConnectionStopped);
+        assert_eq!(classify_io(&io).problem, FsProblem::ConnectionLost);
+        let io = std::io::Error::other(smb::Error::UnexpectedMessageStatus(0xC000_0022));
+        assert_eq!(classify_io(&io).problem, FsProblem::AccessDenied);
     }
 }

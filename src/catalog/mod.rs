@@ -2,11 +2,14 @@
 //! Built-in Rust checks, the embedded packs and a user's checks directories
 //! join here, so `run`, `list`, `explain` and `bundle` see the same checks.
 
+pub(crate) mod settings;
+
 use std::path::{Path, PathBuf};
 
 use crate::pack;
 use crate::profiles::Profiles;
 use crate::registry::Registry;
+use crate::target::{Target, TargetError};
 
 pub struct Catalog {
     pub registry: Registry,
@@ -58,12 +61,18 @@ impl Catalog {
                     .map_err(|e| e.to_string())?;
             }
         }
-        profiles.validate(&registry)?;
+        settings::validate_profiles(&registry, &profiles)?;
         Ok(Catalog {
             registry,
             profiles,
             warnings,
         })
+    }
+
+    /// Refuses the target file's per-check settings and waivers that name
+    /// no check or no parameter of one (see [`settings::validate_target`]).
+    pub fn validate_target(&self, target: &Target) -> Result<(), TargetError> {
+        settings::validate_target(&self.registry, target)
     }
 }
 
