@@ -85,3 +85,23 @@ mod tests {
         assert!(position("net.winrm.reachable") < position("host.pmp.masterkey"));
     }
 }
+
+/// What unit tests of judgements compare: an outcome's verdict in one word.
+#[cfg(test)]
+pub(crate) mod verdicts {
+    use crate::finding::{Outcome, Stop};
+
+    /// "pass", "warn", "fail", "error", or "skip:<kind>".
+    pub fn verdict(outcome: &Outcome) -> String {
+        match outcome {
+            Ok(finding) => finding.status.as_str().to_owned(),
+            Err(Stop::Skip(skip)) => format!("skip:{}", skip.kind.as_str()),
+            Err(Stop::Error(_)) => "error".to_owned(),
+        }
+    }
+
+    /// The finding of an outcome that must have one.
+    pub fn finding(outcome: Outcome) -> crate::finding::Finding {
+        outcome.unwrap_or_else(|stop| panic!("expected a finding, got a stop: {stop}"))
+    }
+}
