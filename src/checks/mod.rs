@@ -7,7 +7,18 @@ pub mod share;
 pub mod sql;
 pub mod tls;
 
+use crate::context::RunContext;
 use crate::registry::Registry;
+
+/// The instance as SQL Server Configuration Manager lists it: the named
+/// instance, or MSSQLSERVER for the default one.
+fn instance_name(ctx: &RunContext) -> String {
+    ctx.target
+        .server
+        .instance
+        .clone()
+        .unwrap_or_else(|| "MSSQLSERVER".to_owned())
+}
 
 /// The order built-in checks run and reports list them in, kept as it was
 /// before the checks moved into their families' files, so reports of

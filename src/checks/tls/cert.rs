@@ -102,7 +102,7 @@ struct Site {
 impl Site {
     fn of(ctx: &RunContext) -> Site {
         Site {
-            instance: super::instance(ctx),
+            instance: crate::checks::instance_name(ctx),
             ca_file: ctx.target.tls.ca_file.is_some(),
         }
     }
@@ -836,10 +836,10 @@ fn judge_profile(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certificate::{CertificateInfo, SignatureHash};
     use crate::certificate::describe::SignatureAlgorithm;
     use crate::certificate::describe::tests_support::info_with;
     use crate::certificate::trust::ChainJudgement;
+    use crate::certificate::{CertificateInfo, SignatureHash};
     use crate::checks::verdicts::{finding, verdict};
     use crate::facts::tls::ChainSource;
     use crate::finding::Status;

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{configuration_manager_steps, install_certificate_steps, instance, strict_only};
+use super::{configuration_manager_steps, install_certificate_steps, strict_only};
 use crate::context::RunContext;
 use crate::facts::tls::{Encryption, Prelogin, PreloginAnswer, ProbeError};
 use crate::finding::{Finding, Outcome, Severity, Stop};
@@ -49,7 +49,7 @@ async fn judged(ctx: &RunContext, judge: impl FnOnce(Answered<'_>, &str) -> Outc
             prelogin: prelogin.as_ref(),
             strict_only,
         },
-        &instance(ctx),
+        &crate::checks::instance_name(ctx),
     )
 }
 

@@ -99,7 +99,7 @@ impl Check for Handshake {
             &attempt,
             legacy.as_deref(),
             &self.meta,
-            &super::instance(ctx),
+            &crate::checks::instance_name(ctx),
         )
     }
 }

@@ -34,15 +34,6 @@ pub fn checks() -> Vec<Arc<dyn Check>> {
     ]
 }
 
-/// The instance as SQL Server Configuration Manager lists it.
-fn instance(ctx: &RunContext) -> String {
-    ctx.target
-        .server
-        .instance
-        .clone()
-        .unwrap_or_else(|| "MSSQLSERVER".to_owned())
-}
-
 /// Where a certificate and ForceEncryption are set (PMP guide step 3).
 fn configuration_manager_steps(instance: &str) -> String {
     format!(
