@@ -65,12 +65,15 @@ fn judge_resolve(host: &str, lookup: &HostLookupResult) -> Outcome {
                 .evidence("addresses", addresses)
                 .evidence("resolver", &lookup.resolver),
         ),
-        Err(failure @ (LookupFailure::NoSuchName | LookupFailure::NoRecords)) => Ok(Finding::fail(
-            format!("`{host}` does not resolve: {failure}"),
-        )
-        .expected("at least one A or AAAA record")
-        .actual(failure.to_string())
-        .evidence("resolver", &lookup.resolver)),
+        Err(failure @ (LookupFailure::NoSuchName | LookupFailure::NoRecords)) => {
+            Ok(Finding::problem(
+                Severity::Fail,
+                format!("`{host}` does not resolve: {failure}"),
+            )
+            .expected("at least one A or AAAA record")
+            .actual(failure.to_string())
+            .evidence("resolver", &lookup.resolver))
+        }
         Err(failure) => Err(Stop::error(format!(
             "cannot tell whether `{host}` resolves: {failure} (resolver: {})",
             lookup.resolver
@@ -142,10 +145,13 @@ fn judge_reverse(host: &str, resolver: &str, lookups: &[ReverseLookup]) -> Outco
         if !missing.is_empty() {
             problems.push(format!("no PTR record for {}", missing.join(", ")));
         }
-        Finding::warn(format!(
-            "reverse DNS does not lead back to `{host}`: {}",
-            problems.join("; ")
-        ))
+        Finding::problem(
+            Severity::Warn,
+            format!(
+                "reverse DNS does not lead back to `{host}`: {}",
+                problems.join("; ")
+            ),
+        )
         .expected(format!("PTR records naming {host}"))
         .actual(problems.join("; "))
     };

@@ -304,11 +304,15 @@ fn judge_clock(clock: &Read<ClockReading>, warn_at: i64, fail_at: i64) -> Findin
     };
     let words = format!("the server's clock is {seconds:.1} s {direction} this machine's");
     let finding = if seconds > fail_at as f64 {
-        Finding::fail(format!(
-            "{words}: Kerberos (Windows) logins fail beyond 5 minutes"
-        ))
+        Finding::problem(
+            Severity::Fail,
+            format!("{words}: Kerberos (Windows) logins fail beyond 5 minutes"),
+        )
     } else if seconds > warn_at as f64 {
-        Finding::warn(format!("{words}: close to Kerberos's 5-minute limit"))
+        Finding::problem(
+            Severity::Warn,
+            format!("{words}: close to Kerberos's 5-minute limit"),
+        )
     } else {
         Finding::pass(words)
     };

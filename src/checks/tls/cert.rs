@@ -152,7 +152,7 @@ fn judge_hostname(
         NameMatch::SubjectAltName { entry } => {
             Finding::pass(format!("the certificate is issued for `{expected}` ({entry})"))
         }
-        NameMatch::CommonNameOnly { common_name } => Finding::warn(format!(
+        NameMatch::CommonNameOnly { common_name } => Finding::problem(Severity::Warn, format!(
             "only the Common Name `{common_name}` matches `{expected}`: the certificate has no DNS subject alternative name, and current drivers ignore the Common Name"
         ))
         .expected(format!("a subject alternative name DNS:{expected}"))
@@ -298,7 +298,7 @@ fn judge_chain(
                         )
                     })
                     .collect();
-                Finding::warn(format!(
+                Finding::problem(Severity::Warn, format!(
                     "{passed}; the server also sends {}, which clients ignore; remove it from the chain",
                     words.join(" and ")
                 ))
@@ -503,7 +503,7 @@ fn judge_validity(
             ))
             .remediation(remediation)
     } else if !soon.is_empty() {
-        Finding::warn(soon.join("; "))
+        Finding::problem(Severity::Warn, soon.join("; "))
             .expected(format!("more than {warn_days} days of validity left"))
             .remediation(format!("Renew it now: {}", meta.fix))
     } else {
