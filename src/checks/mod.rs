@@ -111,6 +111,15 @@ pub(crate) mod verdicts {
         }
     }
 
+    /// A check's typed parameters at their metadata defaults. Fails when the
+    /// struct and the metadata disagree on a name: what keeps the defaults
+    /// in one place and a typo out of both.
+    pub fn default_params<P: serde::de::DeserializeOwned>(meta: &crate::registry::CheckMeta) -> P {
+        crate::params::Params::default()
+            .of(meta)
+            .unwrap_or_else(|stop| panic!("{}: {stop}", meta.id))
+    }
+
     /// The finding of an outcome that must have one.
     pub fn finding(outcome: Outcome) -> crate::finding::Finding {
         outcome.unwrap_or_else(|stop| panic!("expected a finding, got a stop: {stop}"))

@@ -326,6 +326,14 @@ impl ShareSpace {
     }
 }
 
+/// The parameters of ShareSpace, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpaceParams {
+    min_ratio: f64,
+}
+
 #[async_trait]
 impl Check for ShareSpace {
     fn meta(&self) -> &CheckMeta {
@@ -335,7 +343,7 @@ impl Check for ShareSpace {
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let space = ctx.fact::<DestinationSpace>().await?;
         let size = ctx.fact::<DatabaseSize>().await?;
-        let ratio: f64 = ctx.param(&self.meta, "min_ratio")?;
+        let SpaceParams { min_ratio: ratio } = ctx.params(&self.meta)?;
         Ok(judge_space(&space, &size, ratio, self.meta.severity))
     }
 }
@@ -398,6 +406,13 @@ fn judge_space(space: &Space, size: &SizeFigure, ratio: f64, severity: Severity)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn space_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let SpaceParams { min_ratio } = default_params(&ShareSpace::new().meta);
+        assert_eq!(min_ratio, 2.0);
+    }
     use crate::checks::verdicts::{finding, verdict};
     use crate::facts::share::{ConnectStep, StepFailure};
     use crate::finding::Status;

@@ -53,6 +53,14 @@ impl Version {
     }
 }
 
+/// The parameters of Version, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionParams {
+    minimum: String,
+}
+
 #[async_trait]
 impl Check for Version {
     fn meta(&self) -> &CheckMeta {
@@ -60,7 +68,9 @@ impl Check for Version {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let minimum_text: String = ctx.param(&self.meta, "minimum")?;
+        let VersionParams {
+            minimum: minimum_text,
+        } = ctx.params(&self.meta)?;
         let minimum = SqlVersion::parse(&minimum_text).ok_or_else(|| {
             Stop::error(format!(
                 "parameter `minimum` of sql.version is not a version: `{minimum_text}`"
@@ -153,6 +163,14 @@ impl PlatformCheck {
     }
 }
 
+/// The parameters of PlatformCheck, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlatformParams {
+    native_backup: bool,
+}
+
 #[async_trait]
 impl Check for PlatformCheck {
     fn meta(&self) -> &CheckMeta {
@@ -160,7 +178,7 @@ impl Check for PlatformCheck {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let native_backup: bool = ctx.param(&self.meta, "native_backup")?;
+        let PlatformParams { native_backup } = ctx.params(&self.meta)?;
         let by_name = Platform::from_host(&ctx.target.server.host);
         let server = ctx.fact::<ServerFacts>().await;
         judge_platform(
@@ -275,6 +293,15 @@ impl Clock {
     }
 }
 
+/// The parameters of Clock, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockParams {
+    warn_seconds: i64,
+    fail_seconds: i64,
+}
+
 #[async_trait]
 impl Check for Clock {
     fn meta(&self) -> &CheckMeta {
@@ -282,8 +309,10 @@ impl Check for Clock {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let warn_at: i64 = ctx.param(&self.meta, "warn_seconds")?;
-        let fail_at: i64 = ctx.param(&self.meta, "fail_seconds")?;
+        let ClockParams {
+            warn_seconds: warn_at,
+            fail_seconds: fail_at,
+        } = ctx.params(&self.meta)?;
         let clock = ctx.fact::<ServerClock>().await?;
         Ok(judge_clock(&clock, warn_at, fail_at))
     }
@@ -652,6 +681,30 @@ fn classify_account(account: &str) -> AccountClass {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clock_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let ClockParams {
+            warn_seconds,
+            fail_seconds,
+        } = default_params(&Clock::new().meta);
+        assert_eq!((warn_seconds, fail_seconds), (120, 300));
+    }
+
+    #[test]
+    fn platform_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let PlatformParams { native_backup } = default_params(&PlatformCheck::new().meta);
+        assert!(native_backup);
+    }
+
+    #[test]
+    fn version_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let VersionParams { minimum } = default_params(&Version::new().meta);
+        assert_eq!(minimum, "13.0");
+    }
     use crate::checks::verdicts::{finding, verdict};
     use crate::facts::sql::server_info_for_tests;
     use crate::finding::Status;

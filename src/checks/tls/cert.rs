@@ -420,6 +420,14 @@ impl Validity {
     }
 }
 
+/// The parameters of Validity, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidityParams {
+    warn_days: i64,
+}
+
 #[async_trait]
 impl Check for Validity {
     fn meta(&self) -> &CheckMeta {
@@ -427,7 +435,7 @@ impl Check for Validity {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let warn_days: i64 = ctx.param(&self.meta, "warn_days")?;
+        let ValidityParams { warn_days } = ctx.params(&self.meta)?;
         let chain = ctx.fact::<PresentedChain>().await?;
         let judged = JudgedPath::gather(ctx, &chain).await;
         judge_validity(
@@ -836,6 +844,13 @@ fn judge_profile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn validity_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let ValidityParams { warn_days } = default_params(&Validity::new().meta);
+        assert_eq!(warn_days, 30);
+    }
     use crate::certificate::describe::SignatureAlgorithm;
     use crate::certificate::describe::tests_support::info_with;
     use crate::certificate::trust::ChainJudgement;
