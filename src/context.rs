@@ -199,10 +199,10 @@ impl RunContext {
         self.params.set_value(id, name)
     }
 
-    /// A parameter of `check`: the target file's value, else the profile's,
-    /// else the check's default.
-    pub fn param<T: DeserializeOwned>(&self, check: &CheckMeta, name: &str) -> Result<T, Stop> {
-        self.params.get(check, name)
+    /// The parameters of `check` as its typed struct: the target file's
+    /// values, else the profile's, else the check's defaults.
+    pub fn params<P: DeserializeOwned>(&self, check: &CheckMeta) -> Result<P, Stop> {
+        self.params.of(check)
     }
 }
 

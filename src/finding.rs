@@ -92,15 +92,11 @@ impl Finding {
         Self::new(Status::Pass, message)
     }
 
-    pub fn warn(message: impl Into<String>) -> Self {
-        Self::new(Status::Warn, message)
-    }
-
-    pub fn fail(message: impl Into<String>) -> Self {
-        Self::new(Status::Fail, message)
-    }
-
-    /// A problem reported at the given severity.
+    /// A problem reported at the given severity: the one way a check
+    /// reports one. Its main problem takes the check's own severity
+    /// (`meta.severity`, which a target file may override); a lesser
+    /// caution takes `Severity::Warn`, and a problem that breaks the
+    /// application whatever the check's severity takes `Severity::Fail`.
     pub fn problem(severity: Severity, message: impl Into<String>) -> Self {
         Self::new(severity.status(), message)
     }

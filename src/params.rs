@@ -38,23 +38,69 @@ impl Params {
         })
     }
 
-    pub fn get<T: DeserializeOwned>(&self, check: &CheckMeta, name: &str) -> Result<T, Stop> {
-        let value = self
-            .values
-            .get(check.id.as_ref())
-            .and_then(|t| t.get(name))
-            .or_else(|| check.param_meta(name).map(|p| &p.default))
-            .ok_or_else(|| {
-                Stop::error(format!(
-                    "check `{}` has no parameter `{name}` (a bug in the check)",
-                    check.id
-                ))
-            })?;
-        T::deserialize(value.clone()).map_err(|e| {
+    /// The parameters of `check` as its typed struct: each parameter's
+    /// default from the check's metadata (the one place defaults live, which
+    /// `explain` prints), overridden by the profile's and target file's
+    /// values. A struct that names a parameter the metadata lacks, or lacks
+    /// one it declares (with `deny_unknown_fields`), fails here: the unit
+    /// test of every check with parameters asserts it does not.
+    pub fn of<P: DeserializeOwned>(&self, check: &CheckMeta) -> Result<P, Stop> {
+        let mut table: toml::Table = check
+            .params
+            .iter()
+            .map(|p| (p.name.to_string(), p.default.clone()))
+            .collect();
+        if let Some(set) = self.values.get(check.id.as_ref()) {
+            for (name, value) in set {
+                table.insert(name.clone(), value.clone());
+            }
+        }
+        P::deserialize(toml::Value::Table(table)).map_err(|e| {
             Stop::error(format!(
-                "parameter `{name}` of `{}` has an unusable value: {e}",
+                "the parameters of `{}` are unusable: {e}",
                 check.id
             ))
         })
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::Severity;
+    use crate::registry::Family;
+
+    fn meta() -> CheckMeta {
+        CheckMeta::new("tls.example", Family::Tls, Severity::Fail).param(
+            "warn_days",
+            30,
+            "warn this many days ahead",
+        )
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Right {
+        warn_days: i64,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // only its refusal is tested
+    struct Typo {
+        warn_dayz: i64,
+    }
+
+    #[test]
+    fn typed_parameters_take_defaults_then_layers_and_refuse_a_mismatch() {
+        let defaults: Right = Params::default().of(&meta()).unwrap();
+        assert_eq!(defaults.warn_days, 30);
+        let mut layer = ParamTables::new();
+        layer.insert("tls.example".to_owned(), toml::toml! { warn_days = 7 });
+        let set: Right = Params::layered([&layer]).of(&meta()).unwrap();
+        assert_eq!(set.warn_days, 7);
+        let typo = Params::default().of::<Typo>(&meta()).unwrap_err();
+        assert!(typo.reason().contains("warn_days"), "{}", typo.reason());
     }
 }

@@ -74,7 +74,7 @@ fn judge_masterkey(file: &FileStatus, severity: Severity, service: Option<&str>)
     if access.readable_by_others() {
         let fix = access.fix(&file.path, service);
         return access.add_evidence(
-            Finding::fail(format!(
+            Finding::problem(Severity::Fail, format!(
                 "{path} is still in PMP's conf folder and other users can read it ({permissions})"
             ))
             .expected(format!(
@@ -215,7 +215,7 @@ impl Check for PasswordstateSecrets {
 fn judge_web_config(config: &WebConfigStatus, service: Option<&str>) -> Finding {
     let path = config.path.display().to_string();
     if !config.present {
-        return Finding::fail(format!("{path} does not exist"))
+        return Finding::problem(Severity::Fail, format!("{path} does not exist"))
             .expected("web.config with Secret1 and Secret2 under <appSettings>")
             .actual("no web.config")
             .remediation(
@@ -240,7 +240,7 @@ fn judge_web_config(config: &WebConfigStatus, service: Option<&str>) -> Finding 
     .map(|(name, _)| *name)
     .collect();
     if !missing.is_empty() {
-        return Finding::fail(format!(
+        return Finding::problem(Severity::Fail, format!(
             "{path} lacks {} under <appSettings>: Passwordstate cannot decrypt its passwords without them",
             missing.join(" and ")
         ))
@@ -255,7 +255,7 @@ fn judge_web_config(config: &WebConfigStatus, service: Option<&str>) -> Finding 
         Some(access) => {
             let permissions = access.describe();
             access.add_evidence(
-                Finding::fail(format!(
+                Finding::problem(Severity::Fail, format!(
                     "{path} holds Secret1 and Secret2 in plain text and other users can read it ({permissions}): they have half of the encryption keys"
                 ))
                 .expected(format!(
@@ -269,7 +269,7 @@ fn judge_web_config(config: &WebConfigStatus, service: Option<&str>) -> Finding 
                 )),
             )
         }
-        None => Finding::warn(format!(
+        None => Finding::problem(Severity::Warn, format!(
             "{path} holds Secret1 and Secret2, but <appSettings> is not encrypted: anyone who can read the file has half of the encryption keys"
         ))
         .expected("<appSettings> encrypted with protected configuration")

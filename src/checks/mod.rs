@@ -7,7 +7,18 @@ pub(crate) mod share;
 pub mod sql;
 pub(crate) mod tls;
 
+use crate::context::RunContext;
 use crate::registry::Registry;
+
+/// The instance as SQL Server Configuration Manager lists it: the named
+/// instance, or MSSQLSERVER for the default one.
+fn instance_name(ctx: &RunContext) -> String {
+    ctx.target
+        .server
+        .instance
+        .clone()
+        .unwrap_or_else(|| "MSSQLSERVER".to_owned())
+}
 
 /// The order built-in checks run and reports list them in, kept as it was
 /// before the checks moved into their families' files, so reports of
@@ -83,5 +94,34 @@ mod tests {
         assert!(position("share.sql-can-write") < position("net.smb.reachable"));
         assert!(position("share.space") < position("net.winrm.reachable"));
         assert!(position("net.winrm.reachable") < position("host.pmp.masterkey"));
+    }
+}
+
+/// What unit tests of judgements compare: an outcome's verdict in one word.
+#[cfg(test)]
+pub(crate) mod verdicts {
+    use crate::finding::{Outcome, Stop};
+
+    /// "pass", "warn", "fail", "error", or "skip:<kind>".
+    pub fn verdict(outcome: &Outcome) -> String {
+        match outcome {
+            Ok(finding) => finding.status.as_str().to_owned(),
+            Err(Stop::Skip(skip)) => format!("skip:{}", skip.kind.as_str()),
+            Err(Stop::Error(_)) => "error".to_owned(),
+        }
+    }
+
+    /// A check's typed parameters at their metadata defaults. Fails when the
+    /// struct and the metadata disagree on a name: what keeps the defaults
+    /// in one place and a typo out of both.
+    pub fn default_params<P: serde::de::DeserializeOwned>(meta: &crate::registry::CheckMeta) -> P {
+        crate::params::Params::default()
+            .of(meta)
+            .unwrap_or_else(|stop| panic!("{}: {stop}", meta.id))
+    }
+
+    /// The finding of an outcome that must have one.
+    pub fn finding(outcome: Outcome) -> crate::finding::Finding {
+        outcome.unwrap_or_else(|stop| panic!("expected a finding, got a stop: {stop}"))
     }
 }

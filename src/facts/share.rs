@@ -12,9 +12,10 @@ use crate::finding::{SkipKind, Stop};
 pub use crate::probe::destination::{Destination, UncPath};
 use crate::probe::dns::{LookupFailure, ip_literal};
 pub use crate::probe::fs_error::{FsError, FsProblem};
-use crate::probe::smb::{ConnectError, ShareConnection, ShareLogin, Space};
+pub use crate::probe::smb::{ConnectError, ConnectStep, Space};
+use crate::probe::smb::{ShareConnection, ShareLogin};
 use crate::probe::tcp::{self, ConnectAttempt};
-pub use crate::probe::write_probe::{Cleanup, PROBE_BYTES, ProbeReport, Step};
+pub use crate::probe::write_probe::{Cleanup, PROBE_BYTES, ProbeReport, Step, StepFailure};
 use crate::target::{Credential, DEFAULT_SMB_PORT};
 
 /// `[backup] destination`, parsed.

@@ -17,12 +17,13 @@ use crate::certificate::{CertificateInfo, describe};
 use crate::context::{Fact, RunContext};
 use crate::facts::net::{SqlEndpoint, TcpReachability};
 use crate::finding::Stop;
-pub use crate::probe::tds::failure::ProbeError;
+pub use crate::probe::tds::failure::{Cause, ProbeError, Stage};
 use crate::probe::tds::legacy;
 pub use crate::probe::tds::legacy::LegacyAnswer;
 pub use crate::probe::tds::prelogin::Encryption;
-use crate::probe::tds::prelogin::PreloginResponse;
-use crate::probe::tds::tls::{self as tds_tls, StrictFailure, Tds7Exchange};
+pub use crate::probe::tds::prelogin::PreloginResponse;
+pub use crate::probe::tds::tls::StrictFailure;
+use crate::probe::tds::tls::{self as tds_tls, Tds7Exchange};
 pub use crate::probe::tds::tls::{StrictExchange, TlsSession, TlsVersion};
 
 fn server_name(ctx: &RunContext) -> Result<ServerName<'static>, Stop> {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::checks::net::{PortAnswers, Reach, attempts_words};
 use crate::context::RunContext;
 use crate::facts::net::{DnsResolver, HostAddresses};
-use crate::finding::{Finding, Outcome, Stop};
+use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::probe::dns::{LookupFailure, ip_literal};
 use crate::probe::tcp;
 use crate::registry::CheckMeta;
@@ -71,9 +71,12 @@ impl TcpProbe {
             (PortState::Open, Reach::Everywhere) => {
                 Finding::pass(format!("TCP {port} on {host} accepts connections ({open})"))
             }
-            (PortState::Open, Reach::Partly) => Finding::warn(format!(
-                "TCP {port} on {host} accepts connections on some addresses only: {closed}"
-            ))
+            (PortState::Open, Reach::Partly) => Finding::problem(
+                Severity::Warn,
+                format!(
+                    "TCP {port} on {host} accepts connections on some addresses only: {closed}"
+                ),
+            )
             .expected(format!("every address of {host} accepts TCP {port}"))
             .actual(closed),
             (PortState::Open, Reach::Nowhere) => Finding::problem(

@@ -33,7 +33,7 @@ impl Check for Stubborn {
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let _token = self.cleaning_up.then(|| ctx.cleanups().token());
         tokio::time::sleep(self.takes).await;
-        Ok(Finding::fail("still failing"))
+        Ok(Finding::problem(Severity::Fail, "still failing"))
     }
 }
 

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use crate::context::RunContext;
 use crate::facts::net::{
-    ConnectAttempt, ConnectOutcome, HostLookup, HostLookupResult, LookupFailure, PortSource,
-    ReverseLookup, ReverseLookups, TcpReachability,
+    ConnectAttempt, ConnectOutcome, HostLookup, HostLookupResult, LookupFailure, PortChoice,
+    PortSource, ReverseLookup, ReverseLookups, TcpReachability,
 };
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::registry::{Check, CheckMeta, Family};
@@ -65,12 +65,15 @@ fn judge_resolve(host: &str, lookup: &HostLookupResult) -> Outcome {
                 .evidence("addresses", addresses)
                 .evidence("resolver", &lookup.resolver),
         ),
-        Err(failure @ (LookupFailure::NoSuchName | LookupFailure::NoRecords)) => Ok(Finding::fail(
-            format!("`{host}` does not resolve: {failure}"),
-        )
-        .expected("at least one A or AAAA record")
-        .actual(failure.to_string())
-        .evidence("resolver", &lookup.resolver)),
+        Err(failure @ (LookupFailure::NoSuchName | LookupFailure::NoRecords)) => {
+            Ok(Finding::problem(
+                Severity::Fail,
+                format!("`{host}` does not resolve: {failure}"),
+            )
+            .expected("at least one A or AAAA record")
+            .actual(failure.to_string())
+            .evidence("resolver", &lookup.resolver))
+        }
         Err(failure) => Err(Stop::error(format!(
             "cannot tell whether `{host}` resolves: {failure} (resolver: {})",
             lookup.resolver
@@ -142,10 +145,13 @@ fn judge_reverse(host: &str, resolver: &str, lookups: &[ReverseLookup]) -> Outco
         if !missing.is_empty() {
             problems.push(format!("no PTR record for {}", missing.join(", ")));
         }
-        Finding::warn(format!(
-            "reverse DNS does not lead back to `{host}`: {}",
-            problems.join("; ")
-        ))
+        Finding::problem(
+            Severity::Warn,
+            format!(
+                "reverse DNS does not lead back to `{host}`: {}",
+                problems.join("; ")
+            ),
+        )
         .expected(format!("PTR records naming {host}"))
         .actual(problems.join("; "))
     };
@@ -188,45 +194,63 @@ impl Check for TcpReachable {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let reach = ctx.fact::<TcpReachability>().await?;
-        let port = reach.port.port;
-        let port_origin = match reach.port.source {
-            PortSource::Configured => "the configured port",
-            PortSource::Browser => "the port the SQL Server Browser reported",
-            PortSource::Default => "the default port",
-        };
-        let answers = PortAnswers::of(&reach.attempts);
-        let failures = attempts_words(&answers.failed);
-        let finding = match answers.reach() {
-            Reach::Everywhere => Finding::pass(format!(
-                "{} accepts TCP connections ({port_origin})",
-                answers.connected_addresses()
-            )),
-            Reach::Partly => {
-                let (_, fix) = explain(&answers.failed[0].outcome, port, ctx);
-                Finding::warn(format!(
+        Ok(judge_tcp(
+            reach.port,
+            &reach.attempts,
+            &super::instance_name(ctx),
+            self.meta.severity,
+        ))
+    }
+}
+
+/// The verdict on the connection attempts to the SQL Server port.
+fn judge_tcp(
+    port: PortChoice,
+    attempts: &[ConnectAttempt],
+    instance: &str,
+    severity: Severity,
+) -> Finding {
+    let PortChoice { port, source } = port;
+    let port_origin = match source {
+        PortSource::Configured => "the configured port",
+        PortSource::Browser => "the port the SQL Server Browser reported",
+        PortSource::Default => "the default port",
+    };
+    let answers = PortAnswers::of(attempts);
+    let failures = attempts_words(&answers.failed);
+    let finding = match answers.reach() {
+        Reach::Everywhere => Finding::pass(format!(
+            "{} accepts TCP connections ({port_origin})",
+            answers.connected_addresses()
+        )),
+        Reach::Partly => {
+            let (_, fix) = explain(&answers.failed[0].outcome, port, instance);
+            Finding::problem(
+                Severity::Warn,
+                format!(
                     "reachable on {} but not on {failures}",
                     answers.connected[0].address
-                ))
-                .expected(format!("every address of the host accepts TCP {port}"))
-                .actual(failures)
-                .remediation(format!(
-                    "Clients may try the failing address first and wait for it: {fix}"
-                ))
-            }
-            Reach::Nowhere => {
-                let worst = &answers.failed[0].outcome;
-                let (what, fix) = explain(worst, port, ctx);
-                Finding::fail(format!("{failures}: {what}"))
-                    .expected(format!("TCP port {port} open ({port_origin})"))
-                    .actual(outcome_words(worst))
-                    .remediation(fix)
-            }
-        };
-        Ok(finding
-            .evidence("attempts", &reach.attempts)
-            .evidence("port", port)
-            .evidence("port_source", reach.port.source))
-    }
+                ),
+            )
+            .expected(format!("every address of the host accepts TCP {port}"))
+            .actual(failures)
+            .remediation(format!(
+                "Clients may try the failing address first and wait for it: {fix}"
+            ))
+        }
+        Reach::Nowhere => {
+            let worst = &answers.failed[0].outcome;
+            let (what, fix) = explain(worst, port, instance);
+            Finding::problem(severity, format!("{failures}: {what}"))
+                .expected(format!("TCP port {port} open ({port_origin})"))
+                .actual(outcome_words(worst))
+                .remediation(fix)
+        }
+    };
+    finding
+        .evidence("attempts", attempts)
+        .evidence("port", port)
+        .evidence("port_source", source)
 }
 
 /// Connection attempts to one port on every address of a host, split by
@@ -297,13 +321,7 @@ pub(crate) fn outcome_words(outcome: &ConnectOutcome) -> String {
 }
 
 /// What a failure means, and what to do about it.
-fn explain(outcome: &ConnectOutcome, port: u16, ctx: &RunContext) -> (String, String) {
-    let instance = ctx
-        .target
-        .server
-        .instance
-        .as_deref()
-        .unwrap_or("MSSQLSERVER");
+fn explain(outcome: &ConnectOutcome, port: u16, instance: &str) -> (String, String) {
     match outcome {
         ConnectOutcome::Refused => (
             "nothing listens on that port".to_owned(),
@@ -400,6 +418,72 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(silent.status(), crate::finding::Status::Error);
+    }
+
+    fn attempt(last: u8, outcome: ConnectOutcome) -> ConnectAttempt {
+        ConnectAttempt {
+            address: std::net::SocketAddr::from(([192, 0, 2, last], 1433)),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn tcp_verdicts() {
+        let choice = |source| PortChoice { port: 1433, source };
+        let judge = |source, attempts: &[ConnectAttempt]| {
+            judge_tcp(choice(source), attempts, "SQLEXPRESS", Severity::Fail)
+        };
+        let open = ConnectOutcome::Connected { millis: 2 };
+        let everywhere = judge(
+            PortSource::Browser,
+            &[attempt(1, open.clone()), attempt(2, open.clone())],
+        );
+        assert_eq!(everywhere.status, crate::finding::Status::Pass);
+        assert!(
+            everywhere
+                .message
+                .contains("the port the SQL Server Browser reported"),
+            "{}",
+            everywhere.message
+        );
+        let partly = judge(
+            PortSource::Default,
+            &[attempt(1, open), attempt(2, ConnectOutcome::Refused)],
+        );
+        assert_eq!(partly.status, crate::finding::Status::Warn);
+        assert!(partly.remediation.unwrap().starts_with("Clients may try"));
+        let refused = judge(
+            PortSource::Configured,
+            &[attempt(1, ConnectOutcome::Refused)],
+        );
+        assert_eq!(refused.status, crate::finding::Status::Fail);
+        assert!(
+            refused.message.contains("nothing listens"),
+            "{}",
+            refused.message
+        );
+        assert!(
+            refused
+                .remediation
+                .unwrap()
+                .contains("Protocols for SQLEXPRESS")
+        );
+        let dropped = judge(
+            PortSource::Configured,
+            &[attempt(1, ConnectOutcome::TimedOut { after_millis: 5000 })],
+        );
+        assert_eq!(dropped.status, crate::finding::Status::Fail);
+        assert!(dropped.remediation.unwrap().contains("New-NetFirewallRule"));
+        let unrouted = judge(
+            PortSource::Configured,
+            &[attempt(
+                1,
+                ConnectOutcome::Unreachable {
+                    detail: "no route".to_owned(),
+                },
+            )],
+        );
+        assert_eq!(unrouted.actual.as_deref(), Some("unreachable (no route)"));
     }
 
     #[test]

@@ -97,9 +97,10 @@ fn judge_winrm(host: &str, probed: &WinRmAttempts) -> Finding {
         firewall_fix(&attempts[0].outcome, *http, &format!("`{host}`"), "WinRM")
     );
     base(
-        Finding::fail(format!(
-            "PowerShell remoting does not answer on `{host}`: {words}"
-        ))
+        Finding::problem(
+            Severity::Fail,
+            format!("PowerShell remoting does not answer on `{host}`: {words}"),
+        )
         .expected(format!("TCP {http} (HTTP) or {https} (HTTPS) open"))
         .actual(words)
         .remediation(fix),

@@ -12,8 +12,10 @@ use bytesize::ByteSize;
 
 use crate::actions::share_write::{Access, ShareWriteProbe, WriteAttempt};
 use crate::context::RunContext;
-use crate::facts::share::{Cleanup, FsError, FsProblem, PROBE_BYTES, ProbeReport, Step};
-use crate::facts::share::{DatabaseSize, DestinationSpace, UncDestination};
+use crate::facts::share::{
+    Cleanup, ConnectError, DatabaseSize, DestinationSpace, FsError, FsProblem, PROBE_BYTES,
+    ProbeReport, SizeFigure, Space, Step, UncDestination,
+};
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::registry::{Check, CheckMeta, Family, ParamRule};
 
@@ -58,38 +60,51 @@ impl Check for ShareWrite {
             .map(ToString::to_string)
             .unwrap_or_default();
         match &attempt {
-            WriteAttempt::NotConnected(e) => {
+            WriteAttempt::NotConnected(failure) => {
                 let unc = ctx.fact::<UncDestination>().await?;
                 let user = ctx.target.backup_account()?.user.as_str();
-                let advice = Advice::for_smb(e.error.problem, user, &unc.share_path());
-                let finding = Finding::fail(format!(
-                    "could not {} {} as `{user}`: {} — {}",
-                    e.step.describe(),
-                    unc.share_path(),
-                    status_words(&e.error),
-                    advice.meaning
-                ))
-                .expected(format!("`{user}` logs on and opens {}", unc.share_path()))
-                .actual(format!("{}: {}", e.step.describe(), e.error))
-                .remediation(advice.fix)
-                .evidence("step", e.step)
-                .evidence("error", &e.error);
-                match e.error.problem {
-                    FsProblem::TimedOut | FsProblem::Interrupted => Err(Stop::error(format!(
-                        "could not {} {}: {}",
-                        e.step.describe(),
-                        unc.share_path(),
-                        e.error
-                    ))),
-                    _ => Ok(finding),
-                }
+                judge_not_connected(failure, &unc.share_path(), user, self.meta.severity)
             }
-            WriteAttempt::Probed { access, report } => judge(access, report, &destination),
+            WriteAttempt::Probed { access, report } => {
+                judge(access, report, &destination, self.meta.severity)
+            }
         }
     }
 }
 
-fn judge(access: &Access, report: &ProbeReport, destination: &str) -> Outcome {
+/// The verdict when the share could not be opened as `user`.
+fn judge_not_connected(
+    failure: &ConnectError,
+    share: &str,
+    user: &str,
+    severity: Severity,
+) -> Outcome {
+    let ConnectError { step, error } = failure;
+    if matches!(error.problem, FsProblem::TimedOut | FsProblem::Interrupted) {
+        return Err(Stop::error(format!(
+            "could not {} {share}: {error}",
+            step.describe()
+        )));
+    }
+    let advice = Advice::for_smb(error.problem, user, share);
+    Ok(Finding::problem(
+        severity,
+        format!(
+            "could not {} {share} as `{user}`: {} — {}",
+            step.describe(),
+            status_words(error),
+            advice.meaning
+        ),
+    )
+    .expected(format!("`{user}` logs on and opens {share}"))
+    .actual(format!("{}: {error}", step.describe()))
+    .remediation(advice.fix)
+    .evidence("step", step)
+    .evidence("error", error))
+}
+
+/// The verdict on the write probe's report.
+fn judge(access: &Access, report: &ProbeReport, destination: &str, severity: Severity) -> Outcome {
     let who = match access {
         Access::Smb { user, dialect } => format!("as `{user}` over {dialect}"),
         Access::Local { .. } => "as the user running mssql-preflight".to_owned(),
@@ -124,10 +139,13 @@ fn judge(access: &Access, report: &ProbeReport, destination: &str) -> Outcome {
         if !report.stale_left.is_empty() {
             let names: Vec<&str> = report.stale_left.iter().map(|(n, _)| n.as_str()).collect();
             return Ok(evidence(
-                Finding::warn(format!(
-                    "{done}, but could not remove probe files an earlier run left behind: {}",
-                    names.join(", ")
-                ))
+                Finding::problem(
+                    Severity::Warn,
+                    format!(
+                        "{done}, but could not remove probe files an earlier run left behind: {}",
+                        names.join(", ")
+                    ),
+                )
                 .remediation(format!(
                     "Delete these files from {destination} by hand: {}",
                     names.join(", ")
@@ -170,12 +188,15 @@ fn judge(access: &Access, report: &ProbeReport, destination: &str) -> Outcome {
         advice
     };
     Ok(evidence(
-        Finding::fail(format!(
-            "could not {} in {destination} {who}: {} — {}.{cleanup_words}",
-            step.describe(),
-            status_words(error),
-            advice.meaning
-        ))
+        Finding::problem(
+            severity,
+            format!(
+                "could not {} in {destination} {who}: {} — {}.{cleanup_words}",
+                step.describe(),
+                status_words(error),
+                advice.meaning
+            ),
+        )
         .expected("create, write, flush, read back, rename and delete a file")
         .actual(format!("failed to {}: {error}", step.describe()))
         .remediation(advice.fix)
@@ -305,6 +326,14 @@ impl ShareSpace {
     }
 }
 
+/// The parameters of ShareSpace, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpaceParams {
+    min_ratio: f64,
+}
+
 #[async_trait]
 impl Check for ShareSpace {
     fn meta(&self) -> &CheckMeta {
@@ -314,53 +343,245 @@ impl Check for ShareSpace {
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let space = ctx.fact::<DestinationSpace>().await?;
         let size = ctx.fact::<DatabaseSize>().await?;
-        let ratio: f64 = ctx.param(&self.meta, "min_ratio")?;
-        let free = space.available_bytes;
-        let shown = |b: u64| ByteSize(b).display().iec().to_string();
-        let wanted = (size.bytes as f64 * ratio).ceil() as u64;
-        let base = |f: Finding| {
-            f.evidence("available_bytes", free)
-                .evidence("total_bytes", space.total_bytes)
-                .evidence("database_bytes", size.bytes)
-                .evidence("database_size_source", size.source)
-                .evidence("min_ratio", ratio)
-                .note(format!("the database's size comes from {}", size.source))
-        };
-        let expected = format!(
-            "at least {} free ({ratio} × the database's {})",
-            shown(wanted),
-            shown(size.bytes)
-        );
-        if free < size.bytes {
-            return Ok(base(
-                Finding::fail(format!(
+        let SpaceParams { min_ratio: ratio } = ctx.params(&self.meta)?;
+        Ok(judge_space(&space, &size, ratio, self.meta.severity))
+    }
+}
+
+/// The verdict on the free space at the destination against the database's
+/// size: less than one backup fails, less than `ratio` backups is a problem.
+fn judge_space(space: &Space, size: &SizeFigure, ratio: f64, severity: Severity) -> Finding {
+    let free = space.available_bytes;
+    let shown = |b: u64| ByteSize(b).display().iec().to_string();
+    let wanted = (size.bytes as f64 * ratio).ceil() as u64;
+    let base = |f: Finding| {
+        f.evidence("available_bytes", free)
+            .evidence("total_bytes", space.total_bytes)
+            .evidence("database_bytes", size.bytes)
+            .evidence("database_size_source", size.source)
+            .evidence("min_ratio", ratio)
+            .note(format!("the database's size comes from {}", size.source))
+    };
+    let expected = format!(
+        "at least {} free ({ratio} × the database's {})",
+        shown(wanted),
+        shown(size.bytes)
+    );
+    if free < size.bytes {
+        return base(
+            Finding::problem(
+                Severity::Fail,
+                format!(
                     "only {} free at the destination: less than one backup of the {} database",
                     shown(free),
                     shown(size.bytes)
-                ))
-                .expected(expected)
-                .actual(format!("{} free", shown(free))),
-            ));
+                ),
+            )
+            .expected(expected)
+            .actual(format!("{} free", shown(free))),
+        );
+    }
+    if free < wanted {
+        return base(
+            Finding::problem(
+                severity,
+                format!(
+                    "{} free at the destination: room for fewer than {ratio} backups of the {} database",
+                    shown(free),
+                    shown(size.bytes)
+                ),
+            )
+            .expected(expected)
+            .actual(format!("{} free", shown(free))),
+        );
+    }
+    base(Finding::pass(format!(
+        "{} free at the destination, {:.1} × the database's {}",
+        shown(free),
+        free as f64 / size.bytes.max(1) as f64,
+        shown(size.bytes)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn space_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let SpaceParams { min_ratio } = default_params(&ShareSpace::new().meta);
+        assert_eq!(min_ratio, 2.0);
+    }
+    use crate::checks::verdicts::{finding, verdict};
+    use crate::facts::share::{ConnectStep, StepFailure};
+    use crate::finding::Status;
+
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn space_verdicts() {
+        let size = SizeFigure {
+            bytes: 10 * GIB,
+            source: "the target file",
+        };
+        let judge = |free: u64| {
+            let space = Space {
+                available_bytes: free,
+                total_bytes: 100 * GIB,
+            };
+            judge_space(&space, &size, 2.0, Severity::Warn)
+        };
+        let roomy = judge(50 * GIB);
+        assert_eq!(roomy.status, Status::Pass);
+        assert!(roomy.message.contains("5.0 ×"), "{}", roomy.message);
+        assert_eq!(
+            roomy.notes,
+            ["the database's size comes from the target file"]
+        );
+        let tight = judge(15 * GIB);
+        assert_eq!(tight.status, Status::Warn);
+        assert_eq!(
+            tight.expected.as_deref(),
+            Some("at least 20.0 GiB free (2 × the database's 10.0 GiB)")
+        );
+        let full = judge(5 * GIB);
+        assert_eq!(
+            full.status,
+            Status::Fail,
+            "less than one backup fails whatever the severity"
+        );
+        assert!(
+            full.message.contains("less than one backup"),
+            "{}",
+            full.message
+        );
+    }
+
+    fn report(failure: Option<StepFailure>, cleanup: Cleanup) -> ProbeReport {
+        ProbeReport {
+            file: ".mssql-preflight-probe-1".to_owned(),
+            renamed: ".mssql-preflight-probe-1.renamed".to_owned(),
+            completed: vec![(Step::Create, 3), (Step::Write, 2)],
+            failure,
+            cleanup,
+            stale_removed: Vec::new(),
+            stale_left: Vec::new(),
         }
-        if free < wanted {
-            return Ok(base(
-                Finding::problem(
-                    self.meta.severity,
-                    format!(
-                        "{} free at the destination: room for fewer than {ratio} backups of the {} database",
-                        shown(free),
-                        shown(size.bytes)
-                    ),
-                )
-                .expected(expected)
-                .actual(format!("{} free", shown(free))),
-            ));
+    }
+
+    fn failed(step: Step, problem: FsProblem) -> Option<StepFailure> {
+        Some(StepFailure {
+            step,
+            error: FsError::new(problem, "refused"),
+        })
+    }
+
+    fn smb() -> Access {
+        Access::Smb {
+            user: r"CORP\svc-backup".to_owned(),
+            dialect: "SMB 3.1.1".to_owned(),
         }
-        Ok(base(Finding::pass(format!(
-            "{} free at the destination, {:.1} × the database's {}",
-            shown(free),
-            free as f64 / size.bytes.max(1) as f64,
-            shown(size.bytes)
-        ))))
+    }
+
+    #[test]
+    fn write_verdicts() {
+        let destination = r"\\files01\backups";
+        let judge = |access: &Access, report: &ProbeReport| {
+            judge(access, report, destination, Severity::Fail)
+        };
+        let done = finding(judge(&smb(), &report(None, Cleanup::NotNeeded)));
+        assert_eq!(done.status, Status::Pass);
+        assert!(
+            done.message.contains("over SMB 3.1.1 in 5 ms"),
+            "{}",
+            done.message
+        );
+
+        let mut stale = report(None, Cleanup::NotNeeded);
+        stale.stale_removed = vec!["old-1".to_owned()];
+        stale.stale_left = vec![("old-2".to_owned(), "access denied".to_owned())];
+        let left = finding(judge(&smb(), &stale));
+        assert_eq!(left.status, Status::Warn);
+        assert!(left.remediation.unwrap().contains("old-2"));
+        assert_eq!(left.notes.len(), 1, "removed stale files are noted");
+
+        let denied = finding(judge(
+            &smb(),
+            &report(
+                failed(Step::Create, FsProblem::AccessDenied),
+                Cleanup::NotNeeded,
+            ),
+        ));
+        assert_eq!(denied.status, Status::Fail);
+        assert!(denied.remediation.unwrap().contains("Grant-SmbShareAccess"));
+
+        let changed = finding(judge(
+            &smb(),
+            &report(
+                failed(Step::Compare, FsProblem::Other),
+                Cleanup::Failed {
+                    names: vec![".mssql-preflight-probe-1".to_owned()],
+                    error: FsError::new(FsProblem::Other, "sharing violation"),
+                },
+            ),
+        ));
+        assert!(
+            changed.message.contains("delete .mssql-preflight-probe-1"),
+            "{}",
+            changed.message
+        );
+        assert!(changed.remediation.unwrap().contains("antivirus"));
+
+        let local = Access::Local {
+            path: "/srv/backups".into(),
+        };
+        let missing = finding(judge(
+            &local,
+            &report(
+                failed(Step::OpenFolder, FsProblem::PathNotFound),
+                Cleanup::NotNeeded,
+            ),
+        ));
+        assert!(
+            missing
+                .remediation
+                .unwrap()
+                .contains("mkdir -p /srv/backups")
+        );
+
+        let slow = judge(
+            &smb(),
+            &report(failed(Step::Flush, FsProblem::TimedOut), Cleanup::NotNeeded),
+        );
+        assert_eq!(verdict(&slow), "error");
+    }
+
+    #[test]
+    fn connection_verdicts() {
+        let judge = |step, problem| {
+            judge_not_connected(
+                &ConnectError {
+                    step,
+                    error: FsError::new(problem, "refused"),
+                },
+                r"\\files01\backups",
+                r"CORP\svc-backup",
+                Severity::Fail,
+            )
+        };
+        let wrong_password = finding(judge(ConnectStep::LogOn, FsProblem::LogonFailure));
+        assert_eq!(wrong_password.status, Status::Fail);
+        assert!(
+            wrong_password.message.contains("password is wrong"),
+            "{}",
+            wrong_password.message
+        );
+        let no_share = finding(judge(ConnectStep::OpenShare, FsProblem::ShareNotFound));
+        assert!(no_share.remediation.unwrap().contains("New-SmbShare"));
+        assert_eq!(
+            verdict(&judge(ConnectStep::Connect, FsProblem::TimedOut)),
+            "error"
+        );
     }
 }

@@ -34,6 +34,14 @@ impl SqlCanWrite {
     }
 }
 
+/// The parameters of SqlCanWrite, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqlCanWriteParams {
+    timeout_seconds: u64,
+}
+
 #[async_trait]
 impl Check for SqlCanWrite {
     fn meta(&self) -> &CheckMeta {
@@ -58,7 +66,9 @@ impl Check for SqlCanWrite {
                 info.platform.describe()
             )));
         }
-        let limit: u64 = ctx.param(&self.meta, "timeout_seconds")?;
+        let SqlCanWriteParams {
+            timeout_seconds: limit,
+        } = ctx.params(&self.meta)?;
         let run = ctx
             .act(TestBackup {
                 database,
@@ -197,6 +207,13 @@ fn explain_backup_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sql_can_write_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let SqlCanWriteParams { timeout_seconds } = default_params(&SqlCanWrite::new().meta);
+        assert!(timeout_seconds > 0);
+    }
     use crate::facts::sql::reads::read_as;
     use crate::facts::sql::{AccountKind, Platform, server_info_for_tests};
     use crate::finding::{SkipKind, Status};

@@ -325,6 +325,14 @@ impl RecentBackup {
     }
 }
 
+/// The parameters of RecentBackup, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecentBackupParams {
+    max_age_hours: i64,
+}
+
 #[async_trait]
 impl Check for RecentBackup {
     fn meta(&self) -> &CheckMeta {
@@ -333,7 +341,9 @@ impl Check for RecentBackup {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let database = ctx.target.database()?;
-        let max_hours: i64 = ctx.param(&self.meta, "max_age_hours")?;
+        let RecentBackupParams {
+            max_age_hours: max_hours,
+        } = ctx.params(&self.meta)?;
         let info = ctx.fact::<ServerFacts>().await?;
         if !info.platform.native_backup_to_disk() {
             return Err(Stop::not_applicable(format!(
@@ -422,6 +432,13 @@ fn under(path: &str, directory: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_backup_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let RecentBackupParams { max_age_hours } = default_params(&RecentBackup::new().meta);
+        assert_eq!(max_age_hours, 26);
+    }
 
     #[test]
     fn fixing_statements_are_exact() {

@@ -34,6 +34,14 @@ impl Database {
     }
 }
 
+/// The parameters of Database, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseParams {
+    may_create: bool,
+}
+
 #[async_trait]
 impl Check for Database {
     fn meta(&self) -> &CheckMeta {
@@ -42,7 +50,7 @@ impl Check for Database {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let database = ctx.target.database()?;
-        let may_create: bool = ctx.param(&self.meta, "may_create")?;
+        let DatabaseParams { may_create } = ctx.params(&self.meta)?;
         let login = session_of(ctx, AccountKind::App).await?;
         let presence = database_presence(ctx, AccountKind::App).await?;
         // What the login may create matters only for a database to be created.
@@ -267,10 +275,17 @@ fn judge_keys(
     Ok(by.mark(evidence(finding)))
 }
 
+/// The verdicts over hand-built reads: no server needed.
 #[cfg(test)]
 mod tests {
-    //! The verdicts over hand-built reads: no server needed.
     use super::*;
+
+    #[test]
+    fn database_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let DatabaseParams { may_create } = default_params(&Database::new().meta);
+        assert!(!may_create);
+    }
     use crate::facts::sql::UNVERIFIED_NOTE;
     use crate::facts::sql::reads::read_as;
     use crate::finding::Status;

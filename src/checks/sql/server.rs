@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use crate::context::RunContext;
 use crate::facts::sql::reads::{ClockReading, Connection, ConnectionRow, Read, ServerClock, ident};
 use crate::facts::sql::{
-    Platform, ServerFacts, ServerInfo, ServerRegistry, ServiceInfo, UNVERIFIED_NOTE, Visibility,
+    NetworkSettings, Platform, ServerFacts, ServerInfo, ServerRegistry, ServiceInfo,
+    UNVERIFIED_NOTE, Visibility,
 };
 use crate::facts::tls::{Encryption, Prelogin};
 use crate::finding::{Finding, Outcome, Severity, Stop};
@@ -52,6 +53,14 @@ impl Version {
     }
 }
 
+/// The parameters of Version, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionParams {
+    minimum: String,
+}
+
 #[async_trait]
 impl Check for Version {
     fn meta(&self) -> &CheckMeta {
@@ -59,56 +68,63 @@ impl Check for Version {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let minimum_text: String = ctx.param(&self.meta, "minimum")?;
+        let VersionParams {
+            minimum: minimum_text,
+        } = ctx.params(&self.meta)?;
         let minimum = SqlVersion::parse(&minimum_text).ok_or_else(|| {
             Stop::error(format!(
                 "parameter `minimum` of sql.version is not a version: `{minimum_text}`"
             ))
         })?;
         let info = ctx.fact::<ServerFacts>().await?;
-        let described = describe_release(&info);
-        let base = |f: Finding| {
-            marked(
-                &info,
-                f.evidence("product_version", &info.product_version)
-                    .evidence("edition", &info.edition)
-                    .evidence("product_level", &info.product_level)
-                    .evidence("product_update_level", &info.product_update_level)
-                    .evidence("engine_edition", info.engine_edition),
+        judge_version(&info, minimum, self.meta.severity)
+    }
+}
+
+/// The verdict on the server's release against the oldest acceptable one.
+fn judge_version(info: &ServerInfo, minimum: SqlVersion, severity: Severity) -> Outcome {
+    let described = describe_release(info);
+    let base = |f: Finding| {
+        marked(
+            info,
+            f.evidence("product_version", &info.product_version)
+                .evidence("edition", &info.edition)
+                .evidence("product_level", &info.product_level)
+                .evidence("product_update_level", &info.product_update_level)
+                .evidence("engine_edition", info.engine_edition),
+        )
+    };
+    if matches!(
+        info.platform,
+        Platform::AzureSqlDatabase | Platform::AzureManagedInstance
+    ) {
+        return Ok(base(Finding::pass(format!(
+            "{described}: Microsoft keeps {} on the current engine (its version number {} is not a release number)",
+            info.platform.describe(),
+            info.product_version
+        ))));
+    }
+    let Some(version) = info.version else {
+        return Err(Stop::error(format!(
+            "the server reported a version that is not a version number: `{}`",
+            info.product_version
+        )));
+    };
+    let wanted = minimum
+        .release_name()
+        .map(|name| format!("{minimum} ({name}) or later"))
+        .unwrap_or_else(|| format!("{minimum} or later"));
+    if version >= minimum {
+        Ok(base(Finding::pass(described).expected(wanted)))
+    } else {
+        Ok(base(
+            Finding::problem(
+                severity,
+                format!("{described} is older than the minimum {minimum}"),
             )
-        };
-        if matches!(
-            info.platform,
-            Platform::AzureSqlDatabase | Platform::AzureManagedInstance
-        ) {
-            return Ok(base(Finding::pass(format!(
-                "{described}: Microsoft keeps {} on the current engine (its version number {} is not a release number)",
-                info.platform.describe(),
-                info.product_version
-            ))));
-        }
-        let Some(version) = info.version else {
-            return Err(Stop::error(format!(
-                "the server reported a version that is not a version number: `{}`",
-                info.product_version
-            )));
-        };
-        let wanted = minimum
-            .release_name()
-            .map(|name| format!("{minimum} ({name}) or later"))
-            .unwrap_or_else(|| format!("{minimum} or later"));
-        if version >= minimum {
-            Ok(base(Finding::pass(described).expected(wanted)))
-        } else {
-            Ok(base(
-                Finding::problem(
-                    self.meta.severity,
-                    format!("{described} is older than the minimum {minimum}"),
-                )
-                .expected(wanted)
-                .actual(version.to_string()),
-            ))
-        }
+            .expected(wanted)
+            .actual(version.to_string()),
+        ))
     }
 }
 
@@ -147,6 +163,14 @@ impl PlatformCheck {
     }
 }
 
+/// The parameters of PlatformCheck, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlatformParams {
+    native_backup: bool,
+}
+
 #[async_trait]
 impl Check for PlatformCheck {
     fn meta(&self) -> &CheckMeta {
@@ -154,64 +178,80 @@ impl Check for PlatformCheck {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let native_backup: bool = ctx.param(&self.meta, "native_backup")?;
-        let host = &ctx.target.server.host;
-        let by_name = Platform::from_host(host);
-        let (platform, info) = match ctx.fact::<ServerFacts>().await {
-            Ok(info) => (info.platform, Some(info)),
-            Err(stop) => match by_name {
-                Some(platform) => (platform, None),
-                None => return Err(stop),
-            },
-        };
-        let source = if info.is_some() {
-            "the server's own properties"
-        } else {
-            "the host name (no login was possible)"
-        };
-        let mut finding = if platform.native_backup_to_disk() {
-            Finding::pass(format!(
-                "{}: native backups to disk are available",
-                info.as_ref()
-                    .and_then(|i| i.edition.clone())
-                    .map(|edition| format!("SQL Server {edition}"))
-                    .unwrap_or_else(|| platform.describe().to_owned())
-            ))
-        } else if !native_backup {
-            Finding::pass(format!(
-                "{}: the platform backs up the database itself",
-                platform.describe()
-            ))
-        } else {
-            Finding::problem(
-                self.meta.severity,
-                format!(
-                    "{} does not allow native BACKUP DATABASE … TO DISK, so the application's own database backup cannot work",
-                    platform.describe()
-                ),
-            )
-            .expected("SQL Server where BACKUP DATABASE … TO DISK works, or the application's database backup switched off")
-            .actual(platform.describe())
-            .remediation(platform_remediation(platform))
-        };
-        finding = finding
-            .evidence("platform", platform)
-            .evidence("detected_from", source);
-        if let Some(info) = &info {
-            finding = finding
-                .evidence("engine_edition", info.engine_edition)
-                .evidence("rds_markers", &info.rds_markers);
-            if by_name.is_some_and(|named| named != platform) {
-                finding = finding.note(format!(
-                    "the host name suggests {}, but the server reports {}",
-                    by_name.map(Platform::describe).unwrap_or_default(),
-                    platform.describe()
-                ));
-            }
-            finding = marked(info, finding);
-        }
-        Ok(finding)
+        let PlatformParams { native_backup } = ctx.params(&self.meta)?;
+        let by_name = Platform::from_host(&ctx.target.server.host);
+        let server = ctx.fact::<ServerFacts>().await;
+        judge_platform(
+            server.as_deref().map_err(Clone::clone),
+            by_name,
+            native_backup,
+            self.meta.severity,
+        )
     }
+}
+
+/// The verdict on whether the platform allows the application's backups:
+/// from the server's own properties, else from the host name (`by_name`).
+fn judge_platform(
+    server: Result<&ServerInfo, Stop>,
+    by_name: Option<Platform>,
+    native_backup: bool,
+    severity: Severity,
+) -> Outcome {
+    let (platform, info) = match server {
+        Ok(info) => (info.platform, Some(info)),
+        Err(stop) => match by_name {
+            Some(platform) => (platform, None),
+            None => return Err(stop),
+        },
+    };
+    let source = if info.is_some() {
+        "the server's own properties"
+    } else {
+        "the host name (no login was possible)"
+    };
+    let mut finding = if platform.native_backup_to_disk() {
+        Finding::pass(format!(
+            "{}: native backups to disk are available",
+            info.as_ref()
+                .and_then(|i| i.edition.clone())
+                .map(|edition| format!("SQL Server {edition}"))
+                .unwrap_or_else(|| platform.describe().to_owned())
+        ))
+    } else if !native_backup {
+        Finding::pass(format!(
+            "{}: the platform backs up the database itself",
+            platform.describe()
+        ))
+    } else {
+        Finding::problem(
+            severity,
+            format!(
+                "{} does not allow native BACKUP DATABASE … TO DISK, so the application's own database backup cannot work",
+                platform.describe()
+            ),
+        )
+        .expected("SQL Server where BACKUP DATABASE … TO DISK works, or the application's database backup switched off")
+        .actual(platform.describe())
+        .remediation(platform_remediation(platform))
+    };
+    finding = finding
+        .evidence("platform", platform)
+        .evidence("detected_from", source);
+    if let Some(info) = info {
+        finding = finding
+            .evidence("engine_edition", info.engine_edition)
+            .evidence("rds_markers", &info.rds_markers);
+        if by_name.is_some_and(|named| named != platform) {
+            finding = finding.note(format!(
+                "the host name suggests {}, but the server reports {}",
+                by_name.map(Platform::describe).unwrap_or_default(),
+                platform.describe()
+            ));
+        }
+        finding = marked(info, finding);
+    }
+    Ok(finding)
 }
 
 fn platform_remediation(platform: Platform) -> String {
@@ -253,6 +293,15 @@ impl Clock {
     }
 }
 
+/// The parameters of Clock, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockParams {
+    warn_seconds: i64,
+    fail_seconds: i64,
+}
+
 #[async_trait]
 impl Check for Clock {
     fn meta(&self) -> &CheckMeta {
@@ -260,8 +309,10 @@ impl Check for Clock {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let warn_at: i64 = ctx.param(&self.meta, "warn_seconds")?;
-        let fail_at: i64 = ctx.param(&self.meta, "fail_seconds")?;
+        let ClockParams {
+            warn_seconds: warn_at,
+            fail_seconds: fail_at,
+        } = ctx.params(&self.meta)?;
         let clock = ctx.fact::<ServerClock>().await?;
         Ok(judge_clock(&clock, warn_at, fail_at))
     }
@@ -282,11 +333,15 @@ fn judge_clock(clock: &Read<ClockReading>, warn_at: i64, fail_at: i64) -> Findin
     };
     let words = format!("the server's clock is {seconds:.1} s {direction} this machine's");
     let finding = if seconds > fail_at as f64 {
-        Finding::fail(format!(
-            "{words}: Kerberos (Windows) logins fail beyond 5 minutes"
-        ))
+        Finding::problem(
+            Severity::Fail,
+            format!("{words}: Kerberos (Windows) logins fail beyond 5 minutes"),
+        )
     } else if seconds > warn_at as f64 {
-        Finding::warn(format!("{words}: close to Kerberos's 5-minute limit"))
+        Finding::problem(
+            Severity::Warn,
+            format!("{words}: close to Kerberos's 5-minute limit"),
+        )
     } else {
         Finding::pass(words)
     };
@@ -394,62 +449,80 @@ impl Check for ForceEncryption {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let info = ctx.fact::<ServerFacts>().await?;
-        if info.platform == Platform::AzureSqlDatabase {
-            return Err(Stop::not_applicable(
-                "Azure SQL Database has no ForceEncryption setting: it always requires encryption",
-            ));
-        }
-        if let Some(lacking) = super::platform_lacks(&info, "sys.dm_server_registry") {
-            return Err(Stop::not_applicable(format!(
-                "{lacking}, where the instance's ForceEncryption lives; the platform manages encryption itself"
+        force_encryption_applies(&info)?;
+        let registry = ctx.fact::<ServerRegistry>().await?;
+        let prelogin_forced = prelogin_forces(ctx).await;
+        judge_force_encryption(&info, &registry, prelogin_forced, self.meta.severity)
+    }
+}
+
+/// Whether the platform has a ForceEncryption setting to read.
+fn force_encryption_applies(info: &ServerInfo) -> Result<(), Stop> {
+    if info.platform == Platform::AzureSqlDatabase {
+        return Err(Stop::not_applicable(
+            "Azure SQL Database has no ForceEncryption setting: it always requires encryption",
+        ));
+    }
+    if let Some(lacking) = super::platform_lacks(info, "sys.dm_server_registry") {
+        return Err(Stop::not_applicable(format!(
+            "{lacking}, where the instance's ForceEncryption lives; the platform manages encryption itself"
+        )));
+    }
+    Ok(())
+}
+
+/// The verdict on the configured ForceEncryption, against what PRELOGIN
+/// showed (`prelogin_forced`: `None` when it could not tell).
+fn judge_force_encryption(
+    info: &ServerInfo,
+    registry: &Visibility<NetworkSettings>,
+    prelogin_forced: Option<bool>,
+    severity: Severity,
+) -> Outcome {
+    force_encryption_applies(info)?;
+    let settings = match registry {
+        Visibility::Visible { value } => value.clone(),
+        Visibility::Hidden { reason, permission } => {
+            return Err(Stop::not_configured(format!(
+                "cannot read ForceEncryption: {reason}{}",
+                grant_hint(permission.as_deref(), &info.read_as)
             )));
         }
-        let registry = ctx.fact::<ServerRegistry>().await?;
-        let settings = match registry.as_ref() {
-            Visibility::Visible { value } => value.clone(),
-            Visibility::Hidden { reason, permission } => {
-                return Err(Stop::not_configured(format!(
-                    "cannot read ForceEncryption: {reason}{}",
-                    grant_hint(permission.as_deref(), &info.read_as)
-                )));
-            }
-        };
-        let Some(forced) = settings.force_encryption else {
-            return Err(Stop::error(
-                "sys.dm_server_registry did not list ForceEncryption for the instance",
-            ));
-        };
-        let prelogin_forced = prelogin_forces(ctx).await;
-        let configured = if forced { "on" } else { "off" };
-        let mut finding = match (forced, prelogin_forced) {
-            (true, Some(false)) => Finding::problem(
-                self.meta.severity,
-                "ForceEncryption is on in the configuration, but the running server does not force encryption (PRELOGIN offered it as optional): the change waits for a restart",
-            )
-            .remediation("Restart the SQL Server service so the ForceEncryption setting takes effect."),
-            (true, _) => Finding::pass("ForceEncryption is on"),
-            (false, Some(true)) => Finding::problem(
-                self.meta.severity,
-                "ForceEncryption is off in the configuration, but the running server still forces encryption: after the next restart it will not",
-            ),
-            (false, _) => Finding::problem(
-                self.meta.severity,
-                "ForceEncryption is off: clients that do not ask for encryption send everything after the login in clear",
-            ),
-        };
-        finding = finding
-            .expected("ForceEncryption = 1")
-            .actual(format!("ForceEncryption = {}", u8::from(forced)))
-            .evidence("force_encryption", forced)
-            .evidence("force_strict_encryption", settings.force_strict_encryption)
-            .evidence("prelogin_forces_encryption", prelogin_forced)
-            .evidence("configured", configured);
-        if settings.force_strict_encryption == Some(true) {
-            finding = finding
-                .note("ForceStrictEncryption is on: only TDS 8.0 (strict) clients can connect");
-        }
-        Ok(marked(&info, finding))
+    };
+    let Some(forced) = settings.force_encryption else {
+        return Err(Stop::error(
+            "sys.dm_server_registry did not list ForceEncryption for the instance",
+        ));
+    };
+    let configured = if forced { "on" } else { "off" };
+    let mut finding = match (forced, prelogin_forced) {
+        (true, Some(false)) => Finding::problem(
+            severity,
+            "ForceEncryption is on in the configuration, but the running server does not force encryption (PRELOGIN offered it as optional): the change waits for a restart",
+        )
+        .remediation("Restart the SQL Server service so the ForceEncryption setting takes effect."),
+        (true, _) => Finding::pass("ForceEncryption is on"),
+        (false, Some(true)) => Finding::problem(
+            severity,
+            "ForceEncryption is off in the configuration, but the running server still forces encryption: after the next restart it will not",
+        ),
+        (false, _) => Finding::problem(
+            severity,
+            "ForceEncryption is off: clients that do not ask for encryption send everything after the login in clear",
+        ),
+    };
+    finding = finding
+        .expected("ForceEncryption = 1")
+        .actual(format!("ForceEncryption = {}", u8::from(forced)))
+        .evidence("force_encryption", forced)
+        .evidence("force_strict_encryption", settings.force_strict_encryption)
+        .evidence("prelogin_forces_encryption", prelogin_forced)
+        .evidence("configured", configured);
+    if settings.force_strict_encryption == Some(true) {
+        finding =
+            finding.note("ForceStrictEncryption is on: only TDS 8.0 (strict) clients can connect");
     }
+    Ok(marked(info, finding))
 }
 
 /// What PRELOGIN showed: the TLS probe sends ENCRYPT_OFF, so `Required`
@@ -489,71 +562,76 @@ impl Check for ServiceAccount {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let info = ctx.fact::<ServerFacts>().await?;
-        if !info.platform.native_backup_to_disk() {
-            return Err(Stop::not_applicable(format!(
-                "{} manages its own service accounts and backups",
-                info.platform.describe()
-            )));
-        }
-        let services = match &info.service_accounts {
-            Visibility::Visible { value } => value,
-            Visibility::Hidden { reason, permission } => {
-                return Err(Stop::not_configured(format!(
-                    "cannot read the service accounts: {reason}{}",
-                    grant_hint(permission.as_deref(), &info.read_as)
-                )));
-            }
-        };
-        let Some(engine) = services.iter().find(|s| is_engine(s)) else {
-            return Err(Stop::error(
-                "sys.dm_server_services lists no SQL Server database engine service",
-            ));
-        };
-        let machine = info.machine_name.as_deref().unwrap_or("<server>");
         let share = ctx
             .target
             .backup
             .destination
             .as_deref()
             .unwrap_or("the backup share");
-        let finding = match classify_account(&engine.account) {
-            AccountClass::BuiltIn => Finding::pass(format!(
-                "the service runs as the built-in account {}: on the network it acts as the computer account {machine}$, which needs Change on {share}",
-                engine.account
-            )),
-            AccountClass::Local => Finding::problem(
-                self.meta.severity,
-                format!(
-                    "the service runs as the local account {}, which another machine does not know: it cannot write to {share} on another server",
-                    engine.account
-                ),
-            )
-            .remediation(format!(
-                "Set the service's Log On As to its default (NT Service\\{}) in SQL Server Configuration Manager and grant the computer account {machine}$ Change on the share and Modify on the folder; or use a domain account with that access.",
-                service_name_of(engine)
-            )),
-            AccountClass::Custom => Finding::problem(
-                self.meta.severity,
-                format!(
-                    "the service runs as the custom account {}: that account itself needs Change on {share} and Modify on its folder",
-                    engine.account
-                ),
-            )
-            .remediation(format!(
-                "Grant {} Change on the share and Modify on its folder (e.g. `Grant-SmbShareAccess -Name <share> -AccountName '{}' -AccessRight Change`), or set Log On As back to the default NT Service\\{} and grant the computer account {machine}$ instead.",
-                engine.account,
-                engine.account,
-                service_name_of(engine)
-            )),
-        };
-        Ok(marked(
-            &info,
-            finding
-                .evidence("service", &engine.name)
-                .evidence("service_account", &engine.account)
-                .evidence("services", services),
-        ))
+        judge_service_account(&info, share, self.meta.severity)
     }
+}
+
+/// The verdict on the database engine's log-on account, for writing to `share`.
+fn judge_service_account(info: &ServerInfo, share: &str, severity: Severity) -> Outcome {
+    if !info.platform.native_backup_to_disk() {
+        return Err(Stop::not_applicable(format!(
+            "{} manages its own service accounts and backups",
+            info.platform.describe()
+        )));
+    }
+    let services = match &info.service_accounts {
+        Visibility::Visible { value } => value,
+        Visibility::Hidden { reason, permission } => {
+            return Err(Stop::not_configured(format!(
+                "cannot read the service accounts: {reason}{}",
+                grant_hint(permission.as_deref(), &info.read_as)
+            )));
+        }
+    };
+    let Some(engine) = services.iter().find(|s| is_engine(s)) else {
+        return Err(Stop::error(
+            "sys.dm_server_services lists no SQL Server database engine service",
+        ));
+    };
+    let machine = info.machine_name.as_deref().unwrap_or("<server>");
+    let finding = match classify_account(&engine.account) {
+        AccountClass::BuiltIn => Finding::pass(format!(
+            "the service runs as the built-in account {}: on the network it acts as the computer account {machine}$, which needs Change on {share}",
+            engine.account
+        )),
+        AccountClass::Local => Finding::problem(
+            severity,
+            format!(
+                "the service runs as the local account {}, which another machine does not know: it cannot write to {share} on another server",
+                engine.account
+            ),
+        )
+        .remediation(format!(
+            "Set the service's Log On As to its default (NT Service\\{}) in SQL Server Configuration Manager and grant the computer account {machine}$ Change on the share and Modify on the folder; or use a domain account with that access.",
+            service_name_of(engine)
+        )),
+        AccountClass::Custom => Finding::problem(
+            severity,
+            format!(
+                "the service runs as the custom account {}: that account itself needs Change on {share} and Modify on its folder",
+                engine.account
+            ),
+        )
+        .remediation(format!(
+            "Grant {} Change on the share and Modify on its folder (e.g. `Grant-SmbShareAccess -Name <share> -AccountName '{}' -AccessRight Change`), or set Log On As back to the default NT Service\\{} and grant the computer account {machine}$ instead.",
+            engine.account,
+            engine.account,
+            service_name_of(engine)
+        )),
+    };
+    Ok(marked(
+        info,
+        finding
+            .evidence("service", &engine.name)
+            .evidence("service_account", &engine.account)
+            .evidence("services", services),
+    ))
 }
 
 fn is_engine(service: &ServiceInfo) -> bool {
@@ -605,6 +683,231 @@ mod tests {
     use super::*;
 
     #[test]
+    fn clock_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let ClockParams {
+            warn_seconds,
+            fail_seconds,
+        } = default_params(&Clock::new().meta);
+        assert_eq!((warn_seconds, fail_seconds), (120, 300));
+    }
+
+    #[test]
+    fn platform_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let PlatformParams { native_backup } = default_params(&PlatformCheck::new().meta);
+        assert!(native_backup);
+    }
+
+    #[test]
+    fn version_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let VersionParams { minimum } = default_params(&Version::new().meta);
+        assert_eq!(minimum, "13.0");
+    }
+    use crate::checks::verdicts::{finding, verdict};
+    use crate::facts::sql::server_info_for_tests;
+    use crate::finding::Status;
+
+    fn sql_server() -> ServerInfo {
+        server_info_for_tests(Platform::SqlServer)
+    }
+
+    #[test]
+    fn version_verdicts() {
+        let minimum = |text| SqlVersion::parse(text).unwrap();
+        let current = finding(judge_version(
+            &sql_server(),
+            minimum("13.0"),
+            Severity::Fail,
+        ));
+        assert_eq!(current.status, Status::Pass);
+        assert!(
+            current.message.starts_with("SQL Server 2022 (16.0.4135.4)"),
+            "{}",
+            current.message
+        );
+        assert_eq!(
+            current.expected.as_deref(),
+            Some("13.0.0.0 (SQL Server 2016) or later")
+        );
+        let old = finding(judge_version(
+            &sql_server(),
+            minimum("17.0"),
+            Severity::Fail,
+        ));
+        assert_eq!(old.status, Status::Fail);
+        assert_eq!(old.actual.as_deref(), Some("16.0.4135.4"));
+        let azure = server_info_for_tests(Platform::AzureSqlDatabase);
+        assert_eq!(
+            verdict(&judge_version(&azure, minimum("17.0"), Severity::Fail)),
+            "pass"
+        );
+        let mut odd = sql_server();
+        odd.version = None;
+        odd.product_version = "vNext".to_owned();
+        assert_eq!(
+            verdict(&judge_version(&odd, minimum("13.0"), Severity::Fail)),
+            "error"
+        );
+        let mut unverified = sql_server();
+        unverified.tls_verified = false;
+        let marked = finding(judge_version(&unverified, minimum("13.0"), Severity::Fail));
+        assert_eq!(marked.notes, [UNVERIFIED_NOTE]);
+    }
+
+    #[test]
+    fn platform_verdicts() {
+        let rds = server_info_for_tests(Platform::AmazonRds);
+        let judge = |server: Result<&ServerInfo, Stop>, by_name, native| {
+            judge_platform(server, by_name, native, Severity::Warn)
+        };
+        let native = finding(judge(Ok(&sql_server()), None, true));
+        assert_eq!(native.status, Status::Pass);
+        assert!(
+            native.message.contains("Standard Edition"),
+            "{}",
+            native.message
+        );
+        let managed = finding(judge(Ok(&rds), None, true));
+        assert_eq!(managed.status, Status::Warn);
+        assert!(managed.remediation.unwrap().contains("rds_backup_database"));
+        assert_eq!(verdict(&judge(Ok(&rds), None, false)), "pass");
+        let named = finding(judge(
+            Ok(&sql_server()),
+            Some(Platform::AzureSqlDatabase),
+            true,
+        ));
+        assert!(
+            named.notes[0].contains("the host name suggests"),
+            "{:?}",
+            named.notes
+        );
+        let no_login = || Err(Stop::not_configured("no account"));
+        let by_name = finding(judge(no_login(), Some(Platform::AzureSqlDatabase), true));
+        assert_eq!(by_name.status, Status::Warn);
+        assert_eq!(
+            by_name.evidence["detected_from"],
+            "the host name (no login was possible)"
+        );
+        assert_eq!(
+            verdict(&judge(no_login(), None, true)),
+            "skip:not_configured"
+        );
+    }
+
+    fn registry(force: Option<bool>, strict: Option<bool>) -> Visibility<NetworkSettings> {
+        Visibility::Visible {
+            value: NetworkSettings {
+                force_encryption: force,
+                force_strict_encryption: strict,
+                tcp_port: Some("1433".to_owned()),
+                tcp_dynamic_ports: None,
+            },
+        }
+    }
+
+    #[test]
+    fn force_encryption_verdicts() {
+        let judge = |info: &ServerInfo, registry: &Visibility<NetworkSettings>, prelogin| {
+            judge_force_encryption(info, registry, prelogin, Severity::Warn)
+        };
+        let on = sql_server();
+        assert_eq!(
+            verdict(&judge(&on, &registry(Some(true), None), Some(true))),
+            "pass"
+        );
+        assert_eq!(
+            verdict(&judge(&on, &registry(Some(true), None), None)),
+            "pass"
+        );
+        let pending = finding(judge(&on, &registry(Some(true), None), Some(false)));
+        assert_eq!(pending.status, Status::Warn);
+        assert!(
+            pending.message.contains("waits for a restart"),
+            "{}",
+            pending.message
+        );
+        let fading = finding(judge(&on, &registry(Some(false), None), Some(true)));
+        assert!(
+            fading.message.contains("after the next restart"),
+            "{}",
+            fading.message
+        );
+        let off = finding(judge(&on, &registry(Some(false), None), Some(false)));
+        assert_eq!(off.status, Status::Warn);
+        assert_eq!(off.actual.as_deref(), Some("ForceEncryption = 0"));
+        let strict = finding(judge(&on, &registry(Some(true), Some(true)), Some(true)));
+        assert!(
+            strict.notes[0].contains("ForceStrictEncryption"),
+            "{:?}",
+            strict.notes
+        );
+        assert_eq!(verdict(&judge(&on, &registry(None, None), None)), "error");
+        let hidden = Visibility::Hidden {
+            reason: "permission denied".to_owned(),
+            permission: Some("VIEW SERVER PERFORMANCE STATE".to_owned()),
+        };
+        let unseen = judge(&on, &hidden, None);
+        assert_eq!(verdict(&unseen), "skip:not_configured");
+        assert!(
+            unseen
+                .unwrap_err()
+                .reason()
+                .contains("GRANT VIEW SERVER PERFORMANCE STATE TO [pmp]"),
+            "the grant that shows it is named"
+        );
+        let azure = server_info_for_tests(Platform::AzureSqlDatabase);
+        assert_eq!(
+            verdict(&judge(&azure, &registry(Some(true), None), None)),
+            "skip:not_applicable"
+        );
+    }
+
+    #[test]
+    fn service_account_verdicts() {
+        let with_account = |account: &str| {
+            let mut info = sql_server();
+            info.service_accounts = Visibility::Visible {
+                value: vec![ServiceInfo {
+                    name: "SQL Server (SQLEXPRESS)".to_owned(),
+                    account: account.to_owned(),
+                    status: Some("Running".to_owned()),
+                    startup: Some("Automatic".to_owned()),
+                }],
+            };
+            info
+        };
+        let judge =
+            |info: &ServerInfo| judge_service_account(info, r"\\files01\backups", Severity::Warn);
+        let builtin = finding(judge(&with_account(r"NT Service\MSSQL$SQLEXPRESS")));
+        assert_eq!(builtin.status, Status::Pass);
+        assert!(builtin.message.contains("SQL01$"), "{}", builtin.message);
+        let local = finding(judge(&with_account(r".\sqlsvc")));
+        assert_eq!(local.status, Status::Warn);
+        assert!(
+            local
+                .remediation
+                .unwrap()
+                .contains(r"NT Service\MSSQL$SQLEXPRESS")
+        );
+        let custom = finding(judge(&with_account(r"CORP\svc-sql")));
+        assert_eq!(custom.status, Status::Warn);
+        assert!(custom.remediation.unwrap().contains("Grant-SmbShareAccess"));
+        let mut hidden = sql_server();
+        hidden.service_accounts = Visibility::Hidden {
+            reason: "permission denied".to_owned(),
+            permission: Some("VIEW SERVER STATE".to_owned()),
+        };
+        assert_eq!(verdict(&judge(&hidden)), "skip:not_configured");
+        let mut no_engine = sql_server();
+        no_engine.service_accounts = Visibility::Visible { value: Vec::new() };
+        assert_eq!(verdict(&judge(&no_engine)), "error");
+        let azure = server_info_for_tests(Platform::AzureSqlDatabase);
+        assert_eq!(verdict(&judge(&azure)), "skip:not_applicable");
+    }
+
+    #[test]
     fn service_accounts_are_classified() {
         assert_eq!(
             classify_account(r"NT Service\MSSQLSERVER"),
@@ -647,7 +950,6 @@ mod tests {
 
     use crate::facts::sql::AccountKind;
     use crate::facts::sql::reads::read_as;
-    use crate::finding::Status;
 
     #[test]
     fn clock_verdicts_compare_with_the_middle_of_the_round_trip() {

@@ -10,12 +10,15 @@ use time::OffsetDateTime;
 use super::{install_certificate_steps, rfc3339, with_certificate};
 use crate::certificate::KeyKind;
 use crate::certificate::hostname::{self, NameMatch};
+use crate::certificate::lint::Breach;
 use crate::certificate::trust::{
     ChainProblem, ChainVerdict, PathEntry, display_name, position_words, problem_words,
     refusers_words,
 };
 use crate::context::RunContext;
-use crate::facts::tls::{JudgedChain, LeafName, PresentedChain, ServerChain};
+use crate::facts::tls::{
+    ChainTrust, JudgedChain, LeafName, LeafNameMatch, PresentedChain, ServerChain,
+};
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::registry::{Check, CheckMeta, Family, ParamRule};
 
@@ -34,8 +37,13 @@ struct JudgedPath {
 }
 
 impl JudgedPath {
-    async fn of(ctx: &RunContext, chain: &ServerChain) -> JudgedPath {
-        if let Ok(judged) = ctx.fact::<JudgedChain>().await
+    async fn gather(ctx: &RunContext, chain: &ServerChain) -> JudgedPath {
+        let judged = ctx.fact::<JudgedChain>().await.ok();
+        JudgedPath::of(judged.as_deref(), chain)
+    }
+
+    fn of(judged: Option<&ChainTrust>, chain: &ServerChain) -> JudgedPath {
+        if let Some(judged) = judged
             && !judged.judgement.path.is_empty()
         {
             return JudgedPath {
@@ -68,9 +76,9 @@ impl JudgedPath {
 
     /// The remedy for a trusted root that is itself wrong: a new one from
     /// the CA, imported where the old one was.
-    fn replace_anchor_steps(&self, ctx: &RunContext) -> Option<String> {
+    fn replace_anchor_steps(&self, site: &Site) -> Option<String> {
         let anchor = self.anchor()?;
-        let ca_file = if ctx.target.tls.ca_file.is_some() {
+        let ca_file = if site.ca_file {
             " and put it in the file named by [tls] ca_file in place of the old one"
         } else {
             ""
@@ -80,6 +88,23 @@ impl JudgedPath {
             display_name(&anchor.certificate),
             self.store
         ))
+    }
+}
+
+/// What remedies name from the target file.
+struct Site {
+    /// The instance as SQL Server Configuration Manager lists it.
+    instance: String,
+    /// The target file names a CA file ([tls] ca_file).
+    ca_file: bool,
+}
+
+impl Site {
+    fn of(ctx: &RunContext) -> Site {
+        Site {
+            instance: crate::checks::instance_name(ctx),
+            ca_file: ctx.target.tls.ca_file.is_some(),
+        }
     }
 }
 
@@ -109,55 +134,65 @@ impl Check for Hostname {
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let chain = ctx.fact::<PresentedChain>().await?;
         let name = ctx.fact::<LeafName>().await?;
-        let leaf = chain.leaf();
-        let expected = &name.expected;
-        let issued_for = hostname::fqdns(leaf);
-        let finding = match &name.result {
-            NameMatch::SubjectAltName { entry } => {
-                Finding::pass(format!("the certificate is issued for `{expected}` ({entry})"))
-            }
-            NameMatch::CommonNameOnly { common_name } => Finding::warn(format!(
-                "only the Common Name `{common_name}` matches `{expected}`: the certificate has no DNS subject alternative name, and current drivers ignore the Common Name"
-            ))
-            .expected(format!("a subject alternative name DNS:{expected}"))
-            .actual("no DNS subject alternative name")
-            .remediation(format!(
-                "Reissue the certificate with a subject alternative name DNS:{expected} (keep CN = {expected}). {}",
-                install_certificate_steps(ctx)
-            )),
-            NameMatch::Mismatch => {
-                let mut message = format!("the certificate is not issued for `{expected}`");
-                if leaf.is_sql_server_fallback() {
-                    message.push_str(": it is SQL Server's auto-generated certificate (CN=SSL_Self_Signed_Fallback), which names no host");
-                } else if hostname::is_short_or_ip(expected) && !issued_for.is_empty() {
-                    message.push_str(&format!(
-                        "; `{expected}` is a short name or an IP address, and the certificate expects {}",
-                        issued_for.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ")
-                    ));
-                }
-                let names = leaf.san_list();
-                let actual = if names.is_empty() {
-                    format!("subject {}", leaf.subject)
-                } else {
-                    names.join(", ")
-                };
-                let remediation = match issued_for.first() {
-                    Some(fqdn) if hostname::is_short_or_ip(expected) => format!(
-                        "Connect with the name the certificate carries: set `host = \"{fqdn}\"` under [server] (and in PMP's ChangeDB Host Name), or set [tls] expected_name if the application uses another name than this target file."
-                    ),
-                    _ => install_certificate_steps(ctx),
-                };
-                Finding::problem(self.meta.severity, message)
-                    .expected(expected.clone())
-                    .actual(actual)
-                    .remediation(remediation)
-            }
-        };
-        Ok(
-            leaf_finding(finding.evidence("expected_name", expected), &chain)
-                .evidence("issued_for", issued_for),
-        )
+        judge_hostname(&chain, &name, &self.meta, &Site::of(ctx))
     }
+}
+
+/// The verdict on the name the certificate is issued for.
+fn judge_hostname(
+    chain: &ServerChain,
+    name: &LeafNameMatch,
+    meta: &CheckMeta,
+    site: &Site,
+) -> Outcome {
+    let leaf = chain.leaf();
+    let expected = &name.expected;
+    let issued_for = hostname::fqdns(leaf);
+    let finding = match &name.result {
+        NameMatch::SubjectAltName { entry } => {
+            Finding::pass(format!("the certificate is issued for `{expected}` ({entry})"))
+        }
+        NameMatch::CommonNameOnly { common_name } => Finding::problem(Severity::Warn, format!(
+            "only the Common Name `{common_name}` matches `{expected}`: the certificate has no DNS subject alternative name, and current drivers ignore the Common Name"
+        ))
+        .expected(format!("a subject alternative name DNS:{expected}"))
+        .actual("no DNS subject alternative name")
+        .remediation(format!(
+            "Reissue the certificate with a subject alternative name DNS:{expected} (keep CN = {expected}). {}",
+            install_certificate_steps(&site.instance)
+        )),
+        NameMatch::Mismatch => {
+            let mut message = format!("the certificate is not issued for `{expected}`");
+            if leaf.is_sql_server_fallback() {
+                message.push_str(": it is SQL Server's auto-generated certificate (CN=SSL_Self_Signed_Fallback), which names no host");
+            } else if hostname::is_short_or_ip(expected) && !issued_for.is_empty() {
+                message.push_str(&format!(
+                    "; `{expected}` is a short name or an IP address, and the certificate expects {}",
+                    issued_for.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ")
+                ));
+            }
+            let names = leaf.san_list();
+            let actual = if names.is_empty() {
+                format!("subject {}", leaf.subject)
+            } else {
+                names.join(", ")
+            };
+            let remediation = match issued_for.first() {
+                Some(fqdn) if hostname::is_short_or_ip(expected) => format!(
+                    "Connect with the name the certificate carries: set `host = \"{fqdn}\"` under [server] (and in PMP's ChangeDB Host Name), or set [tls] expected_name if the application uses another name than this target file."
+                ),
+                _ => install_certificate_steps(&site.instance),
+            };
+            Finding::problem(meta.severity, message)
+                .expected(expected.clone())
+                .actual(actual)
+                .remediation(remediation)
+        }
+    };
+    Ok(
+        leaf_finding(finding.evidence("expected_name", expected), chain)
+            .evidence("issued_for", issued_for),
+    )
 }
 
 pub struct Chain {
@@ -175,34 +210,6 @@ impl Chain {
                 .guide("PMP guide steps 1.A.4 and 2 (importCert.bat)"),
         }
     }
-
-    fn remediation(&self, ctx: &RunContext, problem: &ChainProblem) -> String {
-        let ca_file_hint = if ctx.target.tls.ca_file.is_some() {
-            " and add it to the file named by [tls] ca_file"
-        } else {
-            ""
-        };
-        match problem {
-            ChainProblem::SqlServerFallback => format!(
-                "No certificate is configured for the instance, so SQL Server generated one at start-up; no client can verify it and it changes at every restart. Install a real one. {}",
-                install_certificate_steps(ctx)
-            ),
-            ChainProblem::SelfSigned => format!(
-                "Replace it with a certificate issued by your CA (below), or, if you keep the self-signed one, copy it to <PMP folder>/bin and run `importCert.bat <server.cer>` there (PMP guide step 2){ca_file_hint}. {}",
-                install_certificate_steps(ctx)
-            ),
-            ChainProblem::Incomplete { missing_issuer } => format!(
-                "Import the intermediate CA certificate `{missing_issuer}` on the SQL Server machine into Local Computer → Intermediate Certification Authorities (certlm.msc) so that SQL Server sends it with its own, and restart SQL Server; or import it into the application as well (PMP: `importCert.bat <intermediate.cer>`){ca_file_hint}."
-            ),
-            ChainProblem::UntrustedRoot { root } => format!(
-                "Import the root certificate `{root}` into the application: copy it to <PMP folder>/bin and run `importCert.bat <root.cer>` there (PMP guide step 1.A.4){ca_file_hint}."
-            ),
-            ChainProblem::WrongIssuerKey { issuer } => format!(
-                "The trusted `{issuer}` is another certificate than the one that signed the server's chain (it was probably renewed with a new key): export the CA certificate that issued the server's certificate and import that one (PMP: `importCert.bat <root.cer>`){ca_file_hint}."
-            ),
-            ChainProblem::Invalid { .. } => install_certificate_steps(ctx),
-        }
-    }
 }
 
 #[async_trait]
@@ -214,77 +221,121 @@ impl Check for Chain {
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let chain = ctx.fact::<PresentedChain>().await?;
         let judged = ctx.fact::<JudgedChain>().await?;
-        let judgement = &judged.judgement;
-        let presented: Vec<String> = chain.certificates.iter().map(display_name).collect();
-        let path: Vec<String> = judgement
-            .path
-            .iter()
-            .map(|e| display_name(&e.certificate))
-            .collect();
-        let extras = extra_certificates(&chain, &judgement.path, &judgement.extras);
-        let finding = match &judgement.trust {
-            ChainVerdict::Undecided { reason } => return Err(Stop::error(reason.clone())),
-            ChainVerdict::Trusted { anchor } => {
-                let passed = format!(
-                    "the chain leads to `{anchor}`, trusted in {}",
-                    judged.anchors
-                );
-                let ignored: Vec<&ExtraCertificate> =
-                    extras.iter().filter(|e| e.complaint.is_some()).collect();
-                if ignored.is_empty() {
-                    Finding::pass(passed)
-                } else {
-                    let words: Vec<String> = ignored
-                        .iter()
-                        .map(|e| {
-                            format!(
-                                "`{}` ({})",
-                                e.name,
-                                e.complaint.as_deref().unwrap_or_default()
-                            )
-                        })
-                        .collect();
-                    Finding::warn(format!(
-                        "{passed}; the server also sends {}, which clients ignore; remove it from the chain",
-                        words.join(" and ")
-                    ))
-                    .expected("only the certificates of the path to the trusted root")
-                    .actual(format!("presented: {}", presented.join(" ← ")))
-                    .remediation("On the SQL Server machine, delete the certificates named above from Local Computer → Intermediate Certification Authorities (certlm.msc) — SQL Server sends what Windows finds there — and restart SQL Server.")
-                }
-            }
-            ChainVerdict::Untrusted(problem) => {
-                Finding::problem(self.meta.severity, problem_words(problem))
-                    .expected(format!("a chain leading to {}", judged.anchors))
-                    .actual(format!("presented: {}", presented.join(" ← ")))
-                    .remediation(self.remediation(ctx, problem))
-                    .evidence("problem", problem)
-            }
-        };
-        let accepted = judgement.accepted_by();
-        let clients = if accepted.openssl == accepted.java {
-            None
-        } else {
-            Some(refusers_words(crate::certificate::path::Refusers {
-                openssl: !accepted.openssl,
-                java: !accepted.java,
-            }))
-        };
-        Ok(leaf_finding(finding, &chain)
-            .evidence("trusted_certificates", &judged.anchors)
-            .evidence("presented_chain", presented)
-            .evidence("path", path)
-            .evidence(
-                "anchor",
-                judgement.anchor().map(|a| display_name(&a.certificate)),
-            )
-            .evidence("extra_certificates", &extras)
-            .evidence("faults", &judgement.faults)
-            .evidence(
-                "clients",
-                clients_evidence(clients, chain.certificates.len()),
-            ))
+        judge_chain(
+            &chain,
+            &judged,
+            &self.meta,
+            &Site::of(ctx),
+            OffsetDateTime::now_utc(),
+        )
     }
+}
+
+/// How to fix an untrusted chain, by what is wrong with it.
+fn chain_remediation(site: &Site, problem: &ChainProblem) -> String {
+    let ca_file_hint = if site.ca_file {
+        " and add it to the file named by [tls] ca_file"
+    } else {
+        ""
+    };
+    match problem {
+        ChainProblem::SqlServerFallback => format!(
+            "No certificate is configured for the instance, so SQL Server generated one at start-up; no client can verify it and it changes at every restart. Install a real one. {}",
+            install_certificate_steps(&site.instance)
+        ),
+        ChainProblem::SelfSigned => format!(
+            "Replace it with a certificate issued by your CA (below), or, if you keep the self-signed one, copy it to <PMP folder>/bin and run `importCert.bat <server.cer>` there (PMP guide step 2){ca_file_hint}. {}",
+            install_certificate_steps(&site.instance)
+        ),
+        ChainProblem::Incomplete { missing_issuer } => format!(
+            "Import the intermediate CA certificate `{missing_issuer}` on the SQL Server machine into Local Computer → Intermediate Certification Authorities (certlm.msc) so that SQL Server sends it with its own, and restart SQL Server; or import it into the application as well (PMP: `importCert.bat <intermediate.cer>`){ca_file_hint}."
+        ),
+        ChainProblem::UntrustedRoot { root } => format!(
+            "Import the root certificate `{root}` into the application: copy it to <PMP folder>/bin and run `importCert.bat <root.cer>` there (PMP guide step 1.A.4){ca_file_hint}."
+        ),
+        ChainProblem::WrongIssuerKey { issuer } => format!(
+            "The trusted `{issuer}` is another certificate than the one that signed the server's chain (it was probably renewed with a new key): export the CA certificate that issued the server's certificate and import that one (PMP: `importCert.bat <root.cer>`){ca_file_hint}."
+        ),
+        ChainProblem::Invalid { .. } => install_certificate_steps(&site.instance),
+    }
+}
+
+/// The verdict on the chain's trust, and on what the server sends in vain.
+fn judge_chain(
+    chain: &ServerChain,
+    judged: &ChainTrust,
+    meta: &CheckMeta,
+    site: &Site,
+    now: OffsetDateTime,
+) -> Outcome {
+    let judgement = &judged.judgement;
+    let presented: Vec<String> = chain.certificates.iter().map(display_name).collect();
+    let path: Vec<String> = judgement
+        .path
+        .iter()
+        .map(|e| display_name(&e.certificate))
+        .collect();
+    let extras = extra_certificates(chain, now, &judgement.path, &judgement.extras);
+    let finding = match &judgement.trust {
+        ChainVerdict::Undecided { reason } => return Err(Stop::error(reason.clone())),
+        ChainVerdict::Trusted { anchor } => {
+            let passed = format!(
+                "the chain leads to `{anchor}`, trusted in {}",
+                judged.anchors
+            );
+            let ignored: Vec<&ExtraCertificate> =
+                extras.iter().filter(|e| e.complaint.is_some()).collect();
+            if ignored.is_empty() {
+                Finding::pass(passed)
+            } else {
+                let words: Vec<String> = ignored
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "`{}` ({})",
+                            e.name,
+                            e.complaint.as_deref().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                Finding::problem(Severity::Warn, format!(
+                    "{passed}; the server also sends {}, which clients ignore; remove it from the chain",
+                    words.join(" and ")
+                ))
+                .expected("only the certificates of the path to the trusted root")
+                .actual(format!("presented: {}", presented.join(" ← ")))
+                .remediation("On the SQL Server machine, delete the certificates named above from Local Computer → Intermediate Certification Authorities (certlm.msc) — SQL Server sends what Windows finds there — and restart SQL Server.")
+            }
+        }
+        ChainVerdict::Untrusted(problem) => Finding::problem(meta.severity, problem_words(problem))
+            .expected(format!("a chain leading to {}", judged.anchors))
+            .actual(format!("presented: {}", presented.join(" ← ")))
+            .remediation(chain_remediation(site, problem))
+            .evidence("problem", problem),
+    };
+    let accepted = judgement.accepted_by();
+    let clients = if accepted.openssl == accepted.java {
+        None
+    } else {
+        Some(refusers_words(crate::certificate::path::Refusers {
+            openssl: !accepted.openssl,
+            java: !accepted.java,
+        }))
+    };
+    Ok(leaf_finding(finding, chain)
+        .evidence("trusted_certificates", &judged.anchors)
+        .evidence("presented_chain", presented)
+        .evidence("path", path)
+        .evidence(
+            "anchor",
+            judgement.anchor().map(|a| display_name(&a.certificate)),
+        )
+        .evidence("extra_certificates", &extras)
+        .evidence("faults", &judgement.faults)
+        .evidence(
+            "clients",
+            clients_evidence(clients, chain.certificates.len()),
+        ))
 }
 
 /// Java's TLS client refuses a Certificate message of more certificates
@@ -315,10 +366,10 @@ struct ExtraCertificate {
 
 fn extra_certificates(
     chain: &ServerChain,
+    now: OffsetDateTime,
     path: &[PathEntry],
     extras: &[usize],
 ) -> Vec<ExtraCertificate> {
-    let now = OffsetDateTime::now_utc();
     extras
         .iter()
         .filter_map(|&index| chain.certificates.get(index).map(|c| (index, c)))
@@ -369,6 +420,14 @@ impl Validity {
     }
 }
 
+/// The parameters of Validity, named as in its metadata (where their
+/// defaults are).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValidityParams {
+    warn_days: i64,
+}
+
 #[async_trait]
 impl Check for Validity {
     fn meta(&self) -> &CheckMeta {
@@ -376,75 +435,93 @@ impl Check for Validity {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let warn_days: i64 = ctx.param(&self.meta, "warn_days")?;
+        let ValidityParams { warn_days } = ctx.params(&self.meta)?;
         let chain = ctx.fact::<PresentedChain>().await?;
-        let judged = JudgedPath::of(ctx, &chain).await;
-        let now = OffsetDateTime::now_utc();
-        let mut problems = Vec::new();
-        let mut soon = Vec::new();
-        let mut anchor_wrong = false;
-        for entry in &judged.path {
-            let who = position_words(entry);
-            let cert = &entry.certificate;
-            let problem = if now < cert.not_before {
-                Some(format!(
-                    "{who} is not valid until {}",
-                    rfc3339(cert.not_before)
-                ))
-            } else if now > cert.not_after {
-                let days = (now - cert.not_after).whole_days();
-                Some(format!(
-                    "{who} expired on {} ({days} days ago)",
+        let judged = JudgedPath::gather(ctx, &chain).await;
+        judge_validity(
+            &chain,
+            &judged,
+            warn_days,
+            &self.meta,
+            &Site::of(ctx),
+            OffsetDateTime::now_utc(),
+        )
+    }
+}
+
+/// The verdict on the validity periods of the judged path at `now`.
+fn judge_validity(
+    chain: &ServerChain,
+    judged: &JudgedPath,
+    warn_days: i64,
+    meta: &CheckMeta,
+    site: &Site,
+    now: OffsetDateTime,
+) -> Outcome {
+    let mut problems = Vec::new();
+    let mut soon = Vec::new();
+    let mut anchor_wrong = false;
+    for entry in &judged.path {
+        let who = position_words(entry);
+        let cert = &entry.certificate;
+        let problem = if now < cert.not_before {
+            Some(format!(
+                "{who} is not valid until {}",
+                rfc3339(cert.not_before)
+            ))
+        } else if now > cert.not_after {
+            let days = (now - cert.not_after).whole_days();
+            Some(format!(
+                "{who} expired on {} ({days} days ago)",
+                rfc3339(cert.not_after)
+            ))
+        } else {
+            let left = (cert.not_after - now).whole_days();
+            if left < warn_days {
+                soon.push(format!(
+                    "{who} expires on {} (in {left} days)",
                     rfc3339(cert.not_after)
-                ))
+                ));
+            }
+            None
+        };
+        if let Some(problem) = problem {
+            if judged.anchor().is_some_and(|a| std::ptr::eq(a, entry)) {
+                anchor_wrong = true;
+                problems.push(format!(
+                    "{problem}: OpenSSL (ODBC Driver 18, FreeTDS) refuses a chain to it; Java (PMP's JDBC driver) does not check a trusted root's dates"
+                ));
             } else {
-                let left = (cert.not_after - now).whole_days();
-                if left < warn_days {
-                    soon.push(format!(
-                        "{who} expires on {} (in {left} days)",
-                        rfc3339(cert.not_after)
-                    ));
-                }
-                None
-            };
-            if let Some(problem) = problem {
-                if judged.anchor().is_some_and(|a| std::ptr::eq(a, entry)) {
-                    anchor_wrong = true;
-                    problems.push(format!(
-                        "{problem}: OpenSSL (ODBC Driver 18, FreeTDS) refuses a chain to it; Java (PMP's JDBC driver) does not check a trusted root's dates"
-                    ));
-                } else {
-                    problems.push(problem);
-                }
+                problems.push(problem);
             }
         }
-        let leaf = chain.leaf();
-        let finding = if !problems.is_empty() {
-            let remediation = match judged.replace_anchor_steps(ctx) {
-                Some(steps) if anchor_wrong => steps,
-                _ => self.meta.fix.to_string(),
-            };
-            Finding::problem(self.meta.severity, problems.join("; "))
-                .expected(format!("valid at {}", rfc3339(now)))
-                .actual(format!(
-                    "valid {} to {}",
-                    rfc3339(leaf.not_before),
-                    rfc3339(leaf.not_after)
-                ))
-                .remediation(remediation)
-        } else if !soon.is_empty() {
-            Finding::warn(soon.join("; "))
-                .expected(format!("more than {warn_days} days of validity left"))
-                .remediation(format!("Renew it now: {}", self.meta.fix))
-        } else {
-            let left = (leaf.not_after - now).whole_days();
-            Finding::pass(format!(
-                "valid until {} ({left} days left)",
+    }
+    let leaf = chain.leaf();
+    let finding = if !problems.is_empty() {
+        let remediation = match judged.replace_anchor_steps(site) {
+            Some(steps) if anchor_wrong => steps,
+            _ => meta.fix.to_string(),
+        };
+        Finding::problem(meta.severity, problems.join("; "))
+            .expected(format!("valid at {}", rfc3339(now)))
+            .actual(format!(
+                "valid {} to {}",
+                rfc3339(leaf.not_before),
                 rfc3339(leaf.not_after)
             ))
-        };
-        Ok(leaf_finding(finding, &chain))
-    }
+            .remediation(remediation)
+    } else if !soon.is_empty() {
+        Finding::problem(Severity::Warn, soon.join("; "))
+            .expected(format!("more than {warn_days} days of validity left"))
+            .remediation(format!("Renew it now: {}", meta.fix))
+    } else {
+        let left = (leaf.not_after - now).whole_days();
+        Finding::pass(format!(
+            "valid until {} ({left} days left)",
+            rfc3339(leaf.not_after)
+        ))
+    };
+    Ok(leaf_finding(finding, chain))
 }
 
 pub struct Key {
@@ -488,39 +565,44 @@ impl Check for Key {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let chain = ctx.fact::<PresentedChain>().await?;
-        let judged = JudgedPath::of(ctx, &chain).await;
-        let mut weak = Vec::new();
-        let mut anchor_weak = false;
-        for entry in &judged.path {
-            if let KeyKind::Other { oid } = &entry.certificate.key {
-                return Err(Stop::error(format!(
-                    "cannot judge the key of {}: unknown algorithm {oid}",
-                    position_words(entry)
-                )));
-            }
-            if let Some(why) = weak_key(&entry.certificate.key) {
-                anchor_weak |= judged.anchor().is_some_and(|a| std::ptr::eq(a, entry));
-                weak.push(format!("{}: {why}", position_words(entry)));
-            }
-        }
-        let leaf = chain.leaf();
-        let finding = if weak.is_empty() {
-            Finding::pass(format!("the server's key is {}", leaf.key))
-        } else {
-            let remediation = match judged.replace_anchor_steps(ctx) {
-                Some(steps) if anchor_weak => steps,
-                _ => format!("{} {}", self.meta.fix, install_certificate_steps(ctx)),
-            };
-            Finding::problem(self.meta.severity, format!("weak key: {}", weak.join("; ")))
-                .expected("RSA ≥ 2048 bits or EC ≥ P-256")
-                .actual(leaf.key.to_string())
-                .remediation(remediation)
-        };
-        Ok(leaf_finding(
-            finding.evidence("key", leaf.key.to_string()),
-            &chain,
-        ))
+        let judged = JudgedPath::gather(ctx, &chain).await;
+        judge_key(&chain, &judged, &self.meta, &Site::of(ctx))
     }
+}
+
+/// The verdict on the keys of the judged path.
+fn judge_key(chain: &ServerChain, judged: &JudgedPath, meta: &CheckMeta, site: &Site) -> Outcome {
+    let mut weak = Vec::new();
+    let mut anchor_weak = false;
+    for entry in &judged.path {
+        if let KeyKind::Other { oid } = &entry.certificate.key {
+            return Err(Stop::error(format!(
+                "cannot judge the key of {}: unknown algorithm {oid}",
+                position_words(entry)
+            )));
+        }
+        if let Some(why) = weak_key(&entry.certificate.key) {
+            anchor_weak |= judged.anchor().is_some_and(|a| std::ptr::eq(a, entry));
+            weak.push(format!("{}: {why}", position_words(entry)));
+        }
+    }
+    let leaf = chain.leaf();
+    let finding = if weak.is_empty() {
+        Finding::pass(format!("the server's key is {}", leaf.key))
+    } else {
+        let remediation = match judged.replace_anchor_steps(site) {
+            Some(steps) if anchor_weak => steps,
+            _ => format!("{} {}", meta.fix, install_certificate_steps(&site.instance)),
+        };
+        Finding::problem(meta.severity, format!("weak key: {}", weak.join("; ")))
+            .expected("RSA ≥ 2048 bits or EC ≥ P-256")
+            .actual(leaf.key.to_string())
+            .remediation(remediation)
+    };
+    Ok(leaf_finding(
+        finding.evidence("key", leaf.key.to_string()),
+        chain,
+    ))
 }
 
 pub struct Signature {
@@ -548,49 +630,59 @@ impl Check for Signature {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let chain = ctx.fact::<PresentedChain>().await?;
-        let judged = JudgedPath::of(ctx, &chain).await;
-        let mut broken = Vec::new();
-        let top = judged.path.len().saturating_sub(1);
-        for (position, entry) in judged.path.iter().enumerate() {
-            let cert = &entry.certificate;
-            // No verifier relies on the signature of the certificate a path
-            // ends at (a trusted anchor, or the root of an untrusted chain).
-            if position > 0 && position == top && (entry.trusted || cert.self_issued) {
-                continue;
-            }
-            if cert.signature.hash == crate::certificate::SignatureHash::Unknown {
-                return Err(Stop::error(format!(
-                    "cannot judge the signature of {}: unknown algorithm {}",
-                    position_words(entry),
-                    cert.signature.oid
-                )));
-            }
-            if cert.signature.hash.is_broken() {
-                broken.push(format!(
-                    "{} is signed with {}",
-                    position_words(entry),
-                    cert.signature.name
-                ));
-            }
-        }
-        let leaf = chain.leaf();
-        let finding = if broken.is_empty() {
-            Finding::pass(format!("signed with {}", leaf.signature.name))
-        } else {
-            Finding::problem(self.meta.severity, broken.join("; "))
-                .expected("a SHA-256 or stronger signature")
-                .actual(leaf.signature.name.clone())
-                .remediation(format!(
-                    "{} {}",
-                    self.meta.fix,
-                    install_certificate_steps(ctx)
-                ))
-        };
-        Ok(leaf_finding(
-            finding.evidence("signature_algorithm", &leaf.signature.name),
-            &chain,
-        ))
+        let judged = JudgedPath::gather(ctx, &chain).await;
+        judge_signature(&chain, &judged, &self.meta, &Site::of(ctx))
     }
+}
+
+/// The verdict on the signatures of the judged path.
+fn judge_signature(
+    chain: &ServerChain,
+    judged: &JudgedPath,
+    meta: &CheckMeta,
+    site: &Site,
+) -> Outcome {
+    let mut broken = Vec::new();
+    let top = judged.path.len().saturating_sub(1);
+    for (position, entry) in judged.path.iter().enumerate() {
+        let cert = &entry.certificate;
+        // No verifier relies on the signature of the certificate a path
+        // ends at (a trusted anchor, or the root of an untrusted chain).
+        if position > 0 && position == top && (entry.trusted || cert.self_issued) {
+            continue;
+        }
+        if cert.signature.hash == crate::certificate::SignatureHash::Unknown {
+            return Err(Stop::error(format!(
+                "cannot judge the signature of {}: unknown algorithm {}",
+                position_words(entry),
+                cert.signature.oid
+            )));
+        }
+        if cert.signature.hash.is_broken() {
+            broken.push(format!(
+                "{} is signed with {}",
+                position_words(entry),
+                cert.signature.name
+            ));
+        }
+    }
+    let leaf = chain.leaf();
+    let finding = if broken.is_empty() {
+        Finding::pass(format!("signed with {}", leaf.signature.name))
+    } else {
+        Finding::problem(meta.severity, broken.join("; "))
+            .expected("a SHA-256 or stronger signature")
+            .actual(leaf.signature.name.clone())
+            .remediation(format!(
+                "{} {}",
+                meta.fix,
+                install_certificate_steps(&site.instance)
+            ))
+    };
+    Ok(leaf_finding(
+        finding.evidence("signature_algorithm", &leaf.signature.name),
+        chain,
+    ))
 }
 
 pub struct Usage {
@@ -618,65 +710,68 @@ impl Check for Usage {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let chain = ctx.fact::<PresentedChain>().await?;
-        let leaf = chain.leaf();
-        let mut problems = Vec::new();
-        if let Some(eku) = &leaf.extended_key_usage
-            && !eku
-                .iter()
-                .any(|u| u == "serverAuth" || u == "anyExtendedKeyUsage")
-        {
+        judge_usage(&chain, &self.meta, &Site::of(ctx))
+    }
+}
+
+/// The verdict on the usages the server's certificate allows.
+fn judge_usage(chain: &ServerChain, meta: &CheckMeta, site: &Site) -> Outcome {
+    let leaf = chain.leaf();
+    let mut problems = Vec::new();
+    if let Some(eku) = &leaf.extended_key_usage
+        && !eku
+            .iter()
+            .any(|u| u == "serverAuth" || u == "anyExtendedKeyUsage")
+    {
+        problems.push(format!(
+            "its extended key usage ({}) lacks serverAuth",
+            eku.join(", ")
+        ));
+    }
+    if let Some(usage) = &leaf.key_usage {
+        let has = |name: &str| usage.iter().any(|u| u == name);
+        let allowed = match leaf.key {
+            KeyKind::Rsa { .. } => has("digitalSignature") || has("keyEncipherment"),
+            KeyKind::Ec { .. } => has("digitalSignature") || has("keyAgreement"),
+            _ => has("digitalSignature"),
+        };
+        if !allowed {
             problems.push(format!(
-                "its extended key usage ({}) lacks serverAuth",
-                eku.join(", ")
+                "its key usage ({}) allows no TLS key exchange",
+                usage.join(", ")
             ));
         }
-        if let Some(usage) = &leaf.key_usage {
-            let has = |name: &str| usage.iter().any(|u| u == name);
-            let allowed = match leaf.key {
-                KeyKind::Rsa { .. } => has("digitalSignature") || has("keyEncipherment"),
-                KeyKind::Ec { .. } => has("digitalSignature") || has("keyAgreement"),
-                _ => has("digitalSignature"),
-            };
-            if !allowed {
-                problems.push(format!(
-                    "its key usage ({}) allows no TLS key exchange",
-                    usage.join(", ")
-                ));
-            }
-        }
-        let finding = if problems.is_empty() {
-            let described = match &leaf.extended_key_usage {
-                Some(eku) => format!("extended key usage {}", eku.join(", ")),
-                None => "no usage restriction".to_owned(),
-            };
-            Finding::pass(format!(
-                "the certificate may authenticate a TLS server ({described})"
-            ))
-        } else {
-            Finding::problem(
-                self.meta.severity,
-                format!(
-                    "the certificate may not authenticate a TLS server: {}",
-                    problems.join("; ")
-                ),
-            )
-            .expected(
-                "extended key usage serverAuth; key usage digitalSignature or keyEncipherment",
-            )
-            .actual(problems.join("; "))
-            .remediation(format!(
-                "{} {}",
-                self.meta.fix,
-                install_certificate_steps(ctx)
-            ))
-        };
-        Ok(leaf_finding(
-            finding
-                .evidence("extended_key_usage", &leaf.extended_key_usage)
-                .evidence("key_usage", &leaf.key_usage),
-            &chain,
-        ))
     }
+    let finding = if problems.is_empty() {
+        let described = match &leaf.extended_key_usage {
+            Some(eku) => format!("extended key usage {}", eku.join(", ")),
+            None => "no usage restriction".to_owned(),
+        };
+        Finding::pass(format!(
+            "the certificate may authenticate a TLS server ({described})"
+        ))
+    } else {
+        Finding::problem(
+            meta.severity,
+            format!(
+                "the certificate may not authenticate a TLS server: {}",
+                problems.join("; ")
+            ),
+        )
+        .expected("extended key usage serverAuth; key usage digitalSignature or keyEncipherment")
+        .actual(problems.join("; "))
+        .remediation(format!(
+            "{} {}",
+            meta.fix,
+            install_certificate_steps(&site.instance)
+        ))
+    };
+    Ok(leaf_finding(
+        finding
+            .evidence("extended_key_usage", &leaf.extended_key_usage)
+            .evidence("key_usage", &leaf.key_usage),
+        chain,
+    ))
 }
 
 pub struct Profile {
@@ -704,34 +799,448 @@ impl Check for Profile {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let chain = ctx.fact::<PresentedChain>().await?;
-        let judged = JudgedPath::of(ctx, &chain).await;
+        let judged = JudgedPath::gather(ctx, &chain).await;
         let breaches = crate::certificate::lint::lint(&judged.path);
-        let finding = if breaches.is_empty() {
-            Finding::pass(format!(
-                "the {} certificate(s) of the path follow RFC 5280 and the Baseline Requirements",
-                judged.path.len()
-            ))
-        } else {
-            let words: Vec<String> = breaches
-                .iter()
-                .map(|b| format!("{}: {} ({})", b.certificate, b.rule, b.section))
-                .collect();
-            let instead: Vec<String> = breaches
-                .iter()
-                .map(|b| format!("{} — {}", b.section, b.instead))
-                .collect();
-            Finding::problem(self.meta.severity, words.join("; "))
-                .expected("certificates that follow RFC 5280 and the CA/Browser Forum Baseline Requirements")
-                .actual(format!("{} breach(es)", breaches.len()))
-                .remediation(format!(
-                    "Ask the CA to issue instead: {}. Then install the new certificate: {}",
-                    instead.join("; "),
-                    install_certificate_steps(ctx)
-                ))
-        };
-        Ok(leaf_finding(
-            finding.evidence("breaches", &breaches),
-            &chain,
+        judge_profile(&chain, &judged, &breaches, &self.meta, &Site::of(ctx))
+    }
+}
+
+/// The verdict on the judged path's conformance to the certificate profile.
+fn judge_profile(
+    chain: &ServerChain,
+    judged: &JudgedPath,
+    breaches: &[Breach],
+    meta: &CheckMeta,
+    site: &Site,
+) -> Outcome {
+    let finding = if breaches.is_empty() {
+        Finding::pass(format!(
+            "the {} certificate(s) of the path follow RFC 5280 and the Baseline Requirements",
+            judged.path.len()
         ))
+    } else {
+        let words: Vec<String> = breaches
+            .iter()
+            .map(|b| format!("{}: {} ({})", b.certificate, b.rule, b.section))
+            .collect();
+        let instead: Vec<String> = breaches
+            .iter()
+            .map(|b| format!("{} — {}", b.section, b.instead))
+            .collect();
+        Finding::problem(meta.severity, words.join("; "))
+            .expected(
+                "certificates that follow RFC 5280 and the CA/Browser Forum Baseline Requirements",
+            )
+            .actual(format!("{} breach(es)", breaches.len()))
+            .remediation(format!(
+                "Ask the CA to issue instead: {}. Then install the new certificate: {}",
+                instead.join("; "),
+                install_certificate_steps(&site.instance)
+            ))
+    };
+    Ok(leaf_finding(finding.evidence("breaches", breaches), chain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_params_match_the_metadata() {
+        use crate::checks::verdicts::default_params;
+        let ValidityParams { warn_days } = default_params(&Validity::new().meta);
+        assert_eq!(warn_days, 30);
+    }
+    use crate::certificate::describe::SignatureAlgorithm;
+    use crate::certificate::describe::tests_support::info_with;
+    use crate::certificate::trust::ChainJudgement;
+    use crate::certificate::{CertificateInfo, SignatureHash};
+    use crate::checks::verdicts::{finding, verdict};
+    use crate::facts::tls::ChainSource;
+    use crate::finding::Status;
+    use time::Duration;
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    fn sha256() -> SignatureAlgorithm {
+        SignatureAlgorithm {
+            name: "sha256WithRSAEncryption".to_owned(),
+            oid: "1.2.840.113549.1.1.11".to_owned(),
+            hash: SignatureHash::Sha256,
+        }
+    }
+
+    /// A certificate named `cn`, valid a year around `now()`, RSA 2048, SHA-256.
+    fn cert(cn: &str) -> CertificateInfo {
+        let mut cert = info_with(&[cn], &[cn], &[]);
+        cert.subject = format!("CN={cn}");
+        cert.issuer = "CN=Corp Issuing CA".to_owned();
+        cert.not_before = now() - Duration::days(30);
+        cert.not_after = now() + Duration::days(335);
+        cert.key = KeyKind::Rsa { bits: 2048 };
+        cert.signature = sha256();
+        cert
+    }
+
+    fn root() -> CertificateInfo {
+        let mut root = cert("Corp Root CA");
+        root.issuer = root.subject.clone();
+        root.self_issued = true;
+        root.is_ca = true;
+        root
+    }
+
+    fn chain_of(certificates: Vec<CertificateInfo>) -> ServerChain {
+        ServerChain {
+            source: ChainSource::Tds7,
+            chain_der: Vec::new(),
+            chain_pem: String::new(),
+            descriptions: Vec::new(),
+            certificates,
+        }
+    }
+
+    fn entry(certificate: CertificateInfo, presented: Option<usize>, trusted: bool) -> PathEntry {
+        PathEntry {
+            certificate,
+            presented,
+            trusted,
+            der: Vec::new().into(),
+        }
+    }
+
+    /// The server's certificate and the trusted root it leads to (not sent).
+    fn path_to_root(leaf: CertificateInfo, root: CertificateInfo) -> JudgedPath {
+        JudgedPath {
+            path: vec![entry(leaf, Some(0), false), entry(root, None, true)],
+            store: "the CA file",
+        }
+    }
+
+    fn site(ca_file: bool) -> Site {
+        Site {
+            instance: "SQLEXPRESS".to_owned(),
+            ca_file,
+        }
+    }
+
+    #[test]
+    fn hostname_verdicts() {
+        let meta = Hostname::new().meta;
+        let chain = chain_of(vec![cert("sql01.corp.example")]);
+        let judge = |expected: &str, result| {
+            judge_hostname(
+                &chain,
+                &LeafNameMatch {
+                    expected: expected.to_owned(),
+                    result,
+                },
+                &meta,
+                &site(false),
+            )
+        };
+        let named = judge(
+            "sql01.corp.example",
+            NameMatch::SubjectAltName {
+                entry: "DNS:sql01.corp.example".to_owned(),
+            },
+        );
+        assert_eq!(verdict(&named), "pass");
+        let common_name = finding(judge(
+            "sql01.corp.example",
+            NameMatch::CommonNameOnly {
+                common_name: "sql01.corp.example".to_owned(),
+            },
+        ));
+        assert_eq!(common_name.status, Status::Warn);
+        assert!(
+            common_name
+                .remediation
+                .unwrap()
+                .contains("DNS:sql01.corp.example")
+        );
+        let short = finding(judge("sql01", NameMatch::Mismatch));
+        assert_eq!(short.status, Status::Fail);
+        assert!(short.message.contains("short name"), "{}", short.message);
+        assert!(
+            short
+                .remediation
+                .unwrap()
+                .contains("host = \"sql01.corp.example\""),
+            "connect with the certificate's name"
+        );
+        let other = finding(judge("web01.corp.example", NameMatch::Mismatch));
+        assert_eq!(other.status, Status::Fail);
+        assert!(
+            other
+                .remediation
+                .unwrap()
+                .contains("Protocols for SQLEXPRESS")
+        );
+    }
+
+    fn trust(verdict: ChainVerdict, path: Vec<PathEntry>, extras: Vec<usize>) -> ChainTrust {
+        ChainTrust {
+            anchors: "the CA file `ca.pem` (1 certificate)".to_owned(),
+            store: "the CA file",
+            judgement: ChainJudgement {
+                trust: verdict,
+                strict_error: None,
+                path,
+                extras,
+                faults: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn chain_verdicts() {
+        let meta = Chain::new().meta;
+        let leaf = cert("sql01.corp.example");
+        let trusted = ChainVerdict::Trusted {
+            anchor: "CN=Corp Root CA".to_owned(),
+        };
+        let path = vec![
+            entry(leaf.clone(), Some(0), false),
+            entry(root(), None, true),
+        ];
+        let judge = |chain: &ServerChain, trust: &ChainTrust| {
+            judge_chain(chain, trust, &meta, &site(true), now())
+        };
+
+        let alone = chain_of(vec![leaf.clone()]);
+        let passed = finding(judge(&alone, &trust(trusted.clone(), path.clone(), vec![])));
+        assert_eq!(passed.status, Status::Pass);
+        assert!(
+            passed.message.contains("CN=Corp Root CA"),
+            "{}",
+            passed.message
+        );
+
+        let mut stale = cert("Old Intermediate CA");
+        stale.not_after = now() - Duration::days(3);
+        let with_stale = chain_of(vec![leaf.clone(), stale]);
+        let extra = finding(judge(&with_stale, &trust(trusted, path.clone(), vec![1])));
+        assert_eq!(extra.status, Status::Warn);
+        assert!(
+            extra.message.contains("Old Intermediate CA"),
+            "{}",
+            extra.message
+        );
+
+        let self_signed = finding(judge(
+            &alone,
+            &trust(
+                ChainVerdict::Untrusted(ChainProblem::SelfSigned),
+                path.clone(),
+                vec![],
+            ),
+        ));
+        assert_eq!(self_signed.status, Status::Fail);
+        assert!(
+            self_signed.remediation.unwrap().contains("[tls] ca_file"),
+            "the CA file is named when the target has one"
+        );
+        let incomplete = finding(judge(
+            &alone,
+            &trust(
+                ChainVerdict::Untrusted(ChainProblem::Incomplete {
+                    missing_issuer: "CN=Corp Issuing CA".to_owned(),
+                }),
+                path.clone(),
+                vec![],
+            ),
+        ));
+        assert!(
+            incomplete
+                .remediation
+                .unwrap()
+                .contains("Intermediate Certification Authorities")
+        );
+
+        let undecided = judge(
+            &alone,
+            &trust(
+                ChainVerdict::Undecided {
+                    reason: "the chain is too long to judge".to_owned(),
+                },
+                path,
+                vec![],
+            ),
+        );
+        assert_eq!(verdict(&undecided), "error");
+    }
+
+    #[test]
+    fn validity_verdicts() {
+        let meta = Validity::new().meta;
+        let judge = |leaf: CertificateInfo, root: CertificateInfo| {
+            let chain = chain_of(vec![leaf.clone()]);
+            judge_validity(
+                &chain,
+                &path_to_root(leaf, root),
+                30,
+                &meta,
+                &site(false),
+                now(),
+            )
+        };
+        let valid = finding(judge(cert("sql01"), root()));
+        assert_eq!(valid.status, Status::Pass);
+        assert!(valid.message.contains("335 days left"), "{}", valid.message);
+
+        let mut soon = cert("sql01");
+        soon.not_after = now() + Duration::days(10);
+        let expiring = finding(judge(soon, root()));
+        assert_eq!(expiring.status, Status::Warn);
+        assert!(
+            expiring.message.contains("in 10 days"),
+            "{}",
+            expiring.message
+        );
+
+        let mut expired = cert("sql01");
+        expired.not_after = now() - Duration::days(2);
+        let gone = finding(judge(expired, root()));
+        assert_eq!(gone.status, Status::Fail);
+        assert!(gone.message.contains("2 days ago"), "{}", gone.message);
+
+        let mut early = cert("sql01");
+        early.not_before = now() + Duration::days(1);
+        assert_eq!(verdict(&judge(early, root())), "fail");
+
+        let mut old_root = root();
+        old_root.not_after = now() - Duration::days(1);
+        let anchor = finding(judge(cert("sql01"), old_root));
+        assert_eq!(anchor.status, Status::Fail);
+        assert!(anchor.message.contains("Java"), "{}", anchor.message);
+        assert!(
+            anchor
+                .remediation
+                .unwrap()
+                .contains("importCert.bat <root.cer>"),
+            "a wrong root is replaced where it was imported"
+        );
+    }
+
+    #[test]
+    fn key_verdicts() {
+        let meta = Key::new().meta;
+        let judge = |leaf: CertificateInfo, root: CertificateInfo| {
+            let chain = chain_of(vec![leaf.clone()]);
+            judge_key(&chain, &path_to_root(leaf, root), &meta, &site(false))
+        };
+        assert_eq!(verdict(&judge(cert("sql01"), root())), "pass");
+        let mut short = cert("sql01");
+        short.key = KeyKind::Rsa { bits: 1024 };
+        let weak = finding(judge(short, root()));
+        assert_eq!(weak.status, Status::Fail);
+        assert!(weak.message.contains("1024 bits"), "{}", weak.message);
+        let mut small_curve = cert("sql01");
+        small_curve.key = KeyKind::Ec {
+            curve: "P-192".to_owned(),
+            bits: 192,
+        };
+        assert_eq!(verdict(&judge(small_curve, root())), "fail");
+        let mut weak_root = root();
+        weak_root.key = KeyKind::Dsa { bits: 1024 };
+        let anchor = finding(judge(cert("sql01"), weak_root));
+        assert!(anchor.remediation.unwrap().contains("trusted root"));
+        let mut odd = cert("sql01");
+        odd.key = KeyKind::Other {
+            oid: "1.2.3.4".to_owned(),
+        };
+        assert_eq!(verdict(&judge(odd, root())), "error");
+    }
+
+    #[test]
+    fn signature_verdicts() {
+        let meta = Signature::new().meta;
+        let sha1 = SignatureAlgorithm {
+            name: "sha1WithRSAEncryption".to_owned(),
+            oid: "1.2.840.113549.1.1.5".to_owned(),
+            hash: SignatureHash::Sha1,
+        };
+        let judge = |leaf: CertificateInfo, root: CertificateInfo| {
+            let chain = chain_of(vec![leaf.clone()]);
+            judge_signature(&chain, &path_to_root(leaf, root), &meta, &site(false))
+        };
+        assert_eq!(verdict(&judge(cert("sql01"), root())), "pass");
+        let mut old_leaf = cert("sql01");
+        old_leaf.signature = sha1.clone();
+        let broken = finding(judge(old_leaf, root()));
+        assert_eq!(broken.status, Status::Fail);
+        assert_eq!(broken.actual.as_deref(), Some("sha1WithRSAEncryption"));
+        let mut old_root = root();
+        old_root.signature = sha1;
+        assert_eq!(
+            verdict(&judge(cert("sql01"), old_root)),
+            "pass",
+            "no verifier relies on a trusted root's signature on itself"
+        );
+        let mut odd = cert("sql01");
+        odd.signature = SignatureAlgorithm {
+            name: "unknown".to_owned(),
+            oid: "1.2.3.4".to_owned(),
+            hash: SignatureHash::Unknown,
+        };
+        assert_eq!(verdict(&judge(odd, root())), "error");
+    }
+
+    #[test]
+    fn usage_verdicts() {
+        let meta = Usage::new().meta;
+        let judge = |eku: Option<&[&str]>, usage: Option<&[&str]>| {
+            let mut leaf = cert("sql01");
+            let owned = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+            leaf.extended_key_usage = eku.map(owned);
+            leaf.key_usage = usage.map(owned);
+            judge_usage(&chain_of(vec![leaf]), &meta, &site(false))
+        };
+        assert_eq!(verdict(&judge(None, None)), "pass");
+        assert_eq!(
+            verdict(&judge(Some(&["serverAuth"]), Some(&["keyEncipherment"]))),
+            "pass"
+        );
+        let client_only = finding(judge(Some(&["clientAuth"]), None));
+        assert_eq!(client_only.status, Status::Fail);
+        assert!(
+            client_only.message.contains("lacks serverAuth"),
+            "{}",
+            client_only.message
+        );
+        let signing_only = finding(judge(None, Some(&["keyCertSign"])));
+        assert!(
+            signing_only.message.contains("allows no TLS key exchange"),
+            "{}",
+            signing_only.message
+        );
+    }
+
+    #[test]
+    fn profile_verdicts() {
+        let meta = Profile::new().meta;
+        let leaf = cert("sql01");
+        let chain = chain_of(vec![leaf.clone()]);
+        let path = path_to_root(leaf, root());
+        let clean = judge_profile(&chain, &path, &[], &meta, &site(false));
+        assert_eq!(verdict(&clean), "pass");
+        let breach = Breach {
+            certificate: "the server's certificate".to_owned(),
+            rule: "a DNS name contains an underscore".to_owned(),
+            section: "CA/B Forum BR §7.1.4.2",
+            instead: "DNS names of letters, digits and hyphens",
+        };
+        let breached = finding(judge_profile(&chain, &path, &[breach], &meta, &site(false)));
+        assert_eq!(breached.status, Status::Warn);
+        assert_eq!(breached.actual.as_deref(), Some("1 breach(es)"));
+        assert!(
+            breached
+                .remediation
+                .unwrap()
+                .contains("letters, digits and hyphens")
+        );
     }
 }

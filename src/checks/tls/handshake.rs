@@ -5,7 +5,9 @@ use async_trait::async_trait;
 
 use super::{install_certificate_steps, strict_only};
 use crate::context::RunContext;
-use crate::facts::tls::{LegacyAnswer, ProbeError, TlsSession, TlsVersion};
+use crate::facts::tls::{
+    LegacyAnswer, ProbeError, StrictExchange, StrictFailure, TlsSession, TlsVersion,
+};
 use crate::facts::tls::{LegacyTls, Tds7Handshake, Tds8Strict};
 use crate::finding::{Finding, Outcome, Severity, Stop};
 use crate::registry::{Check, CheckMeta, Family};
@@ -24,14 +26,25 @@ fn with_session(finding: Finding, session: &TlsSession) -> Finding {
 }
 
 /// What the legacy ClientHello found, when it names an old protocol.
-async fn legacy_only(ctx: &RunContext) -> Option<(TlsVersion, String)> {
-    let legacy = ctx.fact::<LegacyTls>().await.ok()?;
-    match legacy.as_ref() {
+fn old_protocol(legacy: &Result<LegacyAnswer, ProbeError>) -> Option<(TlsVersion, &str)> {
+    match legacy {
         Ok(LegacyAnswer::Hello {
             version,
             cipher_suite,
             ..
-        }) if *version < TlsVersion::TLS_1_2 => Some((*version, cipher_suite.clone())),
+        }) if *version < TlsVersion::TLS_1_2 => Some((*version, cipher_suite)),
+        _ => None,
+    }
+}
+
+/// The legacy ClientHello's answer, asked only when the handshake failed
+/// for a reason of the server's (it costs a connection).
+async fn legacy_after(
+    ctx: &RunContext,
+    attempt: &Attempt,
+) -> Option<Result<std::sync::Arc<Result<LegacyAnswer, ProbeError>>, Stop>> {
+    match attempt {
+        Attempt::Failed(error) if !error.tool_cannot_tell() => Some(ctx.fact::<LegacyTls>().await),
         _ => None,
     }
 }
@@ -80,46 +93,64 @@ impl Check for Handshake {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let error = match attempt(ctx).await? {
-            Attempt::Done(session, how) => {
-                return Ok(with_session(
-                    Finding::pass(format!(
-                        "the TLS handshake completes {how}: {}, {}",
-                        session.protocol, session.cipher_suite
-                    )),
-                    &session,
-                ));
-            }
-            Attempt::Failed(error) => error,
-        };
-        if error.tool_cannot_tell() {
-            return Err(Stop::error(format!(
-                "the TLS handshake did not complete: {error}"
-            )));
-        }
-        if let Some((version, suite)) = legacy_only(ctx).await {
-            return Ok(Finding::problem(
-                self.meta.severity,
-                format!(
-                    "the TLS handshake fails: the server speaks only {version}, which current drivers (and this tool) refuse"
-                ),
-            )
-            .expected("TLS 1.2 or later")
-            .actual(version.name())
-            .evidence("protocol", version)
-            .evidence("cipher_suite", suite)
-            .remediation(ENABLE_TLS12));
-        }
-        Ok(Finding::problem(self.meta.severity, format!("the TLS handshake fails: {error}"))
-            .expected("a completed TLS handshake")
-            .actual(error.to_string())
-            .evidence("failure", &error)
-            .remediation(format!(
-                "{} If a certificate is configured, check in the SQL Server error log that the service could load it. {}",
-                self.meta.fix,
-                install_certificate_steps(ctx)
-            )))
+        let attempt = attempt(ctx).await?;
+        let legacy = legacy_after(ctx, &attempt).await.and_then(Result::ok);
+        judge_handshake(
+            &attempt,
+            legacy.as_deref(),
+            &self.meta,
+            &crate::checks::instance_name(ctx),
+        )
     }
+}
+
+/// The verdict on the handshake the application will do; `legacy` is the
+/// answer to a TLS 1.0–1.2 ClientHello, when one was sent.
+fn judge_handshake(
+    attempt: &Attempt,
+    legacy: Option<&Result<LegacyAnswer, ProbeError>>,
+    meta: &CheckMeta,
+    instance: &str,
+) -> Outcome {
+    let error = match attempt {
+        Attempt::Done(session, how) => {
+            return Ok(with_session(
+                Finding::pass(format!(
+                    "the TLS handshake completes {how}: {}, {}",
+                    session.protocol, session.cipher_suite
+                )),
+                session,
+            ));
+        }
+        Attempt::Failed(error) => error,
+    };
+    if error.tool_cannot_tell() {
+        return Err(Stop::error(format!(
+            "the TLS handshake did not complete: {error}"
+        )));
+    }
+    if let Some((version, suite)) = legacy.and_then(old_protocol) {
+        return Ok(Finding::problem(
+            meta.severity,
+            format!(
+                "the TLS handshake fails: the server speaks only {version}, which current drivers (and this tool) refuse"
+            ),
+        )
+        .expected("TLS 1.2 or later")
+        .actual(version.name())
+        .evidence("protocol", version)
+        .evidence("cipher_suite", suite)
+        .remediation(ENABLE_TLS12));
+    }
+    Ok(Finding::problem(meta.severity, format!("the TLS handshake fails: {error}"))
+        .expected("a completed TLS handshake")
+        .actual(error.to_string())
+        .evidence("failure", error)
+        .remediation(format!(
+            "{} If a certificate is configured, check in the SQL Server error log that the service could load it. {}",
+            meta.fix,
+            install_certificate_steps(instance)
+        )))
 }
 
 pub struct Protocol {
@@ -146,45 +177,59 @@ impl Check for Protocol {
     }
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
-        let error = match attempt(ctx).await? {
-            Attempt::Done(session, _) => {
-                return Ok(with_session(
-                    Finding::pass(format!("the server negotiates {}", session.protocol)),
-                    &session,
-                ));
-            }
-            Attempt::Failed(error) => error,
-        };
-        if error.tool_cannot_tell() {
+        let attempt = attempt(ctx).await?;
+        let legacy = legacy_after(ctx, &attempt).await.transpose()?;
+        judge_protocol(&attempt, legacy.as_deref(), self.meta.severity)
+    }
+}
+
+/// The verdict on the TLS version; `legacy` is the answer to a TLS 1.0–1.2
+/// ClientHello, sent when the handshake failed for a reason of the server's.
+fn judge_protocol(
+    attempt: &Attempt,
+    legacy: Option<&Result<LegacyAnswer, ProbeError>>,
+    severity: Severity,
+) -> Outcome {
+    let error = match attempt {
+        Attempt::Done(session, _) => {
+            return Ok(with_session(
+                Finding::pass(format!("the server negotiates {}", session.protocol)),
+                session,
+            ));
+        }
+        Attempt::Failed(error) => error,
+    };
+    let legacy = match legacy {
+        Some(legacy) if !error.tool_cannot_tell() => legacy,
+        _ => {
             return Err(Stop::error(format!(
                 "cannot tell which TLS version the server speaks: {error}"
             )));
         }
-        if let Some((version, suite)) = legacy_only(ctx).await {
-            return Ok(Finding::problem(
-                self.meta.severity,
-                format!("the server offers only {version}: it answered a ClientHello offering TLS 1.0 to 1.2 with {version}"),
-            )
-            .expected("TLS 1.2 or later")
-            .actual(version.name())
-            .evidence("protocol", version)
-            .evidence("cipher_suite", suite)
-            .remediation(ENABLE_TLS12));
-        }
-        let legacy = ctx.fact::<LegacyTls>().await?;
-        match legacy.as_ref() {
-            Ok(LegacyAnswer::Hello { version, cipher_suite, .. }) => Ok(Finding::pass(format!(
-                "the server speaks {version} (seen in its answer to a ClientHello; the full handshake fails, see tls.handshake)"
-            ))
-            .evidence("protocol", version)
-            .evidence("cipher_suite", cipher_suite)),
-            Ok(LegacyAnswer::Alert { description }) => Err(Stop::error(format!(
-                "cannot tell which TLS version the server speaks: it refused TLS 1.0 to 1.3 with the alert `{description}`"
-            ))),
-            Err(legacy_error) => Err(Stop::error(format!(
-                "cannot tell which TLS version the server speaks: {error}; a TLS 1.0–1.2 ClientHello failed too: {legacy_error}"
-            ))),
-        }
+    };
+    if let Some((version, suite)) = old_protocol(legacy) {
+        return Ok(Finding::problem(
+            severity,
+            format!("the server offers only {version}: it answered a ClientHello offering TLS 1.0 to 1.2 with {version}"),
+        )
+        .expected("TLS 1.2 or later")
+        .actual(version.name())
+        .evidence("protocol", version)
+        .evidence("cipher_suite", suite)
+        .remediation(ENABLE_TLS12));
+    }
+    match legacy {
+        Ok(LegacyAnswer::Hello { version, cipher_suite, .. }) => Ok(Finding::pass(format!(
+            "the server speaks {version} (seen in its answer to a ClientHello; the full handshake fails, see tls.handshake)"
+        ))
+        .evidence("protocol", version)
+        .evidence("cipher_suite", cipher_suite)),
+        Ok(LegacyAnswer::Alert { description }) => Err(Stop::error(format!(
+            "cannot tell which TLS version the server speaks: it refused TLS 1.0 to 1.3 with the alert `{description}`"
+        ))),
+        Err(legacy_error) => Err(Stop::error(format!(
+            "cannot tell which TLS version the server speaks: {error}; a TLS 1.0–1.2 ClientHello failed too: {legacy_error}"
+        ))),
     }
 }
 
@@ -213,53 +258,235 @@ impl Check for Strict {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let strict = ctx.fact::<Tds8Strict>().await?;
-        let exchange = match strict.as_ref() {
-            Ok(exchange) => exchange,
-            Err(failure) if failure.error.tool_cannot_tell() => {
-                return Err(Stop::error(format!(
-                    "cannot tell whether the server offers TDS 8 strict: {}",
-                    failure.error
-                )));
-            }
-            Err(failure) if failure.began_tls() => {
-                return Ok(Finding::problem(
-                    self.meta.severity,
-                    format!(
-                        "the server answered a TDS 8 strict ClientHello with TLS, but the handshake broke: {}",
-                        failure.error
-                    ),
-                )
-                .expected("a completed TLS handshake with ALPN tds/8.0")
-                .actual(failure.error.to_string())
-                .evidence("bytes_received", failure.bytes_received));
-            }
-            Err(failure) => {
-                return Err(Stop::not_applicable(format!(
-                    "the server does not offer TDS 8 strict ({}); SQL Server 2022 and later offer it",
-                    failure.error
-                )));
-            }
-        };
-        let session = &exchange.session;
-        match &exchange.prelogin {
-            Ok(_) => Ok(with_session(
-                Finding::pass(format!(
-                    "TDS 8 strict works: TLS first ({}, {}), ALPN {}, then PRELOGIN inside",
-                    session.protocol,
-                    session.cipher_suite,
-                    session.alpn.as_deref().unwrap_or("not negotiated")
-                )),
-                session,
-            )),
-            Err(error) => Ok(with_session(
-                Finding::problem(
-                    self.meta.severity,
-                    format!("the server accepts TLS first but then does not speak TDS inside it: {error}"),
-                )
-                .expected("a PRELOGIN answer inside TLS")
-                .actual(error.to_string()),
-                session,
-            )),
+        judge_strict(&strict, self.meta.severity)
+    }
+}
+
+/// The verdict on the TDS 8 strict exchange.
+fn judge_strict(strict: &Result<StrictExchange, StrictFailure>, severity: Severity) -> Outcome {
+    let exchange = match strict {
+        Ok(exchange) => exchange,
+        Err(failure) if failure.error.tool_cannot_tell() => {
+            return Err(Stop::error(format!(
+                "cannot tell whether the server offers TDS 8 strict: {}",
+                failure.error
+            )));
         }
+        Err(failure) if failure.began_tls() => {
+            return Ok(Finding::problem(
+                severity,
+                format!(
+                    "the server answered a TDS 8 strict ClientHello with TLS, but the handshake broke: {}",
+                    failure.error
+                ),
+            )
+            .expected("a completed TLS handshake with ALPN tds/8.0")
+            .actual(failure.error.to_string())
+            .evidence("bytes_received", failure.bytes_received));
+        }
+        Err(failure) => {
+            return Err(Stop::not_applicable(format!(
+                "the server does not offer TDS 8 strict ({}); SQL Server 2022 and later offer it",
+                failure.error
+            )));
+        }
+    };
+    let session = &exchange.session;
+    match &exchange.prelogin {
+        Ok(_) => Ok(with_session(
+            Finding::pass(format!(
+                "TDS 8 strict works: TLS first ({}, {}), ALPN {}, then PRELOGIN inside",
+                session.protocol,
+                session.cipher_suite,
+                session.alpn.as_deref().unwrap_or("not negotiated")
+            )),
+            session,
+        )),
+        Err(error) => Ok(with_session(
+            Finding::problem(
+                severity,
+                format!(
+                    "the server accepts TLS first but then does not speak TDS inside it: {error}"
+                ),
+            )
+            .expected("a PRELOGIN answer inside TLS")
+            .actual(error.to_string()),
+            session,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::verdicts::{finding, verdict};
+    use crate::facts::tls::{Cause, PreloginResponse, Stage};
+
+    fn session(protocol: TlsVersion, alpn: Option<&str>) -> TlsSession {
+        TlsSession {
+            protocol,
+            cipher_suite: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384".to_owned(),
+            alpn: alpn.map(str::to_owned),
+            chain: Vec::new(),
+            server_packet_types: Vec::new(),
+        }
+    }
+
+    fn failed(cause: Cause) -> Attempt {
+        Attempt::Failed(ProbeError::new(Stage::TlsHandshake, cause))
+    }
+
+    fn timed_out() -> Attempt {
+        failed(Cause::TimedOut { after_millis: 5000 })
+    }
+
+    fn alert() -> Attempt {
+        failed(Cause::Alert {
+            description: "handshake failure".to_owned(),
+        })
+    }
+
+    fn hello(version: TlsVersion) -> Result<LegacyAnswer, ProbeError> {
+        Ok(LegacyAnswer::Hello {
+            version,
+            cipher_suite: "TLS_RSA_WITH_AES_128_CBC_SHA".to_owned(),
+            chain: Vec::new(),
+        })
+    }
+
+    const TLS_1_0: TlsVersion = TlsVersion(0x0301);
+
+    #[test]
+    fn handshake_verdicts() {
+        let meta = Handshake::new().meta;
+        let judge = |attempt: &Attempt, legacy: Option<&Result<LegacyAnswer, ProbeError>>| {
+            judge_handshake(attempt, legacy, &meta, "SQLEXPRESS")
+        };
+        let done = finding(judge(
+            &Attempt::Done(session(TlsVersion::TLS_1_2, None), "inside TDS 7.x"),
+            None,
+        ));
+        assert_eq!(done.status, crate::finding::Status::Pass);
+        assert!(
+            done.message.contains("inside TDS 7.x: TLS 1.2"),
+            "{}",
+            done.message
+        );
+        assert_eq!(verdict(&judge(&timed_out(), None)), "error");
+        let old = finding(judge(&alert(), Some(&hello(TLS_1_0))));
+        assert_eq!(old.status, crate::finding::Status::Fail);
+        assert_eq!(old.actual.as_deref(), Some("TLS 1.0"));
+        assert_eq!(old.remediation.as_deref(), Some(ENABLE_TLS12));
+        let refused = finding(judge(&alert(), Some(&hello(TlsVersion::TLS_1_2))));
+        assert_eq!(refused.status, crate::finding::Status::Fail);
+        assert!(
+            refused.message.contains("handshake failure"),
+            "{}",
+            refused.message
+        );
+        assert!(
+            refused
+                .remediation
+                .unwrap()
+                .contains("Protocols for SQLEXPRESS"),
+            "the instance is named"
+        );
+        assert_eq!(verdict(&judge(&alert(), None)), "fail");
+    }
+
+    #[test]
+    fn protocol_verdicts() {
+        let judge = |attempt: &Attempt, legacy: Option<&Result<LegacyAnswer, ProbeError>>| {
+            judge_protocol(attempt, legacy, Severity::Fail)
+        };
+        let done = finding(judge(
+            &Attempt::Done(session(TlsVersion(0x0304), None), "inside TDS 7.x"),
+            None,
+        ));
+        assert_eq!(done.message, "the server negotiates TLS 1.3");
+        assert_eq!(
+            verdict(&judge(&timed_out(), Some(&hello(TLS_1_0)))),
+            "error"
+        );
+        let old = finding(judge(&alert(), Some(&hello(TLS_1_0))));
+        assert_eq!(old.status, crate::finding::Status::Fail);
+        assert!(old.message.contains("only TLS 1.0"), "{}", old.message);
+        let seen = finding(judge(&alert(), Some(&hello(TlsVersion::TLS_1_2))));
+        assert_eq!(seen.status, crate::finding::Status::Pass);
+        assert!(
+            seen.message.contains("see tls.handshake"),
+            "{}",
+            seen.message
+        );
+        let refused_all = judge(
+            &alert(),
+            Some(&Ok(LegacyAnswer::Alert {
+                description: "protocol version".to_owned(),
+            })),
+        );
+        assert_eq!(verdict(&refused_all), "error");
+        let both_failed = judge(
+            &alert(),
+            Some(&Err(ProbeError::new(Stage::TlsHandshake, Cause::Reset))),
+        );
+        assert_eq!(verdict(&both_failed), "error");
+        assert!(both_failed.unwrap_err().reason().contains("failed too"));
+    }
+
+    fn strict_failure(
+        cause: Cause,
+        first_byte: Option<u8>,
+    ) -> Result<StrictExchange, StrictFailure> {
+        Err(StrictFailure {
+            error: ProbeError::new(Stage::TlsHandshake, cause),
+            bytes_received: usize::from(first_byte.is_some()) * 7,
+            first_byte,
+        })
+    }
+
+    #[test]
+    fn strict_verdicts() {
+        let judge =
+            |strict: Result<StrictExchange, StrictFailure>| judge_strict(&strict, Severity::Warn);
+        let prelogin = PreloginResponse {
+            version: None,
+            encryption: Some(crate::facts::tls::Encryption::Required),
+            client_cert_requested: false,
+            mars: None,
+            fed_auth_required: None,
+        };
+        let works = finding(judge(Ok(StrictExchange {
+            session: session(TlsVersion(0x0304), Some("tds/8.0")),
+            prelogin: Ok(prelogin),
+        })));
+        assert_eq!(works.status, crate::finding::Status::Pass);
+        assert!(works.message.contains("ALPN tds/8.0"), "{}", works.message);
+        let mute = judge(Ok(StrictExchange {
+            session: session(TlsVersion(0x0304), None),
+            prelogin: Err(ProbeError::new(Stage::PreloginInsideTls, Cause::Closed)),
+        }));
+        assert_eq!(verdict(&mute), "warn");
+        assert_eq!(
+            verdict(&judge(strict_failure(
+                Cause::TimedOut { after_millis: 5000 },
+                None
+            ))),
+            "error"
+        );
+        let broke = judge(strict_failure(
+            Cause::Tls {
+                detail: "bad record".to_owned(),
+            },
+            Some(0x16),
+        ));
+        assert_eq!(verdict(&broke), "warn");
+        assert_eq!(
+            verdict(&judge(strict_failure(Cause::Closed, Some(0x04)))),
+            "skip:not_applicable"
+        );
+        assert_eq!(
+            verdict(&judge(strict_failure(Cause::Reset, None))),
+            "skip:not_applicable"
+        );
     }
 }

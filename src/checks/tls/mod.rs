@@ -34,28 +34,18 @@ pub fn checks() -> Vec<Arc<dyn Check>> {
     ]
 }
 
-/// The instance as SQL Server Configuration Manager lists it.
-fn instance(ctx: &RunContext) -> String {
-    ctx.target
-        .server
-        .instance
-        .clone()
-        .unwrap_or_else(|| "MSSQLSERVER".to_owned())
-}
-
 /// Where a certificate and ForceEncryption are set (PMP guide step 3).
-fn configuration_manager_steps(ctx: &RunContext) -> String {
+fn configuration_manager_steps(instance: &str) -> String {
     format!(
-        "On the SQL Server machine open SQL Server Configuration Manager → SQL Server Network Configuration → right-click \"Protocols for {}\" → Properties: on the Certificate tab select the certificate, on the Flags tab set Force Encryption = Yes, then restart the SQL Server service (PMP guide step 3).",
-        instance(ctx)
+        "On the SQL Server machine open SQL Server Configuration Manager → SQL Server Network Configuration → right-click \"Protocols for {instance}\" → Properties: on the Certificate tab select the certificate, on the Flags tab set Force Encryption = Yes, then restart the SQL Server service (PMP guide step 3).",
     )
 }
 
 /// How to get a proper certificate in place (PMP guide steps 1–3).
-fn install_certificate_steps(ctx: &RunContext) -> String {
+fn install_certificate_steps(instance: &str) -> String {
     format!(
         "Request a certificate whose Common Name and subject alternative name are the server's fully qualified name (for example `openssl genrsa -out server.key 2048` and `openssl req -new -key server.key -out server.csr`, CN = the FQDN) and have your CA sign it (PMP guide step 1.A). Import it with its private key into Local Computer → Personal → Certificates on the SQL Server machine (MMC, step 1.A.3) and give the SQL Server service account read access to the private key. {} Copy the CA's root certificate to <PMP folder>/bin and run `importCert.bat <root.cer>` there (step 1.A.4).",
-        configuration_manager_steps(ctx)
+        configuration_manager_steps(instance)
     )
 }
 
