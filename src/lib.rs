@@ -20,6 +20,7 @@ pub mod estate;
 pub mod exit;
 pub mod facts;
 pub mod finding;
+pub mod human;
 pub mod outcome;
 pub mod pack;
 pub mod params;
