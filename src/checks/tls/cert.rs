@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{install_certificate_steps, rfc3339, with_certificate};
+use super::{install_certificate_steps, reissue_certificate_steps, rfc3339, with_certificate};
 use crate::certificate::KeyKind;
 use crate::certificate::hostname::{self, NameMatch};
 use crate::certificate::trust::{
@@ -123,7 +123,7 @@ impl Check for Hostname {
             .actual("no DNS subject alternative name")
             .remediation(format!(
                 "Reissue the certificate with a subject alternative name DNS:{expected} (keep CN = {expected}). {}",
-                install_certificate_steps(ctx)
+                reissue_certificate_steps(ctx)
             )),
             NameMatch::Mismatch => {
                 let mut message = format!("the certificate is not issued for `{expected}`");
@@ -145,7 +145,8 @@ impl Check for Hostname {
                     Some(fqdn) if hostname::is_short_or_ip(expected) => format!(
                         "Connect with the name the certificate carries: set `host = \"{fqdn}\"` under [server] (and in PMP's ChangeDB Host Name), or set [tls] expected_name if the application uses another name than this target file."
                     ),
-                    _ => install_certificate_steps(ctx),
+                    // Trusting the CA is tls.cert.chain's step, not this one's.
+                    _ => reissue_certificate_steps(ctx),
                 };
                 Finding::problem(self.meta.severity, message)
                     .expected(expected.clone())
@@ -392,17 +393,18 @@ impl Check for Validity {
                     rfc3339(cert.not_before)
                 ))
             } else if now > cert.not_after {
-                let days = (now - cert.not_after).whole_days();
                 Some(format!(
-                    "{who} expired on {} ({days} days ago)",
-                    rfc3339(cert.not_after)
+                    "{who} expired on {} ({})",
+                    rfc3339(cert.not_after),
+                    crate::human::relative((now - cert.not_after).whole_seconds())
                 ))
             } else {
                 let left = (cert.not_after - now).whole_days();
                 if left < warn_days {
                     soon.push(format!(
-                        "{who} expires on {} (in {left} days)",
-                        rfc3339(cert.not_after)
+                        "{who} expires on {} ({})",
+                        rfc3339(cert.not_after),
+                        crate::human::relative((now - cert.not_after).whole_seconds())
                     ));
                 }
                 None
@@ -437,10 +439,10 @@ impl Check for Validity {
                 .expected(format!("more than {warn_days} days of validity left"))
                 .remediation(format!("Renew it now: {}", self.meta.fix))
         } else {
-            let left = (leaf.not_after - now).whole_days();
             Finding::pass(format!(
-                "valid until {} ({left} days left)",
-                rfc3339(leaf.not_after)
+                "valid until {} (expires {})",
+                rfc3339(leaf.not_after),
+                crate::human::relative((now - leaf.not_after).whole_seconds())
             ))
         };
         Ok(leaf_finding(finding, &chain))
@@ -509,7 +511,7 @@ impl Check for Key {
         } else {
             let remediation = match judged.replace_anchor_steps(ctx) {
                 Some(steps) if anchor_weak => steps,
-                _ => format!("{} {}", self.meta.fix, install_certificate_steps(ctx)),
+                _ => format!("{} {}", self.meta.fix, reissue_certificate_steps(ctx)),
             };
             Finding::problem(self.meta.severity, format!("weak key: {}", weak.join("; ")))
                 .expected("RSA ≥ 2048 bits or EC ≥ P-256")
@@ -583,7 +585,7 @@ impl Check for Signature {
                 .remediation(format!(
                     "{} {}",
                     self.meta.fix,
-                    install_certificate_steps(ctx)
+                    reissue_certificate_steps(ctx)
                 ))
         };
         Ok(leaf_finding(
@@ -667,7 +669,7 @@ impl Check for Usage {
             .remediation(format!(
                 "{} {}",
                 self.meta.fix,
-                install_certificate_steps(ctx)
+                reissue_certificate_steps(ctx)
             ))
         };
         Ok(leaf_finding(
@@ -726,7 +728,7 @@ impl Check for Profile {
                 .remediation(format!(
                     "Ask the CA to issue instead: {}. Then install the new certificate: {}",
                     instead.join("; "),
-                    install_certificate_steps(ctx)
+                    reissue_certificate_steps(ctx)
                 ))
         };
         Ok(leaf_finding(

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{configuration_manager_steps, install_certificate_steps, strict_only};
+use super::{force_encryption_step, install_certificate_steps, strict_only};
 use crate::context::RunContext;
 use crate::facts::tls::Encryption;
 use crate::facts::tls::{Prelogin, PreloginAnswer};
@@ -135,7 +135,7 @@ impl Check for Forced {
                 )
                 .expected("ENCRYPT_REQ (ForceEncryption = Yes)")
                 .actual("ENCRYPT_OFF")
-                .remediation(configuration_manager_steps(ctx)),
+                .remediation(force_encryption_step(ctx)),
                 &answer,
             )),
             Some(Encryption::NotSupported) | None => Err(Stop::blocked(["tls.encryption.available"], 

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{install_certificate_steps, strict_only};
+use super::{reissue_certificate_steps, strict_only};
 use crate::context::RunContext;
 use crate::facts::tls::{LegacyAnswer, ProbeError, TlsSession, TlsVersion};
 use crate::facts::tls::{LegacyTls, Tds7Handshake, Tds8Strict};
@@ -117,7 +117,7 @@ impl Check for Handshake {
             .remediation(format!(
                 "{} If a certificate is configured, check in the SQL Server error log that the service could load it. {}",
                 self.meta.fix,
-                install_certificate_steps(ctx)
+                reissue_certificate_steps(ctx)
             )))
     }
 }
