@@ -62,9 +62,11 @@ impl Check for Login {
             .filter(|kind| kind.account(&ctx.target).is_ok())
             .collect();
         if configured.is_empty() {
-            return Err(Stop::not_configured(
-                "no account to log in with: add a [sql] section with `user` (and, for backups, `user` under [backup]) to the target file",
-            ));
+            return Err(Stop::not_configured(format!(
+                "no account to log in with: {}; for backups, also {}",
+                ctx.target.how_to_set("sql", &["user"]),
+                ctx.target.how_to_set("backup", &["user"])
+            )));
         }
         let mut verdicts = Vec::new();
         let mut first_stop = None;
