@@ -2,7 +2,9 @@
 //! of every key that holds a secret replaced by `<redacted>`. Re-serialising
 //! (rather than copying) drops comments, where people also note passwords;
 //! `password_env` and `password_file` stay, since they name where a secret
-//! is, not the secret. The redactor then masks anything it knows besides.
+//! is, not the secret. Every other value (and key) has what the redactor
+//! knows masked before it is laid out, so the header's own words are never
+//! rewritten.
 
 use std::path::Path;
 
@@ -22,7 +24,7 @@ impl CommandLine {
                 if value.is_empty() {
                     flag.clone()
                 } else {
-                    format!("{flag} {value}")
+                    format!("{flag} {}", crate::redact::scrub(value))
                 }
             })
             .collect::<Vec<_>>()
@@ -45,7 +47,7 @@ pub fn redacted(path: Option<&Path>, command_line: &CommandLine) -> String {
                 "# The target file {}, re-serialised by mssql-preflight bundle:\n\
                  # comments and layout are dropped, secret values read {MASK}.\n\
                  # Command-line overrides (they win over this file): {overrides}\n\n",
-                path.display()
+                crate::redact::scrub(&path.display().to_string())
             ));
             match std::fs::read_to_string(path)
                 .map_err(|e| e.to_string())
@@ -57,7 +59,10 @@ pub fn redacted(path: Option<&Path>, command_line: &CommandLine) -> String {
                         format!("# cannot re-serialise the target file: {e}\n")
                     }));
                 }
-                Err(e) => out.push_str(&format!("# cannot read the target file: {e}\n")),
+                Err(e) => out.push_str(&format!(
+                    "# cannot read the target file: {}\n",
+                    crate::redact::scrub(&e)
+                )),
             }
         }
         None => {
@@ -66,7 +71,7 @@ pub fn redacted(path: Option<&Path>, command_line: &CommandLine) -> String {
             ));
         }
     }
-    crate::redact::scrub(&out).into_owned()
+    out
 }
 
 /// Whether a key's value is a secret: one of its words names one, unless the
@@ -92,13 +97,16 @@ pub fn is_secret_key(key: &str) -> bool {
     lower.contains("connection_string") || words.iter().any(|w| SECRET_WORDS.contains(w))
 }
 
+/// Secret keys' values replaced by the mask, and every other key and
+/// string with what the redactor knows masked.
 fn mask_table(table: &mut toml::Table) {
-    for (key, value) in table.iter_mut() {
-        if is_secret_key(key) {
-            *value = toml::Value::String(MASK.to_owned());
+    for (key, mut value) in std::mem::take(table) {
+        if is_secret_key(&key) {
+            value = toml::Value::String(MASK.to_owned());
         } else {
-            mask_value(value);
+            mask_value(&mut value);
         }
+        table.insert(crate::redact::scrub(&key).into_owned(), value);
     }
 }
 
@@ -106,6 +114,11 @@ fn mask_value(value: &mut toml::Value) {
     match value {
         toml::Value::Table(t) => mask_table(t),
         toml::Value::Array(items) => items.iter_mut().for_each(mask_value),
+        toml::Value::String(text) => {
+            if let std::borrow::Cow::Owned(masked) = crate::redact::scrub(text) {
+                *text = masked;
+            }
+        }
         _ => {}
     }
 }

@@ -136,11 +136,7 @@ fn estate_members(
     zip.add("junit.xml", estate.render(Format::Junit, Style::PLAIN));
     zip.add("debug.log", debug_log);
     for (name, members) in folders {
-        for path in members.paths() {
-            if let Some(bytes) = members.get(path) {
-                zip.add(format!("{name}/{path}"), bytes.to_vec());
-            }
-        }
+        zip.extend_under(&name, members);
     }
     zip
 }
