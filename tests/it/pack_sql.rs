@@ -25,24 +25,69 @@ const BUILT_IN: [&str; 4] = [
 
 /// One rule answering a query that matches `pattern` with one int/bit column.
 fn rule(pattern: &str, column: &str, ty: &str, rows: &str) -> String {
-    format!(
-        "[[rules]]\npattern = '{pattern}'\ncolumns = [{{ name = \"{column}\", type = \"{ty}\" }}]\nrows = {rows}\n\n"
-    )
+    rule_with(pattern, column, ty, rows, &[])
+}
+
+/// [`rule`] with more text columns after the judged one, each with its
+/// value in every row: what the built-in packs' message templates read.
+fn rule_with(pattern: &str, column: &str, ty: &str, rows: &str, texts: &[(&str, &str)]) -> String {
+    let mut columns = format!("{{ name = \"{column}\", type = \"{ty}\" }}");
+    let mut extra = String::new();
+    for (name, value) in texts {
+        columns.push_str(&format!(
+            ", {{ name = \"{name}\", type = \"nvarchar(200)\" }}"
+        ));
+        extra.push_str(&format!(", \"{value}\""));
+    }
+    // `[[v]]` becomes `[[v, "text", …]]`; no row stays no row.
+    let rows = match rows.strip_prefix("[[").and_then(|r| r.strip_suffix("]]")) {
+        Some(value) => format!("[[{value}{extra}]]"),
+        None => rows.to_owned(),
+    };
+    format!("[[rules]]\npattern = '{pattern}'\ncolumns = [{columns}]\nrows = {rows}\n\n")
 }
 
 /// Answers for the four built-in pack queries: `values` in BUILT_IN order,
-/// each a TOML rows literal (`[[1]]`, `[[{}]]` for NULL, `[]` for no row).
+/// each a TOML rows literal (`[[1]]`, `[[{}]]` for NULL, `[]` for no row),
+/// with the columns their messages name.
 fn answers(values: [&str; 4]) -> String {
+    let log_handling = if values[1] == "[[1]]" {
+        "its log has been backed up since the last full backup"
+    } else {
+        "its log has not been backed up since the last full backup, so it only grows"
+    };
+    let protection = if values[3] == "[[1]]" {
+        "is also protected by the service master key"
+    } else {
+        "is protected only by its password"
+    };
     [
-        rule(r"sys\.database_files", "data_mb", "int", values[0]),
-        rule(
+        rule_with(
+            r"sys\.database_files",
+            "data_mb",
+            "int",
+            values[0],
+            &[("database_name", "PassTrix")],
+        ),
+        rule_with(
             "database_recovery_status",
             "log_is_managed",
             "int",
             values[1],
+            &[
+                ("database_name", "PassTrix"),
+                ("recovery_model", "FULL"),
+                ("log_handling", log_handling),
+            ],
         ),
         rule("BackupSettings", "invalid_values", "int", values[2]),
-        rule("MS_DatabaseMasterKey", "opened_by_server", "bit", values[3]),
+        rule_with(
+            "MS_DatabaseMasterKey",
+            "opened_by_server",
+            "bit",
+            values[3],
+            &[("database_name", "PassTrix"), ("protection", protection)],
+        ),
     ]
     .concat()
 }
@@ -83,8 +128,12 @@ async fn built_in_sql_pack_checks_pass_on_a_well_kept_server() {
 #[tokio::test]
 async fn built_in_sql_pack_checks_warn_with_the_fix() {
     let report = run_built_in(["[[9000]]", "[[0]]", "[[3]]", "[[0]]"]).await;
+    // Each says what it found, in the words of its pack's message template.
     let express = assert_status(&report, "sql.express.size-limit", Status::Warn);
-    assert!(express.message.contains("9000"), "{express:#?}");
+    assert_eq!(
+        express.message,
+        "the data files of `PassTrix` hold 9000 MB; SQL Server Express stops a database at 10,240 MB"
+    );
     assert!(
         express
             .remediation
@@ -94,6 +143,10 @@ async fn built_in_sql_pack_checks_warn_with_the_fix() {
         "{express:#?}"
     );
     let log = assert_status(&report, "sql.database.log-backups", Status::Warn);
+    assert_eq!(
+        log.message,
+        "`PassTrix` is in FULL recovery: its log has not been backed up since the last full backup, so it only grows"
+    );
     assert!(
         log.remediation
             .as_deref()
@@ -105,11 +158,15 @@ async fn built_in_sql_pack_checks_warn_with_the_fix() {
         "sql.passwordstate.backup-impersonation",
         Status::Warn,
     );
-    assert!(
-        impersonation.message.contains("value is 3"),
-        "{impersonation:#?}"
+    assert_eq!(
+        impersonation.message,
+        "3 of the nine impersonation settings in BackupSettings are not 2, 4 or 9"
     );
     let key = assert_status(&report, "sql.pmp.master-key-protection", Status::Warn);
+    assert_eq!(
+        key.message,
+        "the master key of `PassTrix` is protected only by its password"
+    );
     assert!(
         key.remediation
             .as_deref()
