@@ -35,43 +35,60 @@ impl CommandLine {
 /// The bundle's target.toml: the file's settings with secrets masked, headed
 /// by where it came from and the command line's overrides.
 pub fn redacted(path: Option<&Path>, command_line: &CommandLine) -> String {
-    let mut out = String::new();
-    let overrides = if command_line.flags.is_empty() {
+    let Some(path) = path else {
+        return format!(
+            "# No target file: the target came from the command line: {}\n",
+            overrides(command_line)
+        );
+    };
+    let source = format!("The target file {}", path.display());
+    match std::fs::read_to_string(path) {
+        Ok(text) => redacted_text(&text, &source, command_line),
+        Err(e) => format!(
+            "{}# cannot read the target file: {}\n",
+            header(&source, command_line),
+            crate::redact::scrub(&e.to_string())
+        ),
+    }
+}
+
+/// [`redacted`] for settings given as text: `source` says where they came
+/// from ("The target file t.toml", "Target `sql01` of the inventory …").
+pub fn redacted_text(text: &str, source: &str, command_line: &CommandLine) -> String {
+    let mut out = header(source, command_line);
+    match text.parse::<toml::Table>() {
+        Ok(mut table) => {
+            mask_table(&mut table);
+            out.push_str(
+                &toml::to_string_pretty(&table)
+                    .unwrap_or_else(|e| format!("# cannot re-serialise the target file: {e}\n")),
+            );
+        }
+        Err(e) => out.push_str(&format!(
+            "# cannot read the target file: {}\n",
+            crate::redact::scrub(&e.to_string())
+        )),
+    }
+    out
+}
+
+fn overrides(command_line: &CommandLine) -> String {
+    if command_line.flags.is_empty() {
         "none".to_owned()
     } else {
         command_line.describe()
-    };
-    match path {
-        Some(path) => {
-            out.push_str(&format!(
-                "# The target file {}, re-serialised by mssql-preflight bundle:\n\
-                 # comments and layout are dropped, secret values read {MASK}.\n\
-                 # Command-line overrides (they win over this file): {overrides}\n\n",
-                crate::redact::scrub(&path.display().to_string())
-            ));
-            match std::fs::read_to_string(path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| text.parse::<toml::Table>().map_err(|e| e.to_string()))
-            {
-                Ok(mut table) => {
-                    mask_table(&mut table);
-                    out.push_str(&toml::to_string_pretty(&table).unwrap_or_else(|e| {
-                        format!("# cannot re-serialise the target file: {e}\n")
-                    }));
-                }
-                Err(e) => out.push_str(&format!(
-                    "# cannot read the target file: {}\n",
-                    crate::redact::scrub(&e)
-                )),
-            }
-        }
-        None => {
-            out.push_str(&format!(
-                "# No target file: the target came from the command line: {overrides}\n"
-            ));
-        }
     }
-    out
+}
+
+/// The comment heading target.toml, its values masked.
+fn header(source: &str, command_line: &CommandLine) -> String {
+    format!(
+        "# {}, re-serialised by mssql-preflight bundle:\n\
+         # comments and layout are dropped, secret values read {MASK}.\n\
+         # Command-line overrides (they win over this file): {}\n\n",
+        crate::redact::scrub(source),
+        overrides(command_line)
+    )
 }
 
 /// Whether a key's value is a secret: one of its words names one, unless the

@@ -120,6 +120,7 @@ pub fn prepare(args: &RunArgs) -> Result<PreparedEstate, String> {
             name: entry.name.clone(),
             tags: entry.tags.clone(),
             target: Arc::new(target),
+            target_toml: entry.target_toml().to_owned(),
             plan,
             options,
         });
