@@ -20,6 +20,7 @@ pub mod estate;
 pub(crate) mod exit;
 pub mod facts;
 pub mod finding;
+pub mod human;
 pub(crate) mod meta;
 pub mod outcome;
 pub mod pack;

@@ -2,7 +2,7 @@
 //! (`--fail-on`). The headline, the exit code, JSON, JUnit, Markdown and HTML
 //! all read what this module decides; none of them re-derives it.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -241,10 +241,12 @@ pub fn headline(results: &[CheckResult], decision: &Decision, fail_on: FailOn) -
         Verdict::NothingChecked if results.is_empty() => {
             "Nothing checked: no check matched the selection".to_owned()
         }
-        Verdict::NothingChecked => format!(
-            "Nothing checked: every selected check was skipped as not applicable or not configured{}",
-            to_configure(results, &not_configured)
-        ),
+        // What each skipped check needs is said once, in the skipped
+        // groups of the report, not again here.
+        Verdict::NothingChecked => {
+            "Nothing checked: every selected check was skipped as not applicable or not configured"
+                .to_owned()
+        }
         Verdict::NotReady => {
             let failed = status_ids(Status::Fail);
             let mut parts = Vec::new();
@@ -299,9 +301,8 @@ pub fn headline(results: &[CheckResult], decision: &Decision, fail_on: FailOn) -
     };
     if decision.verdict != Verdict::NothingChecked && !not_configured.is_empty() {
         line.push_str(&format!(
-            "; {} not configured{}",
-            counted(not_configured.len(), "check"),
-            to_configure(results, &not_configured)
+            "; {} not configured",
+            counted(not_configured.len(), "check")
         ));
     }
     let counts: Vec<String> = Status::ALL
@@ -338,30 +339,6 @@ fn named(ids: &[&str]) -> String {
             ids.len() - NAMED_IN_HEADLINE
         )
     }
-}
-
-/// What to add to run the not-configured checks: their distinct reasons,
-/// the part after "…:" where a reason says what is missing first.
-fn to_configure(results: &[CheckResult], not_configured: &[&str]) -> String {
-    let mut reasons: BTreeSet<String> = BTreeSet::new();
-    for result in results
-        .iter()
-        .filter(|r| not_configured.contains(&r.id.as_str()))
-    {
-        let reason = result.skip.as_ref().map_or("", |s| s.reason.as_str());
-        let what = reason
-            .split_once(": ")
-            .map_or(reason, |(_, what)| what)
-            .trim();
-        if !what.is_empty() {
-            reasons.insert(what.to_owned());
-        }
-    }
-    if reasons.is_empty() {
-        return String::new();
-    }
-    let list: Vec<String> = reasons.into_iter().collect();
-    format!(" — to run them: {}", list.join("; "))
 }
 
 #[cfg(test)]

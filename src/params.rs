@@ -64,7 +64,6 @@ impl Params {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

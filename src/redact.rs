@@ -59,6 +59,50 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     out
 }
 
+/// Applies `change` to every string in `value`; true if anything changed.
+pub fn map_strings(value: &mut serde_json::Value, change: &dyn Fn(&str) -> Cow<'_, str>) -> bool {
+    match value {
+        serde_json::Value::String(text) => match change(text) {
+            Cow::Owned(clean) => {
+                *text = clean;
+                true
+            }
+            Cow::Borrowed(_) => false,
+        },
+        serde_json::Value::Array(items) => {
+            let mut changed = false;
+            for item in items {
+                changed |= map_strings(item, change);
+            }
+            changed
+        }
+        serde_json::Value::Object(map) => {
+            let mut changed = false;
+            let entries = std::mem::take(map);
+            for (key, mut v) in entries {
+                changed |= map_strings(&mut v, change);
+                let key = match change(&key) {
+                    Cow::Owned(clean) => {
+                        changed = true;
+                        clean
+                    }
+                    Cow::Borrowed(_) => key,
+                };
+                map.insert(key, v);
+            }
+            changed
+        }
+        _ => false,
+    }
+}
+
+/// `value` with every registered secret masked in each string and key: a
+/// value masked before it is laid out, so the layout around it is never
+/// rewritten.
+pub fn scrub_json(value: &mut serde_json::Value) {
+    map_strings(value, &|text| scrub(text));
+}
+
 /// Bytes version of [`scrub`] for binary-safe members of a bundle: every
 /// form is masked, whether or not the bytes are UTF-8.
 pub fn scrub_bytes(bytes: &[u8]) -> Cow<'_, [u8]> {

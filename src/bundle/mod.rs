@@ -2,9 +2,14 @@
 //!
 //! A finished [`Run`] and a few things gathered around it (the environment,
 //! the redacted target file, the debug log) become [`Members`]; each family
-//! adds what its facts saw through [`families::contributions`]; every member
-//! is scrubbed by the one redactor on its way into the zip. README.md
+//! adds what its facts saw through [`families::contributions`]. README.md
 //! ("Support bundle") documents the layout; [`LAYOUT`] is the same list.
+//!
+//! Secrets: a member the tool lays out (reports, README, JSON, target.toml)
+//! is made of values masked before layout, so a password that is an
+//! ordinary word ("the") never rewrites the tool's own sentences; a member
+//! that is someone else's bytes (the debug log, certificates, packs) is
+//! scrubbed whole by the one redactor, byte by byte, on its way into the zip.
 
 pub(crate) mod environment;
 pub(crate) mod families;
@@ -66,28 +71,56 @@ pub const LAYOUT: &[(&str, &str)] = &[
     ("debug.log", "the run's log at debug level"),
 ];
 
+/// Where a member's secrets are masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Masking {
+    /// Someone else's bytes: the redactor scrubs every byte as the zip is written.
+    Bytes,
+    /// Laid out by the tool from values masked first: the layout, the
+    /// tool's own words, is written as it is.
+    Values,
+}
+
 /// The files of a bundle, in the order they are written.
 #[derive(Debug, Default)]
 pub struct Members {
-    entries: Vec<(String, Vec<u8>)>,
+    entries: Vec<(String, Vec<u8>, Masking)>,
 }
 
 impl Members {
-    /// Adds (or replaces) the member at `path`.
+    /// Adds (or replaces) the member at `path`: bytes the tool did not
+    /// write (a log, a certificate, a pack), scrubbed whole on the way out.
     pub fn add(&mut self, path: impl Into<String>, bytes: impl Into<Vec<u8>>) {
-        let path = path.into();
-        let bytes = bytes.into();
-        match self.entries.iter_mut().find(|(p, _)| *p == path) {
-            Some(entry) => entry.1 = bytes,
-            None => self.entries.push((path, bytes)),
+        self.put(path.into(), bytes.into(), Masking::Bytes);
+    }
+
+    /// Adds (or replaces) the member at `path`: text the tool laid out from
+    /// values whose secrets it masked first (see `report::Report::render`).
+    pub fn add_laid_out(&mut self, path: impl Into<String>, text: impl Into<Vec<u8>>) {
+        self.put(path.into(), text.into(), Masking::Values);
+    }
+
+    fn put(&mut self, path: String, bytes: Vec<u8>, masking: Masking) {
+        match self.entries.iter_mut().find(|(p, ..)| *p == path) {
+            Some(entry) => {
+                entry.1 = bytes;
+                entry.2 = masking;
+            }
+            None => self.entries.push((path, bytes, masking)),
         }
     }
 
+    /// `value` as a JSON member, each of its strings masked before layout.
     pub fn json(&mut self, path: impl Into<String>, value: &impl Serialize) {
-        let mut text = serde_json::to_string_pretty(value)
-            .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise: {e}\"}}"));
-        text.push('\n');
-        self.add(path, text);
+        let text = match serde_json::to_value(value) {
+            Ok(mut value) => {
+                crate::redact::scrub_json(&mut value);
+                serde_json::to_string_pretty(&value)
+                    .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialise: {e}\"}}"))
+            }
+            Err(e) => format!("{{\"error\": \"cannot serialise: {e}\"}}"),
+        };
+        self.add_laid_out(path, text + "\n");
     }
 
     /// A member that says why its content is missing, in its own format.
@@ -98,7 +131,8 @@ impl Members {
                 &serde_json::json!({ "available": false, "reason": reason }),
             );
         } else {
-            self.add(path, format!("Not available: {reason}\n"));
+            let reason = crate::redact::scrub(reason);
+            self.add_laid_out(path, format!("Not available: {reason}\n"));
         }
     }
 
@@ -118,7 +152,7 @@ impl Members {
 
     /// Whether a member is at `path`, or (for `dir/`) under it.
     pub fn contains(&self, path: &str) -> bool {
-        self.entries.iter().any(|(p, _)| {
+        self.entries.iter().any(|(p, ..)| {
             if path.ends_with('/') {
                 p.starts_with(path)
             } else {
@@ -128,14 +162,21 @@ impl Members {
     }
 
     pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(p, _)| p.as_str())
+        self.entries.iter().map(|(p, ..)| p.as_str())
     }
 
     pub fn get(&self, path: &str) -> Option<&[u8]> {
         self.entries
             .iter()
-            .find(|(p, _)| p == path)
-            .map(|(_, b)| b.as_slice())
+            .find(|(p, ..)| p == path)
+            .map(|(_, b, _)| b.as_slice())
+    }
+
+    /// Copies every member of `other` under `folder/`, as it was added.
+    pub fn extend_under(&mut self, folder: &str, other: Members) {
+        for (path, bytes, masking) in other.entries {
+            self.put(format!("{folder}/{path}"), bytes, masking);
+        }
     }
 }
 
@@ -164,14 +205,25 @@ pub struct Inputs {
 pub fn collect(run: &Run, inputs: Inputs) -> Members {
     let report = &run.report;
     let mut members = Members::default();
-    members.add("README.txt", Vec::new());
-    members.add("report.json", report.render(Format::Json, Style::PLAIN));
-    members.add("report.md", report.render(Format::Markdown, Style::PLAIN));
-    members.add("report.html", report.render(Format::Html, Style::PLAIN));
-    members.add("junit.xml", report.render(Format::Junit, Style::PLAIN));
+    members.add_laid_out("README.txt", Vec::new());
+    // In the bundle the target file is its target.toml, wherever the run found it.
+    let mut report = report.clone();
+    if report.target.file.is_some() {
+        report.target.file = Some("target.toml".to_owned());
+    }
+    let report = &report;
+    // Reports mask their values before layout.
+    for (path, format) in [
+        ("report.json", Format::Json),
+        ("report.md", Format::Markdown),
+        ("report.html", Format::Html),
+        ("junit.xml", Format::Junit),
+    ] {
+        members.add_laid_out(path, report.render(format, Style::PLAIN));
+    }
     members.json("timings.json", &timings(report));
     members.json("environment.json", &inputs.environment);
-    members.add("target.toml", inputs.target_toml);
+    members.add_laid_out("target.toml", inputs.target_toml);
     for contribute in families::contributions() {
         contribute(run, &mut members);
     }
@@ -182,8 +234,8 @@ pub fn collect(run: &Run, inputs: Inputs) -> Members {
         members.add(format!("packs/{name}"), text);
     }
     members.add("debug.log", inputs.debug_log);
-    let readme = readme(report, &members);
-    members.add("README.txt", readme);
+    let readme = readme(&crate::report::masked(report), &members);
+    members.add_laid_out("README.txt", readme);
     members
 }
 
@@ -303,11 +355,14 @@ fn write_to(members: &Members, path: &Path, modified: OffsetDateTime) -> Result<
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(stamp)
         .unix_permissions(0o644);
-    for (name, bytes) in &members.entries {
+    for (name, bytes, masking) in &members.entries {
         zip.start_file(name.as_str(), options)
             .map_err(|e| e.to_string())?;
-        zip.write_all(&crate::redact::scrub_bytes(bytes))
-            .map_err(|e| e.to_string())?;
+        let bytes = match masking {
+            Masking::Bytes => crate::redact::scrub_bytes(bytes),
+            Masking::Values => std::borrow::Cow::Borrowed(bytes.as_slice()),
+        };
+        zip.write_all(&bytes).map_err(|e| e.to_string())?;
     }
     let mut inner = zip.finish().map_err(|e| e.to_string())?;
     inner.flush().map_err(|e| e.to_string())?;

@@ -2,7 +2,9 @@
 //! of every key that holds a secret replaced by `<redacted>`. Re-serialising
 //! (rather than copying) drops comments, where people also note passwords;
 //! `password_env` and `password_file` stay, since they name where a secret
-//! is, not the secret. The redactor then masks anything it knows besides.
+//! is, not the secret. Every other value (and key) has what the redactor
+//! knows masked before it is laid out, so the header's own words are never
+//! rewritten.
 
 use std::path::Path;
 
@@ -22,7 +24,7 @@ impl CommandLine {
                 if value.is_empty() {
                     flag.clone()
                 } else {
-                    format!("{flag} {value}")
+                    format!("{flag} {}", crate::redact::scrub(value))
                 }
             })
             .collect::<Vec<_>>()
@@ -33,40 +35,60 @@ impl CommandLine {
 /// The bundle's target.toml: the file's settings with secrets masked, headed
 /// by where it came from and the command line's overrides.
 pub fn redacted(path: Option<&Path>, command_line: &CommandLine) -> String {
-    let mut out = String::new();
-    let overrides = if command_line.flags.is_empty() {
+    let Some(path) = path else {
+        return format!(
+            "# No target file: the target came from the command line: {}\n",
+            overrides(command_line)
+        );
+    };
+    let source = format!("The target file {}", path.display());
+    match std::fs::read_to_string(path) {
+        Ok(text) => redacted_text(&text, &source, command_line),
+        Err(e) => format!(
+            "{}# cannot read the target file: {}\n",
+            header(&source, command_line),
+            crate::redact::scrub(&e.to_string())
+        ),
+    }
+}
+
+/// [`redacted`] for settings given as text: `source` says where they came
+/// from ("The target file t.toml", "Target `sql01` of the inventory …").
+pub fn redacted_text(text: &str, source: &str, command_line: &CommandLine) -> String {
+    let mut out = header(source, command_line);
+    match text.parse::<toml::Table>() {
+        Ok(mut table) => {
+            mask_table(&mut table);
+            out.push_str(
+                &toml::to_string_pretty(&table)
+                    .unwrap_or_else(|e| format!("# cannot re-serialise the target file: {e}\n")),
+            );
+        }
+        Err(e) => out.push_str(&format!(
+            "# cannot read the target file: {}\n",
+            crate::redact::scrub(&e.to_string())
+        )),
+    }
+    out
+}
+
+fn overrides(command_line: &CommandLine) -> String {
+    if command_line.flags.is_empty() {
         "none".to_owned()
     } else {
         command_line.describe()
-    };
-    match path {
-        Some(path) => {
-            out.push_str(&format!(
-                "# The target file {}, re-serialised by mssql-preflight bundle:\n\
-                 # comments and layout are dropped, secret values read {MASK}.\n\
-                 # Command-line overrides (they win over this file): {overrides}\n\n",
-                path.display()
-            ));
-            match std::fs::read_to_string(path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| text.parse::<toml::Table>().map_err(|e| e.to_string()))
-            {
-                Ok(mut table) => {
-                    mask_table(&mut table);
-                    out.push_str(&toml::to_string_pretty(&table).unwrap_or_else(|e| {
-                        format!("# cannot re-serialise the target file: {e}\n")
-                    }));
-                }
-                Err(e) => out.push_str(&format!("# cannot read the target file: {e}\n")),
-            }
-        }
-        None => {
-            out.push_str(&format!(
-                "# No target file: the target came from the command line: {overrides}\n"
-            ));
-        }
     }
-    crate::redact::scrub(&out).into_owned()
+}
+
+/// The comment heading target.toml, its values masked.
+fn header(source: &str, command_line: &CommandLine) -> String {
+    format!(
+        "# {}, re-serialised by mssql-preflight bundle:\n\
+         # comments and layout are dropped, secret values read {MASK}.\n\
+         # Command-line overrides (they win over this file): {}\n\n",
+        crate::redact::scrub(source),
+        overrides(command_line)
+    )
 }
 
 /// Whether a key's value is a secret: one of its words names one, unless the
@@ -92,13 +114,16 @@ pub fn is_secret_key(key: &str) -> bool {
     lower.contains("connection_string") || words.iter().any(|w| SECRET_WORDS.contains(w))
 }
 
+/// Secret keys' values replaced by the mask, and every other key and
+/// string with what the redactor knows masked.
 fn mask_table(table: &mut toml::Table) {
-    for (key, value) in table.iter_mut() {
-        if is_secret_key(key) {
-            *value = toml::Value::String(MASK.to_owned());
+    for (key, mut value) in std::mem::take(table) {
+        if is_secret_key(&key) {
+            value = toml::Value::String(MASK.to_owned());
         } else {
-            mask_value(value);
+            mask_value(&mut value);
         }
+        table.insert(crate::redact::scrub(&key).into_owned(), value);
     }
 }
 
@@ -106,6 +131,11 @@ fn mask_value(value: &mut toml::Value) {
     match value {
         toml::Value::Table(t) => mask_table(t),
         toml::Value::Array(items) => items.iter_mut().for_each(mask_value),
+        toml::Value::String(text) => {
+            if let std::borrow::Cow::Owned(masked) = crate::redact::scrub(text) {
+                *text = masked;
+            }
+        }
         _ => {}
     }
 }

@@ -174,6 +174,17 @@ pub struct RunArgs {
     /// Application database (overrides the target file).
     #[arg(long)]
     pub database: Option<String>,
+    /// The application's SQL account (overrides `user` under [sql]); its password comes from
+    /// password_env/password_file in the target file, --password-stdin or a prompt, never the command line.
+    #[arg(long, value_name = "USER")]
+    pub sql_user: Option<String>,
+    /// The account that runs backups (overrides `user` under [backup]); password as for --sql-user,
+    /// with --backup-password-stdin.
+    #[arg(long, value_name = "USER")]
+    pub backup_user: Option<String>,
+    /// Where backups go, a UNC path or a directory (overrides `destination` under [backup]).
+    #[arg(long, value_name = "PATH")]
+    pub backup_destination: Option<String>,
     /// Log in even when the server's certificate cannot be verified; SQL findings are then marked as unverified.
     #[arg(long)]
     pub trust_server_cert: bool,
@@ -260,14 +271,7 @@ pub enum ColorChoice {
     Never,
 }
 
-pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration like 5s, 500ms or 2m: {e}"))?;
-    if d.is_zero() {
-        return Err("a duration must be more than zero".to_owned());
-    }
-    Ok(d)
-}
+pub(super) use crate::human::parse_duration;
 
 fn parse_report_spec(text: &str) -> Result<(Format, PathBuf), String> {
     let (format, path) = text

@@ -102,6 +102,9 @@ fn command_line(args: &RunArgs) -> CommandLine {
     flag("--port", args.port.map(|p| p.to_string()));
     flag("--instance", args.instance.clone());
     flag("--database", args.database.clone());
+    flag("--sql-user", args.sql_user.clone());
+    flag("--backup-user", args.backup_user.clone());
+    flag("--backup-destination", args.backup_destination.clone());
     flag(
         "--trust-server-cert",
         args.trust_server_cert.then(String::new),

@@ -24,7 +24,7 @@ use crate::target::{SecretInputs, TargetOverrides};
 #[derive(Debug, Args, Clone, Default)]
 pub struct EstateArgs {
     /// Check every target of an inventory: a TOML file with one [[target]] table per server (`name`, `tags`, and the keys of a target file; [defaults] inherited) or a folder of target files (each named by its file stem).
-    #[arg(long, value_name = "FILE|DIR", conflicts_with_all = ["target", "host", "port", "instance", "database"])]
+    #[arg(long, value_name = "FILE|DIR", conflicts_with_all = ["target", "host", "port", "instance", "database", "sql_user", "backup_user", "backup_destination"])]
     pub inventory: Option<PathBuf>,
     /// Only the inventory's targets with this tag, or whose name matches this glob (repeatable).
     #[arg(long, value_name = "TAG|NAME-GLOB", requires = "inventory")]
@@ -121,6 +121,7 @@ pub fn prepare(args: &RunArgs) -> Result<PreparedEstate, String> {
             name: entry.name.clone(),
             tags: entry.tags.clone(),
             target: Arc::new(target),
+            target_toml: entry.target_toml().to_owned(),
             plan,
             options,
         });

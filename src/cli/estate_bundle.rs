@@ -93,7 +93,8 @@ pub fn bundle(args: BundleArgs, log: LogCapture) -> i32 {
 
 /// Each target's environment and redacted target file, gathered before the
 /// runtime starts threads (the local time zone is only readable before).
-/// For a target of an inventory file, the target file is the inventory.
+/// A target's target.toml is its own settings (for an inventory file, its
+/// [[target]] table with the defaults merged in), not the whole inventory.
 fn gather_per_target(prepared: &PreparedEstate) -> HashMap<String, (serde_json::Value, String)> {
     prepared
         .members
@@ -101,8 +102,17 @@ fn gather_per_target(prepared: &PreparedEstate) -> HashMap<String, (serde_json::
         .map(|member| {
             let environment =
                 serde_json::to_value(Environment::gather(&member.target)).unwrap_or_default();
+            let source = format!(
+                "Target `{}` of the inventory {}",
+                member.name,
+                member
+                    .target
+                    .origin
+                    .as_deref()
+                    .map_or_else(String::new, |p| p.display().to_string())
+            );
             let toml =
-                target_file::redacted(member.target.origin.as_deref(), &CommandLine::default());
+                target_file::redacted_text(&member.target_toml, &source, &CommandLine::default());
             (member.name.clone(), (environment, toml))
         })
         .collect()
@@ -136,11 +146,7 @@ fn estate_members(
     zip.add("junit.xml", estate.render(Format::Junit, Style::PLAIN));
     zip.add("debug.log", debug_log);
     for (name, members) in folders {
-        for path in members.paths() {
-            if let Some(bytes) = members.get(path) {
-                zip.add(format!("{name}/{path}"), bytes.to_vec());
-            }
-        }
+        zip.extend_under(&name, members);
     }
     zip
 }

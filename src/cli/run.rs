@@ -43,6 +43,9 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, String> {
         instance: args.instance.clone(),
         database: args.database.clone(),
         trust_server_certificate: args.trust_server_cert,
+        sql_user: args.sql_user.clone(),
+        backup_user: args.backup_user.clone(),
+        backup_destination: args.backup_destination.clone(),
     };
     let target =
         Target::load(args.target.as_deref(), &overrides, inputs).map_err(|e| e.to_string())?;

@@ -230,15 +230,12 @@ fn entry(name: String, mut table: toml::Table, origin: &Path) -> Result<Entry, S
     let duration = |table: &mut toml::Table, key: &str| -> Result<Option<Duration>, String> {
         match table.remove(key) {
             None => Ok(None),
-            Some(toml::Value::String(text)) => humantime::parse_duration(&text)
-                .ok()
-                .filter(|d| !d.is_zero())
+            Some(toml::Value::String(text)) => crate::human::parse_duration(&text)
                 .map(Some)
-                .ok_or_else(|| {
-                    format!("target `{name}`: {key} = \"{text}\" is not a duration like \"5s\" or \"2m\"")
-                }),
+                .map_err(|e| format!("target `{name}`: {key}: {e}")),
             Some(other) => Err(format!(
-                "target `{name}`: {key} must be a duration in quotes such as \"5s\", not {other}"
+                "target `{name}`: {key} must be a duration in quotes, like {}, not {other}",
+                crate::human::DURATION_EXAMPLES
             )),
         }
     };
@@ -379,7 +376,7 @@ port = 14330
         let err = inventory("[[target]]\nname = \"a\"\n[[target]]\nname = \"a\"\n").unwrap_err();
         assert!(err.contains("two targets are named `a`"), "{err}");
         let err = inventory("[[target]]\nname = \"a\"\ntimeout = \"soon\"\n").unwrap_err();
-        assert!(err.contains("not a duration"), "{err}");
+        assert!(err.contains("not a duration like 5s, 500ms or 2m"), "{err}");
         let err = inventory("[server]\nhost = \"a\"\n").unwrap_err();
         assert!(err.contains("unknown key `server`"), "{err}");
         let err = inventory("").unwrap_err();

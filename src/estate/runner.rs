@@ -17,6 +17,9 @@ pub struct Member {
     pub name: String,
     pub tags: Vec<String>,
     pub target: Arc<Target>,
+    /// The target's own settings as TOML (its inventory table, defaults
+    /// merged in), which a bundle shows as its target.toml.
+    pub target_toml: String,
     pub plan: Plan,
     pub options: EngineOptions,
 }

@@ -263,9 +263,10 @@ fn default_install_dir(kind: AppKind) -> Option<&'static str> {
 /// the default folder when it exists.
 fn install_dir(ctx: &RunContext, kind: AppKind, name: &str) -> Result<PathBuf, Stop> {
     let app = ctx.target.app.as_ref().ok_or_else(|| {
-        Stop::not_configured(
-            "no application configured: add an [app] section with `kind` and `install_dir`",
-        )
+        Stop::not_configured(format!(
+            "no application configured: {}",
+            ctx.target.how_to_set("app", &["kind", "install_dir"])
+        ))
     })?;
     if app.kind != kind {
         return Err(Stop::not_applicable(format!("this check is about {name}")));
@@ -276,10 +277,12 @@ fn install_dir(ctx: &RunContext, kind: AppKind, name: &str) -> Result<PathBuf, S
     match default_install_dir(kind) {
         Some(default) if Path::new(default).is_dir() => Ok(PathBuf::from(default)),
         Some(default) => Err(Stop::not_configured(format!(
-            "{name} is not in its default folder {default}: set `install_dir` under [app]"
+            "{name} is not in its default folder {default}: {}",
+            ctx.target.how_to_set("app", &["install_dir"])
         ))),
         None => Err(Stop::not_configured(format!(
-            "{name}'s install folder is unknown: set `install_dir` under [app]"
+            "{name}'s install folder is unknown: {}",
+            ctx.target.how_to_set("app", &["install_dir"])
         ))),
     }
 }

@@ -26,9 +26,10 @@ impl Fact for BackupDestination {
 
     async fn gather(ctx: &RunContext) -> Result<Destination, Stop> {
         ctx.target.backup.parsed_destination.clone().ok_or_else(|| {
-            Stop::not_configured(
-                "no backup destination: set `destination` under [backup] (a UNC path such as \\\\server\\share\\folder, or a local directory)",
-            )
+            Stop::not_configured(format!(
+                "no backup destination (a UNC path such as \\\\server\\share\\folder, or a local directory): {}",
+                ctx.target.how_to_set("backup", &["destination"])
+            ))
         })
     }
 }

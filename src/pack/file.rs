@@ -82,9 +82,10 @@ impl FileProbe {
             .as_ref()
             .and_then(|a| a.install_dir.as_ref())
             .ok_or_else(|| {
-                Stop::not_configured(
-                    "this check looks in the application's folder: set `install_dir` under [app] in the target file",
-                )
+                Stop::not_configured(format!(
+                    "this check looks in the application's folder: {}",
+                    ctx.target.how_to_set("app", &["install_dir"])
+                ))
             })?;
         Ok(dir.join(rest.trim_start_matches(['/', '\\'])))
     }

@@ -17,8 +17,6 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
-
 use super::Report;
 
 /// The most characters of one value a text format shows.
@@ -148,53 +146,23 @@ pub fn for_display(report: &Report) -> Option<Cow<'_, Report>> {
     mapped(report, &displayed)
 }
 
+/// The report with every secret masked in its values, keys included, for
+/// layouts of its own (a bundle's README); the report itself when masking
+/// made it no report.
+pub fn masked(report: &Report) -> Cow<'_, Report> {
+    mapped(report, &|text| crate::redact::scrub(text)).unwrap_or(Cow::Borrowed(report))
+}
+
 /// The report with `change` applied to every text in it, keys included.
 fn mapped<'r>(
     report: &'r Report,
     change: &dyn Fn(&str) -> Cow<'_, str>,
 ) -> Option<Cow<'r, Report>> {
     let mut value = serde_json::to_value(report).ok()?;
-    if !map_all(&mut value, change) {
+    if !crate::redact::map_strings(&mut value, change) {
         return Some(Cow::Borrowed(report));
     }
     serde_json::from_value(value).ok().map(Cow::Owned)
-}
-
-/// Applies `change` to every string in `value`; true if anything changed.
-fn map_all(value: &mut Value, change: &dyn Fn(&str) -> Cow<'_, str>) -> bool {
-    match value {
-        Value::String(text) => match change(text) {
-            Cow::Owned(clean) => {
-                *text = clean;
-                true
-            }
-            Cow::Borrowed(_) => false,
-        },
-        Value::Array(items) => {
-            let mut changed = false;
-            for item in items {
-                changed |= map_all(item, change);
-            }
-            changed
-        }
-        Value::Object(map) => {
-            let mut changed = false;
-            let entries = std::mem::take(map);
-            for (key, mut v) in entries {
-                changed |= map_all(&mut v, change);
-                let key = match change(&key) {
-                    Cow::Owned(clean) => {
-                        changed = true;
-                        clean
-                    }
-                    Cow::Borrowed(_) => key,
-                };
-                map.insert(key, v);
-            }
-            changed
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]

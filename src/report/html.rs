@@ -44,7 +44,7 @@ dt { font-weight: 600; } dd { margin: 0; }
 ul.attention { background: #fff; border: 1px solid #d0d7de; border-radius: 6px; padding: 8px 16px 8px 16px; list-style: none; }
 ul.attention li { margin: 4px 0; }
 ul.skipped li { margin: 6px 0; }
-.muted { color: #57606a; }
+.muted, td div.detail { color: #57606a; }
 td.time { white-space: nowrap; text-align: right; }
 footer { margin-top: 32px; color: #57606a; font-size: 13px; }
 @media print { body { background: #fff; } details { display: block; } }
@@ -229,26 +229,17 @@ fn attention_item(out: &mut String, r: &CheckResult) {
         esc(&r.title),
         inline(&r.message)
     );
-    let mut rows: Vec<(&str, String, &str)> = Vec::new();
-    if let Some(e) = &r.expected {
-        rows.push(("Expected", inline(e), ""));
-    }
-    if let Some(a) = &r.actual {
-        rows.push(("Actual", inline(a), ""));
-    }
-    if let Some(fix) = &r.remediation {
-        rows.push(("Fix", fix_list(fix), "fix"));
-    }
-    if let Some(w) = &r.waiver {
-        rows.push(("Waiver", inline(&w.describe()), ""));
-    }
-    for note in &r.notes {
-        rows.push(("Note", inline(note), ""));
-    }
-    if !rows.is_empty() {
+    let details = view::detail_lines(r);
+    if !details.is_empty() {
         out.push_str("<dl>\n");
-        for (k, v, class) in rows {
-            let _ = writeln!(out, "<dt>{k}</dt><dd class=\"{class}\">{v}</dd>");
+        for detail in &details {
+            let _ = writeln!(
+                out,
+                "<dt>{}</dt><dd class=\"{}\">{}</dd>",
+                detail.label(),
+                detail_class(detail),
+                detail_html(detail)
+            );
         }
         out.push_str("</dl>\n");
     }
@@ -267,21 +258,13 @@ fn check_row(out: &mut String, r: &CheckResult) {
         esc(&r.title),
         inline(&r.message)
     );
-    if let Some(fix) = &r.remediation {
-        let _ = write!(out, "<div class=\"fix\">Fix: {}</div>", fix_list(fix));
-    }
-    if let Some(w) = &r.waiver {
+    for detail in &view::detail_lines(r) {
         let _ = write!(
             out,
-            "<br><span class=\"muted\">{}</span>",
-            inline(&w.describe())
-        );
-    }
-    for note in &r.notes {
-        let _ = write!(
-            out,
-            "<br><span class=\"muted\">Note: {}</span>",
-            inline(note)
+            "<div class=\"{}\">{}: {}</div>",
+            detail_class(detail),
+            detail.label(),
+            detail_html(detail)
         );
     }
     evidence(out, r, false);
@@ -305,17 +288,30 @@ fn evidence(out: &mut String, r: &CheckResult, open: bool) {
     );
 }
 
-/// A fix: one step as text, several as an ordered list.
-fn fix_list(fix: &str) -> String {
-    let steps = view::fix_steps(fix);
-    if steps.len() <= 1 {
-        return steps.first().map(|s| inline(s)).unwrap_or_default();
+/// A detail's text; a fix of one step as text, of several as an ordered list.
+fn detail_html(detail: &view::Detail) -> String {
+    use view::Detail;
+    match detail {
+        Detail::Expected(t) | Detail::Actual(t) | Detail::Waiver(t) | Detail::Note(t) => inline(t),
+        Detail::Fix(steps) => match steps.as_slice() {
+            [one] => inline(one),
+            many => {
+                let items: String = many
+                    .iter()
+                    .map(|s| format!("<li>{}</li>", inline(s)))
+                    .collect();
+                format!("<ol>{items}</ol>")
+            }
+        },
     }
-    let items: String = steps
-        .iter()
-        .map(|s| format!("<li>{}</li>", inline(s)))
-        .collect();
-    format!("<ol>{items}</ol>")
+}
+
+/// The class that styles a detail: fixes stand out, the rest is muted in rows.
+fn detail_class(detail: &view::Detail) -> &'static str {
+    match detail {
+        view::Detail::Fix(_) => "fix",
+        _ => "detail",
+    }
 }
 
 /// Text escaped, with its `code spans` shown as code (the checks write

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report as JunitReport, TestCase, TestCaseStatus, TestSuite};
 
+use super::view::{Detail, detail_lines};
 use super::{CheckResult, Report, evidence_lines};
 use crate::outcome::Effect;
 
@@ -91,28 +92,10 @@ fn non_success(kind: NonSuccessKind, result: &CheckResult) -> TestCaseStatus {
 }
 
 fn explanation(result: &CheckResult) -> Vec<String> {
-    let mut lines = Vec::new();
-    if let Some(e) = &result.expected {
-        lines.push(format!("expected: {e}"));
-    }
-    if let Some(a) = &result.actual {
-        lines.push(format!("actual: {a}"));
-    }
-    if let Some(fix) = &result.remediation {
-        let steps = super::view::fix_steps(fix);
-        if steps.len() == 1 {
-            lines.push(format!("fix: {}", steps[0]));
-        } else {
-            lines.push("fix:".to_owned());
-            for (n, step) in steps.iter().enumerate() {
-                lines.push(format!("  {}. {step}", n + 1));
-            }
-        }
-    }
-    if let Some(waiver) = &result.waiver {
-        lines.push(waiver.describe());
-    }
-    lines.extend(result.notes.iter().map(|n| format!("note: {n}")));
+    let mut lines: Vec<String> = detail_lines(result)
+        .iter()
+        .flat_map(Detail::text_lines)
+        .collect();
     lines.extend(evidence_lines(&result.evidence));
     lines
 }

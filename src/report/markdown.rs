@@ -4,7 +4,7 @@
 //! is escaped so CommonMark shows it as written (`\\server\share`, `<…>`,
 //! `*`, `_`, backticks).
 
-use super::view::{self, Show};
+use super::view::{self, Detail, Show};
 use super::{Report, Style, evidence_lines, status_label};
 
 pub fn render(report: &Report, style: Style) -> String {
@@ -35,28 +35,8 @@ pub fn render(report: &Report, style: Style) -> String {
                 text(&r.title),
                 text(&r.message)
             ));
-            if let Some(e) = &r.expected {
-                out.push_str(&format!("\n- Expected: {}", text(e)));
-            }
-            if let Some(a) = &r.actual {
-                out.push_str(&format!("\n- Actual: {}", text(a)));
-            }
-            if let Some(waiver) = &r.waiver {
-                out.push_str(&format!("\n- **Waiver:** {}", text(&waiver.describe())));
-            }
-            for note in &r.notes {
-                out.push_str(&format!("\n- Note: {}", text(note)));
-            }
-            let steps = r.remediation.as_deref().map(view::fix_steps);
-            match steps.as_deref().unwrap_or_default() {
-                [] => {}
-                [one] => out.push_str(&format!("\n\n**Fix:** {}", text(one))),
-                many => {
-                    out.push_str("\n\n**Fix:**\n");
-                    for (n, step) in many.iter().enumerate() {
-                        out.push_str(&format!("\n{}. {}", n + 1, text(step)));
-                    }
-                }
+            for detail in &view::detail_lines(r) {
+                out.push_str(&detail_item(detail));
             }
             let evidence = evidence_lines(&r.evidence);
             if !evidence.is_empty() {
@@ -104,6 +84,28 @@ pub fn render(report: &Report, style: Style) -> String {
         }
     }
     out
+}
+
+/// A detail as a list item; a fix of several steps as an ordered list
+/// nested in it.
+fn detail_item(detail: &Detail) -> String {
+    let label = detail.label();
+    match detail {
+        Detail::Expected(t) | Detail::Actual(t) | Detail::Note(t) => {
+            format!("\n- {label}: {}", text(t))
+        }
+        Detail::Waiver(t) => format!("\n- **{label}:** {}", text(t)),
+        Detail::Fix(steps) => match steps.as_slice() {
+            [one] => format!("\n- **{label}:** {}", text(one)),
+            many => {
+                let mut item = format!("\n- **{label}:**");
+                for (n, step) in many.iter().enumerate() {
+                    item.push_str(&format!("\n  {}. {}", n + 1, text(step)));
+                }
+                item
+            }
+        },
+    }
 }
 
 /// Text as CommonMark shows it, with its `code spans` (how the checks

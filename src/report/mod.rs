@@ -3,6 +3,7 @@
 
 mod controls;
 pub use controls::escape as escape_controls;
+pub use controls::masked;
 mod html;
 mod junit;
 mod markdown;

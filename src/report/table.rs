@@ -126,41 +126,13 @@ fn status_color(status: Status) -> Color {
 
 fn details(result: &CheckResult) -> String {
     let mut lines = vec![result.title.clone(), result.message.clone()];
-    if result.status != Status::Pass {
-        if let Some(expected) = &result.expected {
-            lines.push(format!("expected: {expected}"));
-        }
-        if let Some(actual) = &result.actual {
-            lines.push(format!("actual:   {actual}"));
-        }
-        if let Some(fix) = &result.remediation {
-            lines.push(numbered_fix(fix));
-        }
-    }
-    if let Some(waiver) = &result.waiver {
-        lines.push(waiver.describe());
-    }
-    for note in &result.notes {
-        lines.push(format!("note: {note}"));
-    }
+    lines.extend(
+        view::detail_lines(result)
+            .iter()
+            .flat_map(view::Detail::text_lines),
+    );
     lines.retain(|l| !l.is_empty());
     lines.join("\n")
-}
-
-/// "fix: …" for one step, "fix:" and "1. …" lines for several.
-fn numbered_fix(fix: &str) -> String {
-    let steps = view::fix_steps(fix);
-    match steps.as_slice() {
-        [] => String::new(),
-        [one] => format!("fix: {one}"),
-        many => {
-            let mut text = "fix:".to_owned();
-            for (n, step) in many.iter().enumerate() {
-                text.push_str(&format!("\n{}. {step}", n + 1));
-            }
-            text
-        }
-    }
 }
 
 fn skip_group(group: &SkipGroup, width: usize) -> String {

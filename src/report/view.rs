@@ -215,6 +215,84 @@ pub fn attention(report: &Report) -> Vec<Attention<'_>> {
     items
 }
 
+/// What a report says about a result besides its title and message, in the
+/// order every format shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detail {
+    Expected(String),
+    Actual(String),
+    /// The fix as numbered steps (see [`fix_steps`]).
+    Fix(Vec<String>),
+    /// The target file's waiver, applied or expired.
+    Waiver(String),
+    Note(String),
+}
+
+impl Detail {
+    /// The detail's name as a heading or label shows it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Detail::Expected(_) => "Expected",
+            Detail::Actual(_) => "Actual",
+            Detail::Fix(_) => "Fix",
+            Detail::Waiver(_) => "Waiver",
+            Detail::Note(_) => "Note",
+        }
+    }
+
+    /// The detail as plain-text lines: "expected: …", "fix: …" for one
+    /// step, "fix:" and "1. …" lines for several.
+    pub fn text_lines(&self) -> Vec<String> {
+        match self {
+            Detail::Expected(text) => vec![format!("expected: {text}")],
+            Detail::Actual(text) => vec![format!("actual:   {text}")],
+            Detail::Fix(steps) => match steps.as_slice() {
+                [one] => vec![format!("fix: {one}")],
+                many => std::iter::once("fix:".to_owned())
+                    .chain(
+                        many.iter()
+                            .enumerate()
+                            .map(|(n, step)| format!("{}. {step}", n + 1)),
+                    )
+                    .collect(),
+            },
+            // A waiver's description says what it is.
+            Detail::Waiver(text) => vec![text.clone()],
+            Detail::Note(text) => vec![format!("note: {text}")],
+        }
+    }
+}
+
+/// Everything a report shows about `result` after its message: what was
+/// expected and found and the fix (only for results that did not pass),
+/// the waiver, and the notes. Every human format lays out these, and only
+/// these; none rebuilds them from the result.
+pub fn detail_lines(result: &CheckResult) -> Vec<Detail> {
+    let mut details = Vec::new();
+    if result.status != Status::Pass {
+        let filled = |text: &Option<String>| text.as_ref().filter(|t| !t.is_empty()).cloned();
+        details.extend(filled(&result.expected).map(Detail::Expected));
+        details.extend(filled(&result.actual).map(Detail::Actual));
+        let steps = result
+            .remediation
+            .as_deref()
+            .map(fix_steps)
+            .unwrap_or_default();
+        if !steps.is_empty() {
+            details.push(Detail::Fix(steps));
+        }
+    }
+    details.extend(result.waiver.as_ref().map(|w| Detail::Waiver(w.describe())));
+    details.extend(
+        result
+            .notes
+            .iter()
+            .filter(|n| !n.is_empty())
+            .map(|n| Detail::Note(n.clone())),
+    );
+    details
+}
+
 /// A fix as numbered steps. A fix written on several lines has a step per
 /// line (leading "1." or "-" dropped); a paragraph is split into its
 /// sentences — never inside a `code span` or parentheses, where commands
@@ -343,24 +421,6 @@ pub fn timestamp(rfc3339: &str) -> String {
     }
 }
 
-/// How long ago (or from now) `seconds` is, in the largest whole unit:
-/// "3 hours ago", "in 12 days", "just now".
-pub fn relative(seconds: i64) -> String {
-    let span = seconds.unsigned_abs();
-    let (n, unit) = match span {
-        0..60 => return "just now".to_owned(),
-        60..3600 => (span / 60, "minute"),
-        3600..86_400 => (span / 3600, "hour"),
-        _ => (span / 86_400, "day"),
-    };
-    let amount = format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
-    if seconds < 0 {
-        format!("in {amount}")
-    } else {
-        format!("{amount} ago")
-    }
-}
-
 /// Greedy word wrap to `width` columns: linear, breaks only at spaces (an
 /// id or path is never cut), a word longer than the line stands alone.
 /// Later lines start with `indent`.
@@ -451,11 +511,6 @@ mod tests {
         assert_eq!(duration(12_300), "12 s");
         assert_eq!(duration(125_000), "2 min 5 s");
         assert_eq!(duration(3_780_000), "1 h 3 min");
-        assert_eq!(relative(10_800), "3 hours ago");
-        assert_eq!(relative(3_600), "1 hour ago");
-        assert_eq!(relative(-12 * 86_400), "in 12 days");
-        assert_eq!(relative(59), "just now");
-        assert_eq!(relative(90), "1 minute ago");
         assert_eq!(
             timestamp("2026-11-23T09:30:00.123456789Z"),
             "2026-11-23 09:30:00 UTC"

@@ -34,14 +34,15 @@ pub enum TargetError {
 
 /// A setting the target lacks that something asked for; its message says
 /// where to add it. (A check that needs it skips as not configured.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// `how` is worded for how this run got its settings ([`Target::how_to_set`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unset {
-    #[error("no application account: add a [sql] section with `user` to the target file")]
-    SqlAccount,
-    #[error("no application database named: set `database` under [server] in the target file")]
-    Database,
-    #[error("no backup account: add `user` under [backup] in the target file")]
-    BackupAccount,
+    #[error("no application account: {how}")]
+    SqlAccount { how: String },
+    #[error("no application database named: {how}")]
+    Database { how: String },
+    #[error("no backup account: {how}")]
+    BackupAccount { how: String },
 }
 
 /// What the command line says about the target; it wins over the file.
@@ -52,6 +53,12 @@ pub struct TargetOverrides {
     pub instance: Option<String>,
     pub database: Option<String>,
     pub trust_server_certificate: bool,
+    /// `--sql-user`: the application account (`user` under [sql]).
+    pub sql_user: Option<String>,
+    /// `--backup-user`: the backup account (`user` under [backup]).
+    pub backup_user: Option<String>,
+    /// `--backup-destination` (`destination` under [backup]).
+    pub backup_destination: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -208,36 +215,47 @@ impl Target {
             check_ca_file(ca).map_err(|m| invalid(format!("[tls] ca_file: {m}")))?;
         }
         let allow_prompt = inputs.allow_prompt;
-        let sql = match &file.sql {
-            Some(section) => account(
+        let sql = match with_user(
+            file.sql.as_ref().map(|s| s.account()),
+            overrides.sql_user.as_deref(),
+        ) {
+            Some(fields) => account(
                 "SQL",
-                section.account(),
+                fields,
                 origin,
                 inputs.sql_password.take(),
                 allow_prompt,
             )?,
             None => None,
         };
-        let backup = match file.backup {
-            Some(section) => Backup {
-                account: account(
-                    "backup",
-                    section.account(),
-                    origin,
-                    inputs.backup_password.take(),
-                    allow_prompt,
-                )?,
-                parsed_destination: section
-                    .destination
-                    .as_deref()
-                    .map(Destination::parse)
-                    .transpose()
-                    .map_err(|m| invalid(format!("[backup] destination: {m}")))?,
-                destination: section.destination,
-                smb_port: section.smb_port,
-                database_size: section.database_size,
-            },
-            None => Backup::default(),
+        let backup_section = file.backup.unwrap_or_default();
+        let backup_account = match with_user(
+            Some(backup_section.account()),
+            overrides.backup_user.as_deref(),
+        ) {
+            Some(fields) => account(
+                "backup",
+                fields,
+                origin,
+                inputs.backup_password.take(),
+                allow_prompt,
+            )?,
+            None => None,
+        };
+        let destination = overrides
+            .backup_destination
+            .clone()
+            .or(backup_section.destination);
+        let backup = Backup {
+            account: backup_account,
+            parsed_destination: destination
+                .as_deref()
+                .map(Destination::parse)
+                .transpose()
+                .map_err(|m| invalid(format!("[backup] destination: {m}")))?,
+            destination,
+            smb_port: backup_section.smb_port,
+            database_size: backup_section.database_size,
         };
         let app = file.app.map(|a| App {
             kind: a.kind,
@@ -296,17 +314,51 @@ impl Target {
 
     /// The application account, or which setting is missing.
     pub fn sql_account(&self) -> Result<&Account, Unset> {
-        self.sql.as_ref().ok_or(Unset::SqlAccount)
+        self.sql.as_ref().ok_or_else(|| Unset::SqlAccount {
+            how: self.how_to_set("sql", &["user"]),
+        })
     }
 
     /// The application database, or which setting is missing.
     pub fn database(&self) -> Result<&str, Unset> {
-        self.server.database.as_deref().ok_or(Unset::Database)
+        self.server
+            .database
+            .as_deref()
+            .ok_or_else(|| Unset::Database {
+                how: self.how_to_set("server", &["database"]),
+            })
     }
 
     /// The backup account, or which setting is missing.
     pub fn backup_account(&self) -> Result<&Account, Unset> {
-        self.backup.account.as_ref().ok_or(Unset::BackupAccount)
+        self.backup
+            .account
+            .as_ref()
+            .ok_or_else(|| Unset::BackupAccount {
+                how: self.how_to_set("backup", &["user"]),
+            })
+    }
+
+    /// How to give the settings `keys` of `[section]`, for a skip reason:
+    /// the flag and the key, worded for a run with a target file ("set
+    /// `user` under [sql] in the target file, or pass --sql-user") or
+    /// without one ("pass --sql-user (`user` under [sql] in a target
+    /// file)"), so a user without a file is never told to edit one.
+    pub fn how_to_set(&self, section: &str, keys: &[&str]) -> String {
+        let named: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+        let what = format!("{} under [{section}]", named.join(" and "));
+        let flag = match keys {
+            [key] => setting_flag(section, key),
+            _ => None,
+        };
+        match (&self.origin, flag) {
+            (Some(_), Some(flag)) => format!("set {what} in the target file, or pass {flag}"),
+            (Some(_), None) => format!("set {what} in the target file"),
+            (None, Some(flag)) => format!("pass {flag} ({what} in a target file)"),
+            (None, None) => format!(
+                "set {what} in a target file (`mssql-preflight init` writes one) and pass it with --target"
+            ),
+        }
     }
 
     /// What reports may say about the target: no secrets, no password sources.
@@ -359,6 +411,42 @@ impl TargetSummary {
     }
 }
 
+/// The command-line flag that sets `key` of `[section]`, where one does.
+pub fn setting_flag(section: &str, key: &str) -> Option<&'static str> {
+    Some(match (section, key) {
+        ("server", "host") => "--host",
+        ("server", "port") => "--port",
+        ("server", "instance") => "--instance",
+        ("server", "database") => "--database",
+        ("sql", "user") => "--sql-user",
+        ("backup", "user") => "--backup-user",
+        ("backup", "destination") => "--backup-destination",
+        _ => return None,
+    })
+}
+
+/// An account section's fields with the command line's user, if given: a
+/// flag names the account even without a section.
+fn with_user<'a>(
+    section: Option<file::AccountFields<'a>>,
+    user: Option<&'a str>,
+) -> Option<file::AccountFields<'a>> {
+    match (section, user) {
+        (Some(fields), Some(user)) => Some(file::AccountFields {
+            user: Some(user),
+            ..fields
+        }),
+        (Some(fields), None) => Some(fields),
+        (None, Some(user)) => Some(file::AccountFields {
+            auth: AuthKind::default(),
+            user: Some(user),
+            password_env: None,
+            password_file: None,
+        }),
+        (None, None) => None,
+    }
+}
+
 fn account(
     role: &str,
     fields: file::AccountFields<'_>,
@@ -383,6 +471,7 @@ fn account(
             .as_deref(),
         stdin,
         allow_prompt,
+        has_target_file: origin.is_some(),
     })?;
     Ok(Some(Account {
         auth: fields.auth,
@@ -496,6 +585,86 @@ mod tests {
         };
         let t = Target::from_file(file, None, &overrides, SecretInputs::default()).unwrap();
         assert_eq!((t.server.host.as_str(), t.server.port), ("b", Some(2)));
+    }
+
+    #[test]
+    fn accounts_and_the_destination_come_from_flags_without_a_file() {
+        let overrides = TargetOverrides {
+            host: Some("sql01".into()),
+            sql_user: Some("pmp".into()),
+            backup_user: Some("pback".into()),
+            backup_destination: Some(r"\\nas01\backups".into()),
+            ..Default::default()
+        };
+        let inputs = SecretInputs {
+            sql_password: Some("s3cret-app".to_owned().into()),
+            backup_password: Some("s3cret-backup".to_owned().into()),
+            allow_prompt: false,
+        };
+        let t = Target::from_file(TargetFile::default(), None, &overrides, inputs).unwrap();
+        assert_eq!(t.sql.as_ref().unwrap().user, "pmp");
+        assert!(matches!(
+            t.sql.as_ref().unwrap().password,
+            Credential::Given(_)
+        ));
+        assert_eq!(t.backup.account.as_ref().unwrap().user, "pback");
+        assert_eq!(t.backup.destination.as_deref(), Some(r"\\nas01\backups"));
+        assert!(t.backup.parsed_destination.is_some());
+        // A flag wins over the file's user and keeps its password source.
+        let file: TargetFile = tomlfile::parse(
+            "[server]\nhost = \"a\"\n[sql]\nuser = \"old\"\npassword_env = \"PREFLIGHT_TEST_UNSET_VAR\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let overrides = TargetOverrides {
+            sql_user: Some("new".into()),
+            ..Default::default()
+        };
+        let t = Target::from_file(file, None, &overrides, SecretInputs::default()).unwrap();
+        let sql = t.sql.as_ref().unwrap();
+        assert_eq!(sql.user, "new");
+        assert!(
+            matches!(&sql.password, Credential::Missing { why, .. } if why.contains("PREFLIGHT_TEST_UNSET_VAR"))
+        );
+    }
+
+    #[test]
+    fn skip_reasons_name_the_flag_and_the_key_and_the_file_only_when_there_is_one() {
+        let overrides = TargetOverrides {
+            host: Some("sql01".into()),
+            ..Default::default()
+        };
+        let bare = Target::from_file(
+            TargetFile::default(),
+            None,
+            &overrides,
+            SecretInputs::default(),
+        )
+        .unwrap();
+        let reasons = [
+            bare.sql_account().unwrap_err(),
+            bare.backup_account().unwrap_err(),
+            bare.database().unwrap_err(),
+        ];
+        for (unset, (flag, key)) in reasons.iter().zip([
+            ("--sql-user", "`user` under [sql]"),
+            ("--backup-user", "`user` under [backup]"),
+            ("--database", "`database` under [server]"),
+        ]) {
+            let reason = unset.to_string();
+            assert!(reason.contains(&format!("pass {flag}")), "{reason}");
+            assert!(reason.contains(key), "{reason}");
+            assert!(!reason.contains("the target file"), "{reason}");
+        }
+        assert_eq!(
+            bare.how_to_set("app", &["install_dir"]),
+            "set `install_dir` under [app] in a target file (`mssql-preflight init` writes one) and pass it with --target"
+        );
+        let filed = load("[server]\nhost = \"a\"\n").unwrap();
+        assert_eq!(
+            filed.sql_account().unwrap_err().to_string(),
+            "no application account: set `user` under [sql] in the target file, or pass --sql-user"
+        );
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct PasswordSources<'a> {
     pub file: Option<&'a Path>,
     pub stdin: Option<SecretString>,
     pub allow_prompt: bool,
+    /// Whether the run has a target file to name a password source in.
+    pub has_target_file: bool,
 }
 
 /// Resolves a password in order: standard input (a flag overrides the
@@ -165,11 +167,18 @@ pub fn resolve(sources: PasswordSources<'_>) -> Result<Credential, TargetError> 
             }
         }
     }
-    missing(
-        "no password_env, password_file or standard input was given".to_owned(),
+    let fix = if sources.has_target_file {
         format!(
             "Add `password_env = \"VARIABLE\"` (and set it) or `password_file = \"PATH\"` under [{section}], or pass the password with {stdin_flag}."
-        ),
+        )
+    } else {
+        format!(
+            "Pass the password with {stdin_flag} (e.g. `printf '%s\\n' \"$PASSWORD\" | mssql-preflight run {stdin_flag} …`), or run on a terminal to be asked for it."
+        )
+    };
+    missing(
+        "no password_env, password_file or standard input was given".to_owned(),
+        fix,
     )
 }
 

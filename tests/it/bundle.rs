@@ -372,6 +372,52 @@ fn a_bundle_without_a_server_still_has_every_member_and_says_why() {
 }
 
 #[test]
+fn a_password_that_is_an_ordinary_word_masks_values_not_the_tools_own_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("nested").join("t.toml");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(
+        &target,
+        format!(
+            "[server]\nhost = \"127.0.0.1\"\nport = {}\n[sql]\nuser = \"pmp\"\n",
+            closed_port()
+        ),
+    )
+    .unwrap();
+    let zip_path = dir.path().join("b.zip");
+    let output = assert_cmd::Command::cargo_bin("mssql-preflight")
+        .unwrap()
+        .env("MSSQL_PREFLIGHT_LOG", "off")
+        .args(["bundle", "--password-stdin", "--target"])
+        .arg(&target)
+        .arg("-o")
+        .arg(&zip_path)
+        .write_stdin("the\n")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let members = unzip(&zip_path);
+    // The tool's own sentences stay whole…
+    for (name, words) in [
+        ("README.txt", "the full report"),
+        ("report.html", "verdicts about the server"),
+        ("target.toml", "re-serialised by mssql-preflight bundle"),
+    ] {
+        let text = member(&members, name);
+        assert!(text.contains(words), "{name}: `{words}` in {text}");
+    }
+    // …while values that hold the secret are still masked.
+    let markdown = member(&members, "report.md");
+    assert!(markdown.contains(r"\<redacted\>"), "{markdown}");
+    // The HTML report names the target file as the bundle holds it.
+    let html = member(&members, "report.html");
+    assert!(
+        html.contains("<th>Target file</th><td>target.toml</td>"),
+        "{html}"
+    );
+}
+
+#[test]
 fn a_bundle_into_a_missing_directory_is_refused_before_anything_runs() {
     assert_cmd::Command::cargo_bin("mssql-preflight")
         .unwrap()

@@ -575,3 +575,86 @@ fn completions_and_the_manual_page_come_from_the_parser() {
     assert!(page.contains("mssql\\-preflight"), "{page}");
     preflight().args(["completions", "tcsh"]).assert().code(2);
 }
+
+#[test]
+fn a_duration_error_reads_the_same_for_every_flag() {
+    for args in [
+        &["run", "--host", "a", "--timeout", "soon"][..],
+        &["run", "--host", "a", "--deadline", "0s"][..],
+        &["demo", "--timeout", "5 parsecs"][..],
+    ] {
+        let output = preflight().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("like 5s, 500ms or 2m"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn accounts_and_the_backup_destination_can_be_given_without_a_file() {
+    let port = closed_port().to_string();
+    let output = preflight()
+        .args([
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--sql-user",
+            "pmp",
+            "--backup-user",
+            "pback",
+            "--backup-destination",
+            "/srv/backups",
+            "--password-stdin",
+            "--backup-password-stdin",
+            "--check",
+            "net.tcp.reachable",
+            "--format",
+            "json",
+        ])
+        .write_stdin("app-password\nbackup-password\n")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["target"]["sql_user"], "pmp");
+    assert_eq!(report["target"]["backup_user"], "pback");
+    assert_eq!(report["target"]["backup_destination"], "/srv/backups");
+    // Skips name the flag and the key, and never tell a run without a
+    // target file to edit one.
+    let output = preflight()
+        .args([
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--check",
+            "sql.*",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let text = report["results"].to_string();
+    assert!(!text.contains("the target file"), "{text}");
+    let login = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "sql.login")
+        .unwrap();
+    let reason = login["skip"]["reason"].as_str().unwrap();
+    for words in [
+        "pass --sql-user",
+        "`user` under [sql]",
+        "pass --backup-user",
+    ] {
+        assert!(reason.contains(words), "`{words}` in {reason}");
+    }
+}

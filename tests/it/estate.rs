@@ -545,6 +545,13 @@ async fn an_estate_bundle_has_the_estate_reports_and_a_folder_per_target() {
         !everything.contains("Pmp-Test-Passw0rd!"),
         "a password leaked"
     );
+    // Each target's target.toml is its own table, not the whole inventory.
+    let mut own = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("healthy/target.toml").unwrap(), &mut own)
+        .unwrap();
+    assert!(own.contains("Target `healthy` of the inventory"), "{own}");
+    assert!(!own.contains("wrong-name"), "{own}");
+    assert!(!own.contains("[[target]]"), "{own}");
     let mut estate = String::new();
     std::io::Read::read_to_string(&mut zip.by_name("estate.json").unwrap(), &mut estate).unwrap();
     let estate = EstateReport::from_json(&estate).unwrap();

@@ -165,8 +165,12 @@ async fn built_in_sql_pack_checks_warn_with_the_fix() {
         master_key_by_server: Some(false),
     })
     .await;
+    // Each says what it found, in the words of its pack's message template.
     let express = assert_status(&report, "sql.express.size-limit", Status::Warn);
-    assert!(express.message.contains("9000"), "{express:#?}");
+    assert_eq!(
+        express.message,
+        "the data files of `PassTrix` hold 9000 MB; SQL Server Express stops a database at 10,240 MB"
+    );
     assert!(
         express
             .remediation
@@ -176,6 +180,10 @@ async fn built_in_sql_pack_checks_warn_with_the_fix() {
         "{express:#?}"
     );
     let log = assert_status(&report, "sql.database.log-backups", Status::Warn);
+    assert_eq!(
+        log.message,
+        "`PassTrix` is in FULL recovery: its log has not been backed up since the last full backup, so it only grows"
+    );
     assert!(
         log.remediation
             .as_deref()
@@ -187,11 +195,15 @@ async fn built_in_sql_pack_checks_warn_with_the_fix() {
         "sql.passwordstate.backup-impersonation",
         Status::Warn,
     );
-    assert!(
-        impersonation.message.contains("value is 3"),
-        "{impersonation:#?}"
+    assert_eq!(
+        impersonation.message,
+        "3 of the nine impersonation settings in BackupSettings are not 2, 4 or 9"
     );
     let key = assert_status(&report, "sql.pmp.master-key-protection", Status::Warn);
+    assert_eq!(
+        key.message,
+        "the master key of `PassTrix` is protected only by its password"
+    );
     assert!(
         key.remediation
             .as_deref()

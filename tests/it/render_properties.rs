@@ -41,7 +41,7 @@ fn report_with(t: &[String]) -> Report {
         "summary": { "total": 5, "pass": 1, "warn": 0, "fail": 1, "skip": 2, "error": 1, "waived": 0 },
         "results": [
             result("pass", 0), result("fail", 1), result("error", 2),
-            // Skip reasons reach the headline ("to run them: …").
+            // Skip reasons reach the grouped skips of every format.
             skipped("not_configured", 3), skipped("blocked", 4),
         ],
     });

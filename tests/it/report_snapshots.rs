@@ -109,7 +109,7 @@ fn stable(text: &str, replacements: &[(String, String)]) -> String {
                 .find(|&j| !(chars[j].is_ascii_digit() || chars[j] == '.'))
                 .unwrap_or(chars.len());
             let rest: String = chars[end..chars.len().min(end + 6)].iter().collect();
-            if [" ms", " days", " hours", " s ahe", " s beh"]
+            if [" ms", " day", " hour", " minute", " s ahe", " s beh"]
                 .iter()
                 .any(|unit| rest.starts_with(unit))
             {

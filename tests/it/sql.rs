@@ -371,8 +371,18 @@ async fn windows_authentication_from_an_untrusted_domain_fails() {
 async fn no_account_skips_saying_which_setting_is_missing() {
     let case = Case::builtin("sql2022-healthy").await.accounts(None, None);
     let report = case.run(&["sql.login", "sql.version"]).await;
-    check(&report, "sql.login", Status::Skip, "add a [sql] section");
-    check(&report, "sql.version", Status::Skip, "add a [sql] section");
+    check(
+        &report,
+        "sql.login",
+        Status::Skip,
+        "set `user` under [sql] in the target file, or pass --sql-user",
+    );
+    check(
+        &report,
+        "sql.version",
+        Status::Skip,
+        "set `user` under [sql] in the target file, or pass --sql-user",
+    );
 }
 
 #[tokio::test]
@@ -564,8 +574,12 @@ async fn a_cloud_host_name_is_recognised_without_a_login() {
 #[tokio::test]
 async fn the_platform_of_an_unknown_host_without_a_login_is_not_guessed() {
     let case = Case::builtin("sql2022-healthy").await.accounts(None, None);
-    case.verdict("sql.platform", Status::Skip, "add a [sql] section")
-        .await;
+    case.verdict(
+        "sql.platform",
+        Status::Skip,
+        "set `user` under [sql] in the target file, or pass --sql-user",
+    )
+    .await;
 }
 
 // --------------------------------------------------------------- sql.clock
@@ -1267,13 +1281,13 @@ async fn no_backup_account_skips_the_backup_checks() {
         &report,
         "sql.role.backup-operator",
         Status::Skip,
-        "add `user` under [backup]",
+        "set `user` under [backup] in the target file, or pass --backup-user",
     );
     check(
         &report,
         "sql.perm.backup",
         Status::Skip,
-        "add `user` under [backup]",
+        "set `user` under [backup] in the target file, or pass --backup-user",
     );
 }
 
@@ -1322,7 +1336,7 @@ async fn the_backup_permission_on_a_database_that_does_not_exist_skips() {
 async fn a_recent_full_backup_passes() {
     let case = Case::builtin("sql2022-healthy").await;
     let r = case
-        .verdict("sql.backup.recent", Status::Pass, "finished 0.0 hours ago")
+        .verdict("sql.backup.recent", Status::Pass, "finished just now")
         .await;
     assert_eq!(
         r.evidence["destination"],
@@ -1393,7 +1407,7 @@ async fn an_old_backup_warns() {
     .accounts(Some(PMP), None)
     .section("[backup]\nuser = \"pback\"\npassword_env = \"PREFLIGHT_TEST_SURELY_UNSET\"\ndestination = '\\\\nas01\\Backups'\n");
     let r = case
-        .verdict("sql.backup.recent", Status::Warn, "is 72.0 hours old")
+        .verdict("sql.backup.recent", Status::Warn, "finished 3 days ago")
         .await;
     assert!(
         r.notes

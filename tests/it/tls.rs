@@ -147,14 +147,10 @@ async fn encryption_not_forced_warns() {
     let server = TestServer::start_emulated("not-forced").await;
     let report = expect(&server, "P W P P P P P P P P P").await;
     let forced = result(&report, "tls.encryption.forced");
-    assert!(
-        forced
-            .remediation
-            .as_deref()
-            .unwrap_or_default()
-            .contains("Force Encryption = Yes"),
-        "{forced:#?}"
-    );
+    let fix = forced.remediation.as_deref().unwrap_or_default();
+    assert!(fix.contains("Force Encryption = Yes"), "{forced:#?}");
+    // Only its own step: choosing a certificate is another check's fix.
+    assert!(!fix.contains("Certificate tab"), "{fix}");
 }
 
 #[tokio::test]
@@ -178,6 +174,13 @@ async fn a_certificate_for_another_host_fails_the_hostname() {
         "{}",
         host.message
     );
+    // The fix is a new certificate for the name, and only that: encryption
+    // and trusting the CA are other checks' steps.
+    let fix = host.remediation.as_deref().unwrap_or_default();
+    assert!(fix.contains("Certificate tab"), "{fix}");
+    for other in ["Force Encryption", "importCert.bat"] {
+        assert!(!fix.contains(other), "the fix names `{other}`: {fix}");
+    }
 }
 
 #[tokio::test]
@@ -253,7 +256,7 @@ async fn sql_servers_fallback_certificate_is_named() {
     let remediation = chain.remediation.as_deref().unwrap_or_default();
     for step in [
         "SQL Server Configuration Manager",
-        "Force Encryption = Yes",
+        "Certificate tab",
         "importCert.bat",
     ] {
         assert!(
@@ -261,6 +264,10 @@ async fn sql_servers_fallback_certificate_is_named() {
             "remediation lacks `{step}`: {remediation}"
         );
     }
+    assert!(
+        !remediation.contains("Force Encryption"),
+        "forcing encryption is tls.encryption.forced's step: {remediation}"
+    );
 }
 
 #[tokio::test]
@@ -302,10 +309,10 @@ async fn without_a_ca_file_the_test_root_is_not_trusted() {
 #[tokio::test]
 async fn an_expired_certificate_fails_validity_only() {
     let report = scenario("expired", "P P P P P P P F P P P").await;
+    let message = &result(&report, "tls.cert.validity").message;
     assert!(
-        result(&report, "tls.cert.validity")
-            .message
-            .contains("expired on")
+        message.contains("expired on") && message.contains(" days ago)"),
+        "{message}"
     );
 }
 
@@ -329,7 +336,7 @@ async fn a_certificate_expiring_within_warn_days_warns() {
     let report = verdicts(&toml).await;
     let validity = assert_status(&report, "tls.cert.validity", Status::Warn);
     assert!(
-        validity.message.contains("expires on"),
+        validity.message.contains("expires on") && validity.message.contains(" (in "),
         "{}",
         validity.message
     );

@@ -40,7 +40,10 @@ impl Check for WinRmReachable {
 
     async fn evaluate(&self, ctx: &RunContext) -> Outcome {
         let app = ctx.target.app.as_ref().ok_or_else(|| {
-            Stop::not_configured("no application configured: add an [app] section with `kind`")
+            Stop::not_configured(format!(
+                "no application configured: {}",
+                ctx.target.how_to_set("app", &["kind"])
+            ))
         })?;
         if app.kind != AppKind::Passwordstate {
             return Err(Stop::not_applicable(
@@ -55,9 +58,10 @@ impl Check for WinRmReachable {
                 ));
             }
             None => {
-                return Err(Stop::not_configured(
-                    "set `database_on_other_server = true` under [app] when Passwordstate's database is on another server (it then backs up over PowerShell remoting)",
-                ));
+                return Err(Stop::not_configured(format!(
+                    "when Passwordstate's database is on another server (it then backs up over PowerShell remoting), {}, with the value true",
+                    ctx.target.how_to_set("app", &["database_on_other_server"])
+                )));
             }
         }
         let probed = ctx.fact::<WinRmReachability>().await?;

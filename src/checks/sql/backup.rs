@@ -389,13 +389,15 @@ fn judge_recent(
     let hours = *age_seconds as f64 / 3600.0;
     let mut finding = if *age_seconds <= max_hours * 3600 {
         Finding::pass(format!(
-            "the last full backup of `{database}` finished {hours:.1} hours ago, to {destination}"
+            "the last full backup of `{database}` finished {}, to {destination}",
+            crate::human::relative(*age_seconds)
         ))
     } else {
         Finding::problem(
             meta.severity,
             format!(
-                "the last full backup of `{database}` is {hours:.1} hours old (finished {finished}, to {destination})"
+                "the last full backup of `{database}` finished {} ({finished}, to {destination})",
+                crate::human::relative(*age_seconds)
             ),
         )
         .expected(format!("at most {max_hours} hours"))
@@ -618,9 +620,19 @@ mod tests {
         let fresh = judge(&record(3, r"\\nas01\backups\pws.bak"));
         assert_eq!(fresh.status, Status::Pass, "{}", fresh.message);
         assert!(fresh.notes.is_empty(), "{:?}", fresh.notes);
+        assert!(
+            fresh.message.contains("finished 3 hours ago"),
+            "{}",
+            fresh.message
+        );
         let stale = judge(&record(30, r"\\nas01\backups\pws.bak"));
         assert_eq!(stale.status, Status::Warn);
         assert_eq!(stale.actual.as_deref(), Some("30.0 hours"));
+        assert!(
+            stale.message.contains("finished 1 day ago"),
+            "{}",
+            stale.message
+        );
         let elsewhere = judge(&record(3, r"D:\local\pws.bak"));
         assert!(elsewhere.notes[0].contains("not under the configured destination"));
     }

@@ -108,9 +108,15 @@ impl Check for Login {
                 Err(stop) => Attempt::NotTried(stop),
             });
         }
+        let unconfigured = format!(
+            "{}; for backups, also {}",
+            ctx.target.how_to_set("sql", &["user"]),
+            ctx.target.how_to_set("backup", &["user"])
+        );
         judge(
             &attempts,
             ctx.target.expected_tls_name(),
+            &unconfigured,
             self.meta.severity,
         )
     }
@@ -141,12 +147,13 @@ async fn tried(ctx: &RunContext, login: &SqlLogin) -> Tried {
 }
 
 /// The verdict on every configured account's login; `tls_name` is the name
-/// the certificate must carry (for TLS failures' advice).
-fn judge(attempts: &[Attempt], tls_name: &str, severity: Severity) -> Outcome {
+/// the certificate must carry (for TLS failures' advice); `unconfigured`
+/// says how to give an account when none is.
+fn judge(attempts: &[Attempt], tls_name: &str, unconfigured: &str, severity: Severity) -> Outcome {
     if attempts.is_empty() {
-        return Err(Stop::not_configured(
-            "no account to log in with: add a [sql] section with `user` (and, for backups, `user` under [backup]) to the target file",
-        ));
+        return Err(Stop::not_configured(format!(
+            "no account to log in with: {unconfigured}"
+        )));
     }
     let mut verdicts = Vec::new();
     let mut first_stop = None;
@@ -331,7 +338,12 @@ mod tests {
     }
 
     fn judged(attempts: Vec<Attempt>) -> Outcome {
-        judge(&attempts, "sql01.corp.example", Severity::Fail)
+        judge(
+            &attempts,
+            "sql01.corp.example",
+            "pass --sql-user",
+            Severity::Fail,
+        )
     }
 
     fn no_password() -> Attempt {

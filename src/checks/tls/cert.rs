@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::{install_certificate_steps, rfc3339, with_certificate};
+use super::{install_certificate_steps, reissue_certificate_steps, rfc3339, with_certificate};
 use crate::certificate::KeyKind;
 use crate::certificate::hostname::{self, NameMatch};
 use crate::certificate::lint::Breach;
@@ -159,7 +159,7 @@ fn judge_hostname(
         .actual("no DNS subject alternative name")
         .remediation(format!(
             "Reissue the certificate with a subject alternative name DNS:{expected} (keep CN = {expected}). {}",
-            install_certificate_steps(&site.instance)
+            reissue_certificate_steps(&site.instance)
         )),
         NameMatch::Mismatch => {
             let mut message = format!("the certificate is not issued for `{expected}`");
@@ -181,7 +181,7 @@ fn judge_hostname(
                 Some(fqdn) if hostname::is_short_or_ip(expected) => format!(
                     "Connect with the name the certificate carries: set `host = \"{fqdn}\"` under [server] (and in PMP's ChangeDB Host Name), or set [tls] expected_name if the application uses another name than this target file."
                 ),
-                _ => install_certificate_steps(&site.instance),
+                _ => reissue_certificate_steps(&site.instance),
             };
             Finding::problem(meta.severity, message)
                 .expected(expected.clone())
@@ -470,17 +470,18 @@ fn judge_validity(
                 rfc3339(cert.not_before)
             ))
         } else if now > cert.not_after {
-            let days = (now - cert.not_after).whole_days();
             Some(format!(
-                "{who} expired on {} ({days} days ago)",
-                rfc3339(cert.not_after)
+                "{who} expired on {} ({})",
+                rfc3339(cert.not_after),
+                crate::human::relative((now - cert.not_after).whole_seconds())
             ))
         } else {
             let left = (cert.not_after - now).whole_days();
             if left < warn_days {
                 soon.push(format!(
-                    "{who} expires on {} (in {left} days)",
-                    rfc3339(cert.not_after)
+                    "{who} expires on {} ({})",
+                    rfc3339(cert.not_after),
+                    crate::human::relative((now - cert.not_after).whole_seconds())
                 ));
             }
             None
@@ -515,10 +516,10 @@ fn judge_validity(
             .expected(format!("more than {warn_days} days of validity left"))
             .remediation(format!("Renew it now: {}", meta.fix))
     } else {
-        let left = (leaf.not_after - now).whole_days();
         Finding::pass(format!(
-            "valid until {} ({left} days left)",
-            rfc3339(leaf.not_after)
+            "valid until {} (expires {})",
+            rfc3339(leaf.not_after),
+            crate::human::relative((now - leaf.not_after).whole_seconds())
         ))
     };
     Ok(leaf_finding(finding, chain))
@@ -592,7 +593,7 @@ fn judge_key(chain: &ServerChain, judged: &JudgedPath, meta: &CheckMeta, site: &
     } else {
         let remediation = match judged.replace_anchor_steps(site) {
             Some(steps) if anchor_weak => steps,
-            _ => format!("{} {}", meta.fix, install_certificate_steps(&site.instance)),
+            _ => format!("{} {}", meta.fix, reissue_certificate_steps(&site.instance)),
         };
         Finding::problem(meta.severity, format!("weak key: {}", weak.join("; ")))
             .expected("RSA ≥ 2048 bits or EC ≥ P-256")
@@ -676,7 +677,7 @@ fn judge_signature(
             .remediation(format!(
                 "{} {}",
                 meta.fix,
-                install_certificate_steps(&site.instance)
+                reissue_certificate_steps(&site.instance)
             ))
     };
     Ok(leaf_finding(
@@ -763,7 +764,7 @@ fn judge_usage(chain: &ServerChain, meta: &CheckMeta, site: &Site) -> Outcome {
         .remediation(format!(
             "{} {}",
             meta.fix,
-            install_certificate_steps(&site.instance)
+            reissue_certificate_steps(&site.instance)
         ))
     };
     Ok(leaf_finding(
@@ -835,7 +836,7 @@ fn judge_profile(
             .remediation(format!(
                 "Ask the CA to issue instead: {}. Then install the new certificate: {}",
                 instead.join("; "),
-                install_certificate_steps(&site.instance)
+                reissue_certificate_steps(&site.instance)
             ))
     };
     Ok(leaf_finding(finding.evidence("breaches", breaches), chain))
@@ -1089,7 +1090,11 @@ mod tests {
         };
         let valid = finding(judge(cert("sql01"), root()));
         assert_eq!(valid.status, Status::Pass);
-        assert!(valid.message.contains("335 days left"), "{}", valid.message);
+        assert!(
+            valid.message.contains("expires in 335 days"),
+            "{}",
+            valid.message
+        );
 
         let mut soon = cert("sql01");
         soon.not_after = now() + Duration::days(10);

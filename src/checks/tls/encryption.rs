@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{configuration_manager_steps, install_certificate_steps, strict_only};
+use super::{force_encryption_step, install_certificate_steps, strict_only};
 use crate::context::RunContext;
 use crate::facts::tls::{Encryption, Prelogin, PreloginAnswer, ProbeError};
 use crate::finding::{Finding, Outcome, Severity, Stop};
@@ -173,7 +173,7 @@ fn judge_forced(answered: &Answered<'_>, severity: Severity, instance: &str) -> 
             )
             .expected("ENCRYPT_REQ (ForceEncryption = Yes)")
             .actual("ENCRYPT_OFF")
-            .remediation(configuration_manager_steps(instance)),
+            .remediation(force_encryption_step(instance)),
             answer,
         )),
         Some(Encryption::NotSupported) | None => Err(Stop::blocked(

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{install_certificate_steps, strict_only};
+use super::{reissue_certificate_steps, strict_only};
 use crate::context::RunContext;
 use crate::facts::tls::{
     LegacyAnswer, ProbeError, StrictExchange, StrictFailure, TlsSession, TlsVersion,
@@ -149,7 +149,7 @@ fn judge_handshake(
         .remediation(format!(
             "{} If a certificate is configured, check in the SQL Server error log that the service could load it. {}",
             meta.fix,
-            install_certificate_steps(instance)
+            reissue_certificate_steps(instance)
         )))
 }
 

@@ -34,18 +34,38 @@ pub fn checks() -> Vec<Arc<dyn Check>> {
     ]
 }
 
-/// Where a certificate and ForceEncryption are set (PMP guide step 3).
-fn configuration_manager_steps(instance: &str) -> String {
+/// Where the instance's certificate is chosen (PMP guide step 3).
+fn select_certificate_step(instance: &str) -> String {
     format!(
-        "On the SQL Server machine open SQL Server Configuration Manager → SQL Server Network Configuration → right-click \"Protocols for {instance}\" → Properties: on the Certificate tab select the certificate, on the Flags tab set Force Encryption = Yes, then restart the SQL Server service (PMP guide step 3).",
+        "On the SQL Server machine open SQL Server Configuration Manager → SQL Server Network Configuration → right-click \"Protocols for {instance}\" → Properties: on the Certificate tab select the certificate, then restart the SQL Server service (PMP guide step 3).",
     )
 }
 
-/// How to get a proper certificate in place (PMP guide steps 1–3).
+/// Where ForceEncryption is set (PMP guide step 3.4).
+fn force_encryption_step(instance: &str) -> String {
+    format!(
+        "On the SQL Server machine open SQL Server Configuration Manager → SQL Server Network Configuration → right-click \"Protocols for {instance}\" → Properties: on the Flags tab set Force Encryption = Yes, then restart the SQL Server service (PMP guide step 3.4).",
+    )
+}
+
+/// How to put a new certificate from the same CA in place of the server's
+/// (PMP guide steps 1.A and 3): request, import, select. The CA's root is
+/// already trusted, so a fix about the certificate itself (its name, key,
+/// signature, usage) does not name that step.
+fn reissue_certificate_steps(instance: &str) -> String {
+    format!(
+        "Request a certificate whose Common Name and subject alternative name are the server's fully qualified name (for example `openssl genrsa -out server.key 2048` and `openssl req -new -key server.key -out server.csr`, CN = the FQDN) and have your CA sign it (PMP guide step 1.A). Import it with its private key into Local Computer → Personal → Certificates on the SQL Server machine (MMC, step 1.A.3) and give the SQL Server service account read access to the private key. {}",
+        select_certificate_step(instance)
+    )
+}
+
+/// How to get a certificate the application trusts in place (PMP guide
+/// steps 1–3): [`reissue_certificate_steps`], then the CA's root imported
+/// into the application.
 fn install_certificate_steps(instance: &str) -> String {
     format!(
-        "Request a certificate whose Common Name and subject alternative name are the server's fully qualified name (for example `openssl genrsa -out server.key 2048` and `openssl req -new -key server.key -out server.csr`, CN = the FQDN) and have your CA sign it (PMP guide step 1.A). Import it with its private key into Local Computer → Personal → Certificates on the SQL Server machine (MMC, step 1.A.3) and give the SQL Server service account read access to the private key. {} Copy the CA's root certificate to <PMP folder>/bin and run `importCert.bat <root.cer>` there (step 1.A.4).",
-        configuration_manager_steps(instance)
+        "{} Copy the CA's root certificate to <PMP folder>/bin and run `importCert.bat <root.cer>` there (step 1.A.4).",
+        reissue_certificate_steps(instance)
     )
 }
 

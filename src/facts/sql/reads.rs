@@ -270,9 +270,11 @@ impl Fact for PmpKeyState {
                 app.and_then(|a| a.certificate_name.as_deref()),
                 app.and_then(|a| a.symmetric_key_name.as_deref()),
             ) else {
-                return Err(Stop::not_configured(
-                    "no custom PMP key: set both `certificate_name` and `symmetric_key_name` under [app]",
-                ));
+                return Err(Stop::not_configured(format!(
+                    "no custom PMP key: {}",
+                    ctx.target
+                        .how_to_set("app", &["certificate_name", "symmetric_key_name"])
+                )));
             };
             let login = session_of(ctx, AccountKind::App).await?;
             let session = login.session()?;
