@@ -109,14 +109,7 @@ pub fn run(args: RunArgs) -> i32 {
 /// Runs the prepared checks, showing progress on a terminal; Ctrl-C,
 /// SIGTERM and SIGHUP cancel them (see `signals`).
 pub fn execute(prepared: &Prepared) -> engine::Run {
-    // One thread: a run waits on the network far more than it computes
-    // (about 13 ms of CPU in a whole profile), and on one thread a reply
-    // wakes the task that waits for it directly, not a worker that then
-    // wakes another (issue 14, README "Performance").
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts");
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let cancel = prepared.options.settings.cancel.clone();
     runtime.spawn(signals::cancel_on_signal(cancel.clone()));
     let run = runtime.block_on(engine::run(
