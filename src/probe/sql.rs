@@ -21,7 +21,7 @@ use futures::TryStreamExt;
 use crate::probe::bounded::{Bounded, ReadBudget};
 use crate::probe::login_ack::{self, LoginAck};
 use crate::probe::tcp::{self, ConnectOutcome};
-use crate::probe::wire_record::{Recorded, WireRecord};
+use crate::probe::wire_record::{LoginGate, Recorded, WireRecord};
 
 /// How the login proves who it is.
 #[derive(Clone)]
@@ -517,27 +517,52 @@ impl std::fmt::Debug for Connection {
 /// Logs in. The caller has decided that the certificate may be trusted (or
 /// that the user accepted an unverified one): this sends LOGIN7.
 pub async fn login(request: LoginRequest) -> Result<Connection, LoginFailure> {
+    login_gated(request, None).await.0
+}
+
+/// [`login`], with LOGIN7 held at `gate` (when there is one) until the gate
+/// is decided: the connection, PRELOGIN and TLS handshake go ahead, and a
+/// refused gate fails the login with no LOGIN7 sent. Also returns how long
+/// LOGIN7 was held, which the time limit does not count.
+pub async fn login_gated(
+    request: LoginRequest,
+    gate: Option<LoginGate>,
+) -> (Result<Connection, LoginFailure>, Duration) {
     let started = Instant::now();
-    let stream = tcp::connect(request.endpoint, request.timeout)
-        .await
-        .map_err(|outcome| match outcome {
-            ConnectOutcome::TimedOut { after_millis } => LoginFailure::Timeout { after_millis },
-            other => LoginFailure::Connect {
-                detail: format!("{other:?}"),
-            },
-        })?;
-    let remaining = request.timeout.saturating_sub(started.elapsed());
-    let config = config_for(&request, remaining);
+    let (outcome, wire) = connect_and_log_in(request, gate, started).await;
+    let held = wire.as_ref().map_or(Duration::ZERO, WireRecord::held);
+    (outcome, held)
+}
+
+async fn connect_and_log_in(
+    request: LoginRequest,
+    gate: Option<LoginGate>,
+    started: Instant,
+) -> (Result<Connection, LoginFailure>, Option<WireRecord>) {
+    let stream = match tcp::connect(request.endpoint, request.timeout).await {
+        Ok(stream) => stream,
+        Err(ConnectOutcome::TimedOut { after_millis }) => {
+            return (Err(LoginFailure::Timeout { after_millis }), None);
+        }
+        Err(other) => {
+            let detail = format!("{other:?}");
+            return (Err(LoginFailure::Connect { detail }), None);
+        }
+    };
+    let config = config_for(&request);
     let budget = ReadBudget::new(LOGIN_BYTES);
-    let (stream, wire) = Recorded::new(stream);
+    let (stream, wire) = Recorded::gated(stream, gate);
     let stream = Bounded::new(stream, budget.clone()).compat_write();
-    let (connected, ack) = login_ack::witnessed(tokio::time::timeout(
-        remaining,
+    let (connected, ack) = login_ack::witnessed(within_limit_not_held(
         Client::connect(config, stream),
+        started + request.timeout,
+        &wire,
     ))
     .await;
     let login_sent = wire.login_sent(request.strict);
-    match connected {
+    // The time the server took: a LOGIN7 held at a gate waited on this side.
+    let elapsed = started.elapsed().saturating_sub(wire.held());
+    let outcome = match connected {
         Ok(Ok(client)) => match ack {
             Some(ack) => Ok(Connection {
                 client: Some(client),
@@ -555,19 +580,33 @@ pub async fn login(request: LoginRequest) -> Result<Connection, LoginFailure> {
             ),
             login_sent,
         }),
-        Ok(Err(error)) => Err(classify_login_error(
-            error,
-            started.elapsed(),
-            &wire,
-            login_sent,
-        )),
+        Ok(Err(error)) => Err(classify_login_error(error, elapsed, &wire, login_sent)),
         Err(_) => Err(LoginFailure::Timeout {
-            after_millis: started.elapsed().as_millis() as u64,
+            after_millis: elapsed.as_millis() as u64,
         }),
+    };
+    (outcome, Some(wire))
+}
+
+/// Runs `future` until `deadline`, moved on by however long a gate held
+/// LOGIN7 back: waiting for this side's decision is not the server's time.
+async fn within_limit_not_held<F: std::future::Future>(
+    future: F,
+    deadline: Instant,
+    wire: &WireRecord,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    let mut future = std::pin::pin!(future);
+    loop {
+        let limit = (deadline + wire.held()).saturating_duration_since(Instant::now());
+        match tokio::time::timeout(limit, future.as_mut()).await {
+            Err(elapsed) if Instant::now() >= deadline + wire.held() => return Err(elapsed),
+            Err(_) => continue,
+            Ok(output) => return Ok(output),
+        }
     }
 }
 
-fn config_for(request: &LoginRequest, handshake_limit: Duration) -> Config {
+fn config_for(request: &LoginRequest) -> Config {
     let mut config = Config::new();
     config.host(&request.tls_name);
     config.hostname_in_certificate(&request.tls_name);
@@ -589,7 +628,9 @@ fn config_for(request: &LoginRequest, handshake_limit: Duration) -> Config {
         config.database(database);
     }
     config.authentication(request.credentials.auth_method());
-    config.handshake_timeout(Some(handshake_limit));
+    // The login runs under our own limit (`within_limit_not_held`); tiberius's
+    // would also count a LOGIN7 held at a gate, and it costs a timer thread.
+    config.handshake_timeout(None);
     // Every query runs under our own limit (`Connection::query_within`), so
     // a statement allowed longer than one exchange (a backup) is not cut short.
     config.command_timeout(None);

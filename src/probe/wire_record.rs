@@ -7,14 +7,22 @@
 //!
 //! The recorder only frames the byte streams (TDS packet headers, TLS record
 //! headers); it never looks inside a payload, so it sees no secret.
+//!
+//! The same framing lets a [`LoginGate`] hold LOGIN7 back: a login's
+//! connection, PRELOGIN and TLS handshake can then run while the server's
+//! certificate is still being judged, and LOGIN7 leaves only once it is
+//! cleared (issue 14: the login no longer waits for the judgement to start).
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::oneshot;
 
 /// TDS packet types ([MS-TDS] 2.2.3.1.1) this record tells apart.
 const TDS_LOGIN7: u8 = 0x10;
@@ -38,7 +46,7 @@ pub struct Frames {
 }
 
 /// Splits a byte stream into TDS packets and TLS records by their headers.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Framer {
     header: [u8; 8],
     have: usize,
@@ -58,7 +66,14 @@ impl Framer {
 
     /// Counts the frames that start in `data`; returns how many TLS
     /// application records began in it.
-    fn feed(&mut self, mut data: &[u8]) -> u32 {
+    fn feed(&mut self, data: &[u8]) -> u32 {
+        self.walk(data, |_, _| {})
+    }
+
+    /// [`Framer::feed`], telling `frame_start` where in `data` each frame
+    /// begins and its first byte (its type).
+    fn walk(&mut self, mut data: &[u8], mut frame_start: impl FnMut(usize, u8)) -> u32 {
+        let total = data.len();
         self.frames.bytes += data.len() as u64;
         let mut application = 0;
         while !data.is_empty() {
@@ -67,6 +82,9 @@ impl Framer {
                 self.skip -= n;
                 data = &data[n..];
                 continue;
+            }
+            if self.have == 0 {
+                frame_start(total - data.len(), data[0]);
             }
             let need = if self.have == 0 {
                 1
@@ -114,6 +132,10 @@ struct Tally {
     /// record arrived: in TDS 8 the first encrypted exchange is PRELOGIN, so
     /// only these can carry LOGIN7.
     written_after_server_data: u32,
+    /// Since when a [`LoginGate`] holds LOGIN7 back, while it does.
+    holding_since: Option<Instant>,
+    /// How long a [`LoginGate`] held LOGIN7 back, once decided.
+    held: Duration,
 }
 
 /// A shared view of what went over one connection.
@@ -147,6 +169,30 @@ impl WireRecord {
         }
     }
 
+    /// How long a [`LoginGate`] held LOGIN7 back: part of the time the
+    /// login took, but spent waiting on this side.
+    pub fn held(&self) -> Duration {
+        let tally = self.tally.lock();
+        tally.held
+            + tally
+                .holding_since
+                .map_or(Duration::ZERO, |since| since.elapsed())
+    }
+
+    /// Where in `data`, were it written next, the first frame begins that can
+    /// carry a TDS 7.x LOGIN7: a plain LOGIN7 packet, or encrypted data (sent
+    /// only once the handshake is done, and LOGIN7 comes first).
+    fn first_login_frame(&self, data: &[u8]) -> Option<usize> {
+        let mut framer = self.tally.lock().written.clone();
+        let mut first = None;
+        framer.walk(data, |offset, kind| {
+            if first.is_none() && (kind == TDS_LOGIN7 || kind == TLS_APPLICATION_DATA) {
+                first = Some(offset);
+            }
+        });
+        first
+    }
+
     fn on_write(&self, data: &[u8]) {
         let mut tally = self.tally.lock();
         let application = tally.written.feed(data);
@@ -160,22 +206,106 @@ impl WireRecord {
     }
 }
 
+/// Holds a TDS 7.x login's LOGIN7 until its [`GateKey`] says whether it
+/// may leave. Refused (or the key dropped), the write that would carry it
+/// fails and no byte of it reaches the wire.
+pub struct LoginGate {
+    permit: oneshot::Receiver<bool>,
+}
+
+/// The decision a [`LoginGate`] waits for.
+pub struct GateKey(oneshot::Sender<bool>);
+
+impl GateKey {
+    /// `true`: LOGIN7 may leave; `false`: it never does.
+    pub fn decide(self, permit: bool) {
+        // The login may have ended already (it failed earlier): nothing to hold.
+        let _ = self.0.send(permit);
+    }
+}
+
+/// A closed gate and the key that decides it.
+pub fn login_gate() -> (LoginGate, GateKey) {
+    let (key, permit) = oneshot::channel();
+    (LoginGate { permit }, GateKey(key))
+}
+
+enum GateState {
+    Waiting(oneshot::Receiver<bool>),
+    Open,
+    Refused,
+}
+
 /// A stream whose traffic is framed into a [`WireRecord`].
 pub struct Recorded<S> {
     stream: S,
     record: WireRecord,
+    gate: GateState,
 }
 
 impl<S> Recorded<S> {
+    /// A recorder with no gate (the tests' shorthand).
+    #[cfg(test)]
     pub fn new(stream: S) -> (Self, WireRecord) {
+        Self::gated(stream, None)
+    }
+
+    /// A recorder of `stream`, with LOGIN7 held at `gate` when there is one.
+    pub fn gated(stream: S, gate: Option<LoginGate>) -> (Self, WireRecord) {
         let record = WireRecord::default();
+        let gate = match gate {
+            Some(LoginGate { permit }) => GateState::Waiting(permit),
+            None => GateState::Open,
+        };
         (
             Recorded {
                 stream,
                 record: record.clone(),
+                gate,
             },
             record,
         )
+    }
+
+    /// How much of `data` may be written now: all of it, the part before a
+    /// frame that can carry LOGIN7 while the gate is undecided, or nothing
+    /// (pending, or the error of a refused gate).
+    fn admit(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        if matches!(self.gate, GateState::Open) {
+            return Poll::Ready(Ok(data.len()));
+        }
+        match self.record.first_login_frame(data) {
+            None => return Poll::Ready(Ok(data.len())),
+            Some(before) if before > 0 => return Poll::Ready(Ok(before)),
+            Some(_) => {}
+        }
+        let permitted = match &mut self.gate {
+            GateState::Waiting(permit) => {
+                let polled = Pin::new(permit).poll(cx);
+                let mut tally = self.record.tally.lock();
+                let since = *tally.holding_since.get_or_insert_with(Instant::now);
+                match polled {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(permit) => {
+                        tally.holding_since = None;
+                        tally.held = since.elapsed();
+                        permit.unwrap_or(false)
+                    }
+                }
+            }
+            GateState::Open => true,
+            GateState::Refused => false,
+        };
+        if permitted {
+            self.gate = GateState::Open;
+            Poll::Ready(Ok(data.len()))
+        } else {
+            self.gate = GateState::Refused;
+            Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "LOGIN7 was held back and not sent: the login was not cleared",
+            )))
+        }
     }
 }
 
@@ -200,6 +330,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Recorded<S> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        let admitted = match self.admit(cx, data) {
+            Poll::Ready(Ok(n)) => n,
+            other => return other,
+        };
+        let data = &data[..admitted];
         let polled = Pin::new(&mut self.stream).poll_write(cx, data);
         if let Poll::Ready(Ok(n)) = polled {
             self.record.on_write(&data[..n]);
@@ -308,6 +443,98 @@ mod tests {
         plain.on_write(&tds(TDS_PRELOGIN, 40));
         plain.on_write(&tds(TDS_LOGIN7, 120));
         assert!(plain.login_sent(false));
+    }
+
+    mod gate {
+        use super::*;
+        use futures::FutureExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        /// A gated stream, the server's end, and the gate's key.
+        fn gated() -> (
+            Recorded<tokio::io::DuplexStream>,
+            tokio::io::DuplexStream,
+            GateKey,
+        ) {
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            let (gate, key) = login_gate();
+            (Recorded::gated(client, Some(gate)).0, server, key)
+        }
+
+        /// Everything the server received, once the client is gone.
+        async fn received(
+            client: Recorded<tokio::io::DuplexStream>,
+            mut server: tokio::io::DuplexStream,
+        ) -> Vec<u8> {
+            drop(client);
+            let mut bytes = Vec::new();
+            server.read_to_end(&mut bytes).await.unwrap();
+            bytes
+        }
+
+        #[tokio::test]
+        async fn the_handshake_passes_and_login7_waits_for_the_decision() {
+            let (mut client, server, key) = gated();
+            let handshake = [tds(TDS_PRELOGIN, 40), tds(TDS_PRELOGIN, 300)].concat();
+            client.write_all(&handshake).await.unwrap();
+            let login = tls(TLS_APPLICATION_DATA, 200);
+            // The handshake's last packet and LOGIN7 in one write: the packet
+            // leaves, LOGIN7 waits.
+            let both = [tds(TDS_PRELOGIN, 20), login.clone()].concat();
+            assert!(client.write_all(&both).now_or_never().is_none());
+            assert!(!client.record.login_sent(false));
+            key.decide(true);
+            client.write_all(&login).await.unwrap();
+            assert!(client.record.login_sent(false));
+            let expected = [handshake, tds(TDS_PRELOGIN, 20), login].concat();
+            assert_eq!(received(client, server).await, expected);
+        }
+
+        #[tokio::test]
+        async fn a_refused_gate_fails_the_write_and_no_byte_of_login7_leaves() {
+            for plain in [false, true] {
+                let (mut client, server, key) = gated();
+                let handshake = tds(TDS_PRELOGIN, 40);
+                client.write_all(&handshake).await.unwrap();
+                let login = if plain {
+                    tds(TDS_LOGIN7, 120)
+                } else {
+                    tls(TLS_APPLICATION_DATA, 200)
+                };
+                assert!(client.write_all(&login).now_or_never().is_none());
+                key.decide(false);
+                let error = client.write_all(&login).await.unwrap_err();
+                assert_eq!(error.kind(), io::ErrorKind::PermissionDenied);
+                // And stays refused.
+                assert!(client.write_all(&login).await.is_err());
+                assert!(!client.record.login_sent(false));
+                assert_eq!(received(client, server).await, handshake, "plain: {plain}");
+            }
+        }
+
+        #[tokio::test]
+        async fn a_key_dropped_undecided_refuses() {
+            let (mut client, server, key) = gated();
+            drop(key);
+            assert!(
+                client
+                    .write_all(&tls(TLS_APPLICATION_DATA, 200))
+                    .await
+                    .is_err()
+            );
+            assert!(received(client, server).await.is_empty());
+        }
+
+        #[tokio::test]
+        async fn an_ungated_stream_writes_everything() {
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            let (mut client, record) = Recorded::new(client);
+            let login = tls(TLS_APPLICATION_DATA, 200);
+            client.write_all(&login).await.unwrap();
+            assert!(record.login_sent(false));
+            assert_eq!(record.held(), Duration::ZERO);
+            assert_eq!(received(client, server).await, login);
+        }
     }
 
     #[test]

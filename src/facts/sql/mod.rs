@@ -6,9 +6,11 @@
 //! user explicitly accepted an unverified certificate; [`LoginClearance`] is
 //! the one place that decides.
 
+use std::pin::pin;
 use std::time::Instant;
 
 use futures::FutureExt;
+use futures::future::{Either, select};
 use parking_lot::Mutex;
 use serde::Serialize;
 
@@ -17,9 +19,11 @@ use crate::facts::net::SqlEndpoint;
 use crate::facts::tls::{LoginTrust, LoginTrustVerdict, Prelogin, Tds8Strict};
 use crate::finding::{Finding, Stop};
 use crate::probe::sql::{
-    self, CertificateTrust, Credentials, LoginRequest, QueryFailure, ResultSet, SqlValue,
+    self, CertificateTrust, Connection, Credentials, LoginRequest, QueryFailure, ResultSet,
+    SqlValue,
 };
 pub use crate::probe::sql::{LoginFailure, LoginReason, OsError, ServerError};
+use crate::probe::wire_record::login_gate;
 use crate::target::{Account, AuthKind, Credential, Target};
 use crate::version::SqlVersion;
 
@@ -303,46 +307,54 @@ async fn log_in(ctx: &RunContext, kind: AccountKind) -> Result<SqlLogin, Stop> {
     let account = kind.account(target)?;
     let credentials = credentials_of(account)?;
     let endpoint = *ctx.fact::<SqlEndpoint>().await?;
-    let clearance = ctx.fact::<LoginClearance>().await?;
     let ledger = ctx.fact::<SqlLogins>().await?;
     let database = target.server.database.clone();
-    let strict = speaks_only_tds8(ctx).await;
+    let request = |verified: bool, strict: bool, database: Option<String>| LoginRequest {
+        endpoint,
+        tls_name: target.expected_tls_name().to_owned(),
+        trust: if verified {
+            CertificateTrust::Verify {
+                ca_file: target.tls.ca_file.clone(),
+            }
+        } else {
+            CertificateTrust::AcceptAny
+        },
+        strict,
+        credentials: credentials.clone(),
+        database,
+        timeout: ctx.timeout(),
+    };
+    let record = |database: Option<String>, succeeded: bool, millis: u64| {
+        ledger.record(LoginRecord {
+            account: kind,
+            user: account.user.clone(),
+            database,
+            succeeded,
+            millis,
+        })
+    };
 
+    let early = early_login(ctx, request(true, false, database.clone())).await;
+    let clearance = ctx.fact::<LoginClearance>().await?;
+    let strict = speaks_only_tds8(ctx).await;
     let attempt = |database: Option<String>| {
-        let credentials = credentials.clone();
-        let request = LoginRequest {
-            endpoint,
-            tls_name: target.expected_tls_name().to_owned(),
-            trust: if clearance.verified {
-                CertificateTrust::Verify {
-                    ca_file: target.tls.ca_file.clone(),
-                }
-            } else {
-                CertificateTrust::AcceptAny
-            },
-            strict,
-            credentials,
-            database: database.clone(),
-            timeout: ctx.timeout(),
-        };
-        let ledger = ledger.clone();
-        let user = account.user.clone();
+        let request = request(clearance.verified, strict, database.clone());
         async move {
             let started = Instant::now();
             let outcome = sql::login(request).await;
             let millis = started.elapsed().as_millis() as u64;
-            ledger.record(LoginRecord {
-                account: kind,
-                user,
-                database,
-                succeeded: outcome.is_ok(),
-                millis,
-            });
+            record(database, outcome.is_ok(), millis);
             (outcome, millis)
         }
     };
 
-    let (mut outcome, mut millis) = attempt(database.clone()).await;
+    let (mut outcome, mut millis) = match early {
+        Some((outcome, millis)) => {
+            record(database.clone(), outcome.is_ok(), millis);
+            (outcome, millis)
+        }
+        None => attempt(database.clone()).await,
+    };
     let mut database_refused = None;
     let mut session_database = database.clone();
     if let (Err(LoginFailure::Server(error)), Some(_)) = (&outcome, &database)
@@ -399,6 +411,44 @@ fn credentials_of(account: &Account) -> Result<Credentials, Stop> {
             "integrated authentication (the logged-on account) is available only on Windows",
         )),
     }
+}
+
+/// The login a server with a verified certificate that speaks TDS 7.x gets
+/// (`request`), started before that is known (issue 14): its connection,
+/// PRELOGIN and TLS handshake carry no credentials and run while the TLS
+/// probes finish and the certificate is judged; its LOGIN7 waits at a gate
+/// for [`LoginClearance`]. Used, with the time it took less the wait, only
+/// when the clearance is `verified` and the server is not TDS 8 only: the
+/// login the caller would have made itself. Otherwise it is dropped with no
+/// LOGIN7 sent, and `None` tells the caller to log in as it decides.
+async fn early_login(
+    ctx: &RunContext,
+    request: LoginRequest,
+) -> Option<(Result<Connection, LoginFailure>, u64)> {
+    let (gate, key) = login_gate();
+    let decision = async {
+        let permitted = match ctx.fact::<LoginClearance>().boxed().await {
+            Ok(clearance) => clearance.verified && !speaks_only_tds8(ctx).await,
+            Err(_) => false,
+        };
+        key.decide(permitted);
+        permitted
+    };
+    let started = Instant::now();
+    let login = sql::login_gated(request, Some(gate));
+    let (outcome, held) = match select(pin!(decision), pin!(login)).await {
+        // Dropping the login closes its connection before any LOGIN7.
+        Either::Left((false, _)) => return None,
+        Either::Left((true, login)) => login.await,
+        Either::Right((attempt, decision)) => {
+            if !decision.await {
+                return None;
+            }
+            attempt
+        }
+    };
+    let millis = started.elapsed().saturating_sub(held).as_millis() as u64;
+    Some((outcome, millis))
 }
 
 /// A server that closes TDS 7.x connections but completes a TDS 8 strict
