@@ -88,10 +88,13 @@ fn every_blocker_named_in_the_code_is_a_check() {
             }
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             // Stop::blocked([…]) and the TLS trust fact's `judged_by` lists.
-            let starts = text
-                .match_indices("blocked([")
-                .map(|(at, m)| at + m.len())
-                .chain(text.match_indices("&[\"tls.").map(|(at, _)| at + 2));
+            // rustfmt may break the line between `blocked(` and its list.
+            let after_call = text.match_indices("blocked(").filter_map(|(at, m)| {
+                let rest = &text[at + m.len()..];
+                let list = rest.trim_start().strip_prefix('[')?;
+                Some(text.len() - list.len())
+            });
+            let starts = after_call.chain(text.match_indices("&[\"tls.").map(|(at, _)| at + 2));
             for start in starts {
                 let list = &text[start..];
                 let list = &list[..list.find(']').unwrap()];

@@ -202,7 +202,7 @@ async fn built_in_sql_pack_checks_warn_with_the_fix() {
     let key = assert_status(&report, "sql.pmp.master-key-protection", Status::Warn);
     assert_eq!(
         key.message,
-        "the master key of `PassTrix` is protected only by its password"
+        "the master key of `PassTrix` is protected only by its password, so PMP cannot open it once masterkey.key is moved away"
     );
     assert!(
         key.remediation
