@@ -1256,6 +1256,21 @@ async fn a_missing_user_is_found_on_the_backup_accounts_behalf() {
     remedy(&r, "CREATE USER [pback] FOR LOGIN [pback]");
 }
 
+/// On Azure SQL Database SUSER_SID(name) answers the asking login's own SID
+/// (Microsoft's SUSER_SID page; the strict emulator does the same), so a
+/// lookup through `pmp` would report pmp's db_owner as the backup
+/// account's: the check says it cannot tell instead of passing.
+#[tokio::test]
+async fn on_azure_sql_database_the_role_is_not_looked_up_on_behalf() {
+    let case = without_backup_password(Case::builtin("azure-sqldb").await);
+    case.verdict(
+        "sql.role.backup-operator",
+        Status::Error,
+        "SUSER_SID answers there for the asking login",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn without_view_definition_the_role_cannot_be_checked_on_behalf() {
     let case = without_backup_password(

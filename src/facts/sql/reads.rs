@@ -388,6 +388,18 @@ impl Fact for BackupRoleMembers {
             let login = session_of(ctx, AccountKind::App).await?;
             let session = login.session()?;
             session.require_database()?;
+            // The lookup finds the backup login's user by SUSER_SID(name),
+            // which on Azure SQL Database answers the asking login's own SID
+            // whatever name it is given: it would report the application
+            // account's roles as the backup account's.
+            if let Ok(server) = ctx.fact::<ServerFacts>().await
+                && server.platform == Platform::AzureSqlDatabase
+            {
+                return Err(Stop::error(format!(
+                    "the roles of `{user}` cannot be looked up through `{}` on Azure SQL Database: SUSER_SID answers there for the asking login whatever name it is given; give the backup account's password so it can answer for itself",
+                    session.user
+                )));
+            }
             let sets = session.results(&members_query(&user)).await.map_err(|e| {
                 query_stop(session, "the database's role members", e, "VIEW DEFINITION")
             })?;

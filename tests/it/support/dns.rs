@@ -70,11 +70,18 @@ impl TestDns {
             add(&mut catalog, reverse_zone, zone_handler);
         }
 
-        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind UDP");
-        let addr = udp.local_addr().expect("local address");
-        let tcp = TcpListener::bind(addr)
-            .await
-            .expect("bind TCP on the same port");
+        // The kernel picks a free UDP port; the same TCP port may be taken
+        // by another test's listener, so try again with a new pair.
+        let mut attempts = 0;
+        let (udp, tcp, addr) = loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind UDP");
+            let addr = udp.local_addr().expect("local address");
+            match TcpListener::bind(addr).await {
+                Ok(tcp) => break (udp, tcp, addr),
+                Err(_) if attempts < 20 => attempts += 1,
+                Err(e) => panic!("bind TCP on the same port as UDP {addr}: {e}"),
+            }
+        };
         let mut server = Server::new(catalog);
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 16);
