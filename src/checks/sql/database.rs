@@ -322,6 +322,9 @@ mod tests {
         let opened = judge(&presence(true, Some(true), true), None);
         assert_eq!(opened.status, Status::Pass, "{}", opened.message);
         assert!(opened.notes.is_empty());
+        // Not opened at login, but HAS_DBACCESS says the login may use it.
+        let accessible = judge(&presence(true, Some(true), false), None);
+        assert_eq!(accessible.status, Status::Pass, "{}", accessible.message);
         let no_user = judge(&presence(true, Some(false), false), None);
         assert_eq!(no_user.status, Status::Fail);
         assert!(
@@ -343,6 +346,12 @@ mod tests {
             "{}",
             creatable.message
         );
+        let as_sysadmin = judge(
+            &presence(false, None, false),
+            Some(&rights(true, false, false)),
+        );
+        assert_eq!(as_sysadmin.status, Status::Pass);
+        assert!(as_sysadmin.message.contains("(sysadmin)"));
         let via_permission = judge(
             &presence(false, None, false),
             Some(&rights(false, false, true)),
