@@ -432,4 +432,38 @@ mod tests {
         assert_eq!(unknown.status(), Status::Error);
         assert!(unknown.reason().contains("HAS_PERMS_BY_NAME returned NULL"));
     }
+
+    /// Whether a custom key is configured is decided from the target file
+    /// alone, before anything is asked of the server.
+    #[tokio::test]
+    async fn pmp_keys_without_a_custom_key_do_not_apply_and_half_a_key_is_an_error() {
+        use std::path::Path;
+        use std::sync::Arc;
+
+        use crate::context::RunSettings;
+        use crate::finding::SkipKind;
+        use crate::target::{SecretInputs, Target, TargetOverrides};
+
+        let evaluate = |app: &str| {
+            let target = Target::from_toml(
+                &format!("[server]\nhost = \"sql01\"\n[app]\nkind = \"pmp\"\n{app}"),
+                Path::new("t.toml"),
+                &TargetOverrides::default(),
+                SecretInputs::default(),
+            )
+            .unwrap();
+            let ctx = RunContext::new(Arc::new(target), RunSettings::default(), Default::default());
+            async move { PmpKeys::new().evaluate(&ctx).await }
+        };
+        let default_key = evaluate("").await.unwrap_err();
+        assert_eq!(
+            default_key.skip().expect("a skip").kind,
+            SkipKind::NotApplicable
+        );
+        let half = evaluate("certificate_name = \"PMPCert\"\n")
+            .await
+            .unwrap_err();
+        assert_eq!(half.status(), Status::Error);
+        assert!(half.reason().contains("needs both"), "{}", half.reason());
+    }
 }
