@@ -496,4 +496,139 @@ mod tests {
             Status::Pass
         );
     }
+
+    #[test]
+    fn database_params_with_credentials_but_unreadable_permissions_is_an_error() {
+        let unreadable = DatabaseParamsStatus {
+            file: FileStatus {
+                path: PathBuf::from(r"C:\Program Files\ManageEngine\PMP\conf\database_params.conf"),
+                present: true,
+                access: None,
+            },
+            holds_credentials: true,
+        };
+        let stop = judge_database_params(&unreadable, Severity::Fail, None).unwrap_err();
+        assert_eq!(stop.status(), Status::Error);
+        assert!(
+            stop.reason().contains("permissions could not be read"),
+            "{}",
+            stop.reason()
+        );
+    }
+
+    #[test]
+    fn a_missing_web_config_fails() {
+        let gone = WebConfigStatus {
+            present: false,
+            access: None,
+            ..web_config(PRIVATE, false)
+        };
+        let finding = judge_web_config(&gone, None);
+        assert_eq!(finding.status, Status::Fail);
+        assert_eq!(finding.actual.as_deref(), Some("no web.config"));
+    }
+
+    #[test]
+    fn a_web_config_without_its_secrets_fails_naming_them() {
+        let half = WebConfigStatus {
+            has_secret2: false,
+            ..web_config(PRIVATE, false)
+        };
+        let finding = judge_web_config(&half, None);
+        assert_eq!(finding.status, Status::Fail);
+        assert_eq!(finding.actual.as_deref(), Some("missing: Secret2"));
+        assert_eq!(finding.evidence["missing"], serde_json::json!(["Secret2"]));
+    }
+
+    fn setting(enabled: bool) -> SplitSecretsBackupView {
+        let column = "BackupSplitSecrets".to_owned();
+        SplitSecretsBackupView::Known(if enabled {
+            SplitSecretsSetting::Enabled { column }
+        } else {
+            SplitSecretsSetting::Disabled { column }
+        })
+    }
+
+    #[test]
+    fn backup_split_secrets_adjusts_the_web_config_verdict() {
+        let encrypted = || judge_web_config(&web_config(PRIVATE, true), None);
+        let enabled = setting(true).apply(encrypted());
+        assert_eq!(enabled.status, Status::Pass);
+        assert_eq!(enabled.evidence["backup_split_secrets"], true);
+        assert!(
+            enabled.notes.iter().any(|n| n.contains("is enabled")),
+            "{:?}",
+            enabled.notes
+        );
+        // Off turns a pass into a warning: web.config is the only copy.
+        let off = setting(false).apply(encrypted());
+        assert_eq!(off.status, Status::Warn);
+        assert_eq!(off.actual.as_deref(), Some("disabled"));
+        assert!(off.remediation.unwrap().contains("Backup Split Secrets"));
+        // Off keeps a worse verdict, and adds its fix to the remediation.
+        let plain = judge_web_config(&web_config(PRIVATE, false), None);
+        let plain_off = setting(false).apply(plain);
+        assert_eq!(plain_off.status, Status::Warn);
+        let fix = plain_off.remediation.unwrap();
+        assert!(
+            fix.contains("aspnet_regiis") && fix.contains("Enable Administration"),
+            "{fix}"
+        );
+        let readable = judge_web_config(&web_config("D:(A;;FA;;;SY)(A;;FR;;;AU)", false), None);
+        assert_eq!(setting(false).apply(readable).status, Status::Fail);
+        // Not known: the verdict stands, with why it was not checked.
+        for view in [
+            SplitSecretsBackupView::Known(SplitSecretsSetting::Unknown(
+                "no such column".to_owned(),
+            )),
+            SplitSecretsBackupView::NotAsked("the application account cannot log in".to_owned()),
+        ] {
+            let finding = view.apply(encrypted());
+            assert_eq!(finding.status, Status::Pass);
+            assert!(
+                finding.notes.iter().any(|n| n.contains("was not checked")),
+                "{:?}",
+                finding.notes
+            );
+        }
+    }
+
+    /// On Unix the verdicts come from the file's mode instead of an ACL.
+    #[test]
+    fn file_mode_verdicts() {
+        let with_mode = |name: &str, mode| FileStatus {
+            path: PathBuf::from(format!("/opt/PMP/conf/{name}")),
+            present: true,
+            access: Some(FileAccess::Mode { mode }),
+        };
+        let shared = judge_masterkey(&with_mode("masterkey.key", 0o644), Severity::Warn, None);
+        assert_eq!(shared.status, Status::Fail);
+        assert!(
+            shared
+                .remediation
+                .unwrap()
+                .contains("chmod 600 '/opt/PMP/conf/masterkey.key'")
+        );
+        let private = judge_masterkey(&with_mode("masterkey.key", 0o600), Severity::Warn, None);
+        assert_eq!(private.status, Status::Warn);
+        assert!(
+            private.message.contains("readable by its owner only"),
+            "{}",
+            private.message
+        );
+        let params = |mode| DatabaseParamsStatus {
+            file: with_mode("database_params.conf", mode),
+            holds_credentials: true,
+        };
+        let open = judge_database_params(&params(0o640), Severity::Fail, None).unwrap();
+        assert_eq!(open.status, Status::Fail);
+        assert!(open.remediation.unwrap().contains("chown"));
+        let closed = judge_database_params(&params(0o600), Severity::Fail, None).unwrap();
+        assert_eq!(closed.status, Status::Pass);
+        assert!(
+            closed.message.contains("only its owner"),
+            "{}",
+            closed.message
+        );
+    }
 }

@@ -268,6 +268,26 @@ mod tests {
             denied.message
         );
         assert!(denied.remediation.unwrap().contains("SQL01$"));
+        // The other failures the server reports are failures too, each
+        // explained from the operating system error in its message.
+        for (message, says) in [
+            (
+                "Cannot open backup device. Operating system error 53(The network path was not found.).",
+                "cannot find",
+            ),
+            (
+                "Write on backup device failed. Operating system error 112(There is not enough space on the disk.).",
+                "not enough space",
+            ),
+            (
+                "BACKUP DATABASE is terminating abnormally.",
+                "could not write the test backup",
+            ),
+        ] {
+            let failed = judge(&run(Err(error(3201, message)), Ok(false))).unwrap();
+            assert_eq!(failed.status, Status::Fail);
+            assert!(failed.message.contains(says), "{}", failed.message);
+        }
         let unfinished = judge(&run(
             Err(BackupFailure::Unfinished(
                 "no answer within 45 s".to_owned(),

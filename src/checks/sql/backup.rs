@@ -495,6 +495,9 @@ mod tests {
             broader.message
         );
         assert_eq!(broader.notes.len(), 1);
+        let owner = judge(&flags(false, true, false));
+        assert_eq!(owner.status, Status::Pass);
+        assert!(owner.message.contains("as db_owner"), "{}", owner.message);
         let none = judge(&flags(false, false, false));
         assert_eq!(none.status, Status::Fail);
         assert_eq!(none.actual.as_deref(), Some("not a member"));
@@ -624,6 +627,13 @@ mod tests {
             fresh.message.contains("finished 3 hours ago"),
             "{}",
             fresh.message
+        );
+        let at_the_limit = judge(&record(26, r"\\nas01\backups\pws.bak"));
+        assert_eq!(
+            at_the_limit.status,
+            Status::Pass,
+            "{}",
+            at_the_limit.message
         );
         let stale = judge(&record(30, r"\\nas01\backups\pws.bak"));
         assert_eq!(stale.status, Status::Warn);

@@ -322,6 +322,9 @@ mod tests {
         let opened = judge(&presence(true, Some(true), true), None);
         assert_eq!(opened.status, Status::Pass, "{}", opened.message);
         assert!(opened.notes.is_empty());
+        // Not opened at login, but HAS_DBACCESS says the login may use it.
+        let accessible = judge(&presence(true, Some(true), false), None);
+        assert_eq!(accessible.status, Status::Pass, "{}", accessible.message);
         let no_user = judge(&presence(true, Some(false), false), None);
         assert_eq!(no_user.status, Status::Fail);
         assert!(
@@ -343,6 +346,12 @@ mod tests {
             "{}",
             creatable.message
         );
+        let as_sysadmin = judge(
+            &presence(false, None, false),
+            Some(&rights(true, false, false)),
+        );
+        assert_eq!(as_sysadmin.status, Status::Pass);
+        assert!(as_sysadmin.message.contains("(sysadmin)"));
         let via_permission = judge(
             &presence(false, None, false),
             Some(&rights(false, false, true)),
@@ -422,5 +431,39 @@ mod tests {
         let unknown = judge(&keys([true; 3], false, None, Some(true))).unwrap_err();
         assert_eq!(unknown.status(), Status::Error);
         assert!(unknown.reason().contains("HAS_PERMS_BY_NAME returned NULL"));
+    }
+
+    /// Whether a custom key is configured is decided from the target file
+    /// alone, before anything is asked of the server.
+    #[tokio::test]
+    async fn pmp_keys_without_a_custom_key_do_not_apply_and_half_a_key_is_an_error() {
+        use std::path::Path;
+        use std::sync::Arc;
+
+        use crate::context::RunSettings;
+        use crate::finding::SkipKind;
+        use crate::target::{SecretInputs, Target, TargetOverrides};
+
+        let evaluate = |app: &str| {
+            let target = Target::from_toml(
+                &format!("[server]\nhost = \"sql01\"\n[app]\nkind = \"pmp\"\n{app}"),
+                Path::new("t.toml"),
+                &TargetOverrides::default(),
+                SecretInputs::default(),
+            )
+            .unwrap();
+            let ctx = RunContext::new(Arc::new(target), RunSettings::default(), Default::default());
+            async move { PmpKeys::new().evaluate(&ctx).await }
+        };
+        let default_key = evaluate("").await.unwrap_err();
+        assert_eq!(
+            default_key.skip().expect("a skip").kind,
+            SkipKind::NotApplicable
+        );
+        let half = evaluate("certificate_name = \"PMPCert\"\n")
+            .await
+            .unwrap_err();
+        assert_eq!(half.status(), Status::Error);
+        assert!(half.reason().contains("needs both"), "{}", half.reason());
     }
 }
