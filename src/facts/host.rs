@@ -411,9 +411,21 @@ impl Fact for WebConfigSecrets {
     async fn gather(ctx: &RunContext) -> Result<WebConfigStatus, Stop> {
         let install = install_dir(ctx, AppKind::Passwordstate, "Passwordstate")?;
         let path = install.join("web.config");
+        // Only "not found" means absent: a folder the tool may not read is
+        // no evidence either way.
+        let present = match std::fs::metadata(&path) {
+            Ok(meta) => meta.is_file(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => {
+                return Err(Stop::error(format!(
+                    "cannot tell whether {} exists: {e}; run the check as an account that may read the Passwordstate folder",
+                    path.display()
+                )));
+            }
+        };
         let mut status = WebConfigStatus {
             path: path.clone(),
-            present: path.is_file(),
+            present,
             access: None,
             encrypted_by: None,
             has_secret1: false,

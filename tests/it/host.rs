@@ -190,6 +190,24 @@ async fn web_config_with_encrypted_app_settings_passes() {
     );
 }
 
+/// A web.config the tool cannot look for is no evidence that it is
+/// missing: the check says it cannot tell (here the install folder is a
+/// file, so the lookup fails with "not a directory"; as root, the usual
+/// cause — a folder the account may not read — cannot be made).
+#[tokio::test]
+async fn a_web_config_that_cannot_be_looked_for_is_an_error_not_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_folder = dir.path().join("Passwordstate");
+    std::fs::write(&not_a_folder, "").unwrap();
+    let report = run(
+        &app_target("passwordstate", &not_a_folder),
+        &["host.passwordstate.secrets"],
+    )
+    .await;
+    let r = assert_status(&report, "host.passwordstate.secrets", Status::Error);
+    assert!(r.message.contains("cannot tell whether"), "{}", r.message);
+}
+
 #[tokio::test]
 async fn web_config_missing_a_secret_or_missing_altogether_fails() {
     let dir = tempfile::tempdir().unwrap();
