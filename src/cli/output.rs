@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
 use tracing_subscriber::prelude::*;
 
 use super::args::{ColorChoice, RunArgs};
@@ -86,17 +87,28 @@ pub fn init_logging(verbose: u8, capture: Option<LogCapture>) {
         .with_writer(|| OneLine(ScrubbingWriter(std::io::stderr())))
         // No colour codes: `OneLine` writes every escape out.
         .with_ansi(false)
-        .with_filter(filter);
+        .with_filter(filter.and(filter_fn(true_of_this_tool)));
     let captured = capture.map(|capture| {
         tracing_subscriber::fmt::layer()
             .with_writer(capture)
             .with_ansi(false)
-            .with_filter(EnvFilter::new("debug"))
+            .with_filter(EnvFilter::new("debug").and(filter_fn(true_of_this_tool)))
     });
     let _ = tracing_subscriber::registry()
         .with(stderr)
         .with(captured)
         .try_init();
+}
+
+/// Leaves out the warnings tiberius's connection module gives, which are
+/// never true of this tool: "TLS encryption is not enabled … credentials are
+/// not encrypted" when a login travels inside a TLS session this tool made
+/// itself (`probe::tds::secured`), and "Turning TLS off after a login",
+/// which needs an ENCRYPT_OFF login this tool never makes. Its debug events
+/// stay.
+fn true_of_this_tool(metadata: &tracing::Metadata<'_>) -> bool {
+    !(metadata.target() == "tiberius::client::connection"
+        && *metadata.level() == tracing::Level::WARN)
 }
 
 /// A log writer that puts each event on one line: a line break inside an

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Serialize, Serializer};
 use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, QueryItem};
-use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use futures::TryStreamExt;
@@ -21,6 +20,7 @@ use futures::TryStreamExt;
 use crate::probe::bounded::{Bounded, ReadBudget};
 use crate::probe::login_ack::{self, LoginAck};
 use crate::probe::tcp::{self, ConnectOutcome};
+use crate::probe::tds::secured::SecuredTds7;
 use crate::probe::wire_record::{LoginGate, Recorded, WireRecord};
 
 /// How the login proves who it is.
@@ -489,7 +489,13 @@ impl ResultSet {
     }
 }
 
-type TdsClient = Client<Compat<Bounded<Recorded<TcpStream>>>>;
+/// What tiberius talks over: the recorded socket (tiberius does its own
+/// TLS), or a connection this tool secured (see `probe::tds::secured`).
+trait Transport: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Transport for S {}
+
+type TdsClient = Client<Compat<Bounded<Box<dyn Transport>>>>;
 
 /// A logged-in connection. Queries run one at a time; after a timeout or a
 /// broken connection the session refuses further queries, since tiberius
@@ -550,19 +556,50 @@ async fn connect_and_log_in(
         }
     };
     let config = config_for(&request);
-    let budget = ReadBudget::new(LOGIN_BYTES);
     let (stream, wire) = Recorded::gated(stream, gate);
+    let outcome = log_in_over(Box::new(stream), &wire, config, &request, started, true).await;
+    (outcome, Some(wire))
+}
+
+/// Logs in over a TDS 7.x connection whose PRELOGIN and TLS handshake this
+/// tool made (the TLS probe's, see `probe::tds::secured`): tiberius, told
+/// the connection needs no encryption of its own, writes its TDS packets
+/// into that TLS session. The caller has cleared the certificate of that
+/// very handshake; nothing is sent before this is called.
+pub async fn login_secured(
+    request: LoginRequest,
+    secured: SecuredTds7,
+) -> Result<Connection, LoginFailure> {
+    let started = Instant::now();
+    let mut config = config_for(&request);
+    config.encryption(EncryptionLevel::NotSupported);
+    let (stream, wire) = secured.into_driver_stream();
+    log_in_over(Box::new(stream), &wire, config, &request, started, false).await
+}
+
+/// tiberius's login over `stream`, judged from what `wire` saw;
+/// `driver_tls`: tiberius makes the TLS handshake itself (else it was made
+/// before, and a failure is never the handshake's).
+async fn log_in_over(
+    stream: Box<dyn Transport>,
+    wire: &WireRecord,
+    config: Config,
+    request: &LoginRequest,
+    started: Instant,
+    driver_tls: bool,
+) -> Result<Connection, LoginFailure> {
+    let budget = ReadBudget::new(LOGIN_BYTES);
     let stream = Bounded::new(stream, budget.clone()).compat_write();
     let (connected, ack) = login_ack::witnessed(within_limit_not_held(
         Client::connect(config, stream),
         started + request.timeout,
-        &wire,
+        wire,
     ))
     .await;
     let login_sent = wire.login_sent(request.strict);
     // The time the server took: a LOGIN7 held at a gate waited on this side.
     let elapsed = started.elapsed().saturating_sub(wire.held());
-    let outcome = match connected {
+    match connected {
         Ok(Ok(client)) => match ack {
             Some(ack) => Ok(Connection {
                 client: Some(client),
@@ -580,12 +617,16 @@ async fn connect_and_log_in(
             ),
             login_sent,
         }),
-        Ok(Err(error)) => Err(classify_login_error(error, elapsed, &wire, login_sent)),
+        Ok(Err(error)) => Err(classify_login_error(
+            error,
+            elapsed,
+            wire.tls_started() && driver_tls,
+            login_sent,
+        )),
         Err(_) => Err(LoginFailure::Timeout {
             after_millis: elapsed.as_millis() as u64,
         }),
-    };
-    (outcome, Some(wire))
+    }
 }
 
 /// Runs `future` until `deadline`, moved on by however long a gate held
@@ -637,13 +678,13 @@ fn config_for(request: &LoginRequest) -> Config {
     config
 }
 
-/// Turns a tiberius error from a login into a typed failure. Whether TLS was
-/// under way and whether LOGIN7 had been sent come from the connection's own
-/// record, not from the error's wording.
+/// Turns a tiberius error from a login into a typed failure. Whether
+/// tiberius's TLS handshake was under way and whether LOGIN7 had been sent
+/// come from the connection's own record, not from the error's wording.
 fn classify_login_error(
     error: tiberius::error::Error,
     elapsed: Duration,
-    wire: &WireRecord,
+    in_driver_handshake: bool,
     login_sent: bool,
 ) -> LoginFailure {
     use tiberius::error::Error;
@@ -659,7 +700,7 @@ fn classify_login_error(
         #[cfg(not(windows))]
         Error::SspiRs(detail) => LoginFailure::Authentication { detail },
         Error::Tls(detail) if !login_sent => LoginFailure::Tls { detail },
-        other if !login_sent && wire.tls_started() => LoginFailure::Tls {
+        other if !login_sent && in_driver_handshake => LoginFailure::Tls {
             detail: other.to_string(),
         },
         Error::Io { message, .. } => LoginFailure::Io {
@@ -995,7 +1036,7 @@ mod tests {
             message: message.into(),
         };
         let classify = |error, wire: &WireRecord| {
-            classify_login_error(error, elapsed, wire, wire.login_sent(false))
+            classify_login_error(error, elapsed, wire.tls_started(), wire.login_sent(false))
         };
         assert!(matches!(
             classify(tiberius::error::Error::Tls("bad".into()), &during_tls()),

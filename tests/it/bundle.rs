@@ -306,6 +306,12 @@ async fn no_canary_reaches_any_member_of_the_bundle_or_the_terminal() {
         let log = member(&members, "debug.log");
         assert!(log.contains("DEBUG"), "{log}");
         assert!(log.contains("check finished"), "{log}");
+        // The login travelled inside the TLS probe's session (the server
+        // forces encryption): tiberius, doing no TLS of its own, would warn
+        // that the credentials are not encrypted, which is false here.
+        assert!(log.contains("tiberius"), "{log}");
+        assert!(!log.contains("not encrypted"), "{log}");
+        assert!(!stderr.contains("not encrypted"), "run {index}: {stderr}");
         let environment: serde_json::Value =
             serde_json::from_str(member(&members, "environment.json")).unwrap();
         for key in ["tool", "os", "kernel", "host_name", "time_zone", "resolver"] {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mssql_emulator::{EmulatorOptions, Scenario};
+use mssql_emulator::{EmulatorOptions, LoginTransport, Scenario, ServedCertificate};
 use mssql_preflight::catalog::Catalog;
 use mssql_preflight::engine::EngineOptions;
 use mssql_preflight::facts::sql::{SqlLogins, UNVERIFIED_NOTE};
@@ -16,10 +16,11 @@ use mssql_preflight::report::{CheckResult, Report};
 use mssql_preflight::selection::Selection;
 
 use crate::support::accounts::Passwords;
+use crate::support::cert_corpus;
 use crate::support::dns::{TestDns, Zone};
-use crate::support::emulator::TestServer;
+use crate::support::emulator::{TargetToml, TestServer};
 use crate::support::samba::{Samba, WRITER, WRITER_PASSWORD, probe_files};
-use crate::support::{TargetFile, assert_status, run_selected, run_with};
+use crate::support::{TargetFile, assert_status, run, run_selected, run_with};
 
 const PMP: (&str, &str) = ("pmp", "Pmp-Test-Passw0rd!");
 const PBACK: (&str, &str) = ("pback", "Pback-Test-Passw0rd!");
@@ -211,6 +212,48 @@ async fn no_login7_reaches_a_server_whose_certificate_fails_verification() {
         case.server.emulator().logins().is_empty(),
         "a LOGIN7 was sent: {:?}",
         case.server.emulator().logins()
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_presents_the_certificate_without_its_key_gets_no_login7() {
+    // The genuine chain, served with another key: what a machine in the
+    // middle holding a copy of the server's certificate could present. The
+    // chain itself verifies, so only the handshake's signatures tell.
+    let root = cert_corpus::new_root("Impostor Test Root CA", |_| {});
+    let issuing = cert_corpus::ca(&root, "Impostor Test Issuing CA", |_| {});
+    let (leaf, _genuine_key) = cert_corpus::leaf(&issuing, &[cert_corpus::HOST], |_| {});
+    let (_, impostor_key) = cert_corpus::leaf(&issuing, &[cert_corpus::HOST], |_| {});
+    let options = EmulatorOptions {
+        certificate: Some(ServedCertificate {
+            chain: vec![leaf, issuing.der.clone()],
+            key_pkcs8: impostor_key,
+        }),
+        ..EmulatorOptions::default()
+    };
+    let server = TestServer::start_with("sql2022-healthy", options).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(
+        &ca_file,
+        cert_corpus::pem_of(std::slice::from_ref(&root.der)),
+    )
+    .expect("write the CA file");
+    let passwords = Passwords::new();
+    let toml = TargetToml {
+        ca_file: Some(ca_file),
+        expected_name: Some(cert_corpus::HOST.to_owned()),
+        ..server.app_target(&passwords)
+    }
+    .render();
+    let report = run(&toml, &["tls.cert.chain", "sql.login"]).await;
+    assert_status(&report, "tls.cert.chain", Status::Pass);
+    let login = crate::support::result(&report, "sql.login");
+    assert_ne!(login.status, Status::Pass, "{}", login.message);
+    assert!(
+        server.emulator().logins().is_empty(),
+        "a LOGIN7 was sent: {:?}",
+        server.emulator().logins()
     );
 }
 
@@ -2003,9 +2046,18 @@ async fn pmp_profile_against_a_healthy_server() {
     let (report, logins) = case.run_profile("pmp").await;
     insta::assert_snapshot!("pmp_healthy", table(&report));
     assert_eq!(logins, 1);
-    // Reachability, PRELOGIN and the TLS capture share one connection; TDS 8
-    // strict and the login take one each (issue 14).
-    assert_eq!(case.server.emulator().connection_count(), 3);
+    // Reachability, PRELOGIN, the TLS capture and — the server forcing
+    // encryption — the login share one connection; TDS 8 strict takes
+    // another (issue 14). The login travelled in TLS from end to end.
+    assert_eq!(case.server.emulator().connection_count(), 2);
+    let transports: Vec<_> = case
+        .server
+        .emulator()
+        .logins()
+        .iter()
+        .map(|login| login.transport)
+        .collect();
+    assert_eq!(transports, [LoginTransport::FullTls]);
 }
 
 #[tokio::test]
@@ -2013,6 +2065,13 @@ async fn pmp_profile_against_a_server_that_does_not_force_encryption() {
     let case = Case::builtin("not-forced").await.accounts(Some(PMP), None);
     let (report, _) = case.run_profile("pmp").await;
     insta::assert_snapshot!("pmp_not_forced", table(&report));
+    // Answered ENCRYPT_OFF, the probe's connection would encrypt only
+    // LOGIN7: the login opens its own, encrypted throughout.
+    assert_eq!(case.server.emulator().connection_count(), 3);
+    let logins = case.server.emulator().logins();
+    assert_eq!(logins.len(), 1);
+    assert_eq!(logins[0].transport, LoginTransport::FullTls);
+    assert!(logins[0].accepted());
 }
 
 #[tokio::test]

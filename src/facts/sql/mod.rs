@@ -16,13 +16,17 @@ use serde::Serialize;
 
 use crate::context::{Fact, RunContext};
 use crate::facts::net::SqlEndpoint;
-use crate::facts::tls::{LoginTrust, LoginTrustVerdict, Prelogin, Tds8Strict};
+use crate::facts::tls::{
+    ChainSource, LoginTrust, LoginTrustVerdict, Prelogin, PresentedChain, Tds7Connection,
+    Tds8Strict,
+};
 use crate::finding::{Finding, Stop};
 use crate::probe::sql::{
     self, CertificateTrust, Connection, Credentials, LoginRequest, QueryFailure, ResultSet,
     SqlValue,
 };
 pub use crate::probe::sql::{LoginFailure, LoginReason, OsError, ServerError};
+use crate::probe::tds::secured::SecuredTds7;
 use crate::probe::wire_record::login_gate;
 use crate::target::{Account, AuthKind, Credential, Target};
 use crate::version::SqlVersion;
@@ -414,17 +418,27 @@ fn credentials_of(account: &Account) -> Result<Credentials, Stop> {
 }
 
 /// The login a server with a verified certificate that speaks TDS 7.x gets
-/// (`request`), started before that is known (issue 14): its connection,
-/// PRELOGIN and TLS handshake carry no credentials and run while the TLS
-/// probes finish and the certificate is judged; its LOGIN7 waits at a gate
-/// for [`LoginClearance`]. Used, with the time it took less the wait, only
-/// when the clearance is `verified` and the server is not TDS 8 only: the
-/// login the caller would have made itself. Otherwise it is dropped with no
-/// LOGIN7 sent, and `None` tells the caller to log in as it decides.
+/// (`request`), started before that is known (issue 14). When the server
+/// forces encryption, it travels on the TLS probe's own connection, whose
+/// handshake presented the very certificate judged (see
+/// `probe::tds::secured`), and leaves only once [`LoginClearance`] says so.
+/// Otherwise its own connection, PRELOGIN and TLS handshake carry no
+/// credentials and run while the TLS probes finish and the certificate is
+/// judged; its LOGIN7 waits at a gate for [`LoginClearance`]. Used, with the
+/// time it took less the wait, only when the clearance is `verified` and the
+/// server is not TDS 8 only: the login the caller would have made itself.
+/// Otherwise it is dropped with no LOGIN7 sent, and `None` tells the caller
+/// to log in as it decides.
 async fn early_login(
     ctx: &RunContext,
     request: LoginRequest,
 ) -> Option<(Result<Connection, LoginFailure>, u64)> {
+    if let Some(secured) = probe_connection(ctx).await {
+        // Boxed: two logins' futures side by side overflow a test thread's stack.
+        return login_over_probe_connection(ctx, request, secured)
+            .boxed()
+            .await;
+    }
     let (gate, key) = login_gate();
     let decision = async {
         let permitted = match ctx.fact::<LoginClearance>().boxed().await {
@@ -449,6 +463,39 @@ async fn early_login(
     };
     let millis = started.elapsed().saturating_sub(held).as_millis() as u64;
     Some((outcome, millis))
+}
+
+/// The TLS probe's TDS 7.x connection, when it can carry a login (the
+/// first login to ask takes it).
+async fn probe_connection(ctx: &RunContext) -> Option<SecuredTds7> {
+    let connection = ctx.fact::<Tds7Connection>().boxed().await.ok()?;
+    connection.as_ref().as_ref().ok()?.secured.take()
+}
+
+/// [`early_login`] on the TLS probe's connection: LOGIN7 only once the
+/// certificate that connection presented is cleared as verified.
+async fn login_over_probe_connection(
+    ctx: &RunContext,
+    request: LoginRequest,
+    secured: SecuredTds7,
+) -> Option<(Result<Connection, LoginFailure>, u64)> {
+    let verified = matches!(
+        ctx.fact::<LoginClearance>().boxed().await,
+        Ok(clearance) if clearance.verified
+    );
+    // The chain judged must be this connection's (it is whenever the TDS 7.x
+    // handshake succeeded, as it did to leave a connection).
+    let judged_here = matches!(
+        ctx.fact::<PresentedChain>().boxed().await,
+        Ok(chain) if chain.source == ChainSource::Tds7
+    );
+    if !(verified && judged_here) {
+        // Dropped: the connection closes with no LOGIN7 sent.
+        return None;
+    }
+    let started = Instant::now();
+    let outcome = sql::login_secured(request, secured).boxed().await;
+    Some((outcome, started.elapsed().as_millis() as u64))
 }
 
 /// A server that closes TDS 7.x connections but completes a TDS 8 strict

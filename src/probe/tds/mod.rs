@@ -6,5 +6,6 @@ pub(crate) mod failure;
 pub mod legacy;
 pub mod packet;
 pub mod prelogin;
+pub mod secured;
 pub(crate) mod tls;
 pub mod wrapped;

@@ -119,6 +119,34 @@ pub enum PreloginError {
     UnknownEncryption(u8),
 }
 
+/// The options of a PRELOGIN message: each token with where its value lies
+/// in `data`, every offset checked against the message's length.
+fn options(data: &[u8]) -> Result<Vec<(u8, std::ops::Range<usize>)>, PreloginError> {
+    let mut found = Vec::new();
+    let mut position = 0;
+    loop {
+        let token = *data.get(position).ok_or(PreloginError::Unterminated)?;
+        if token == TERMINATOR {
+            return Ok(found);
+        }
+        let entry = data
+            .get(position..position + 5)
+            .ok_or(PreloginError::Unterminated)?;
+        let offset = usize::from(u16::from_be_bytes([entry[1], entry[2]]));
+        let len = usize::from(u16::from_be_bytes([entry[3], entry[4]]));
+        if data.len() < offset + len {
+            return Err(PreloginError::OutOfBounds {
+                token,
+                offset,
+                end: offset + len,
+                len: data.len(),
+            });
+        }
+        found.push((token, offset..offset + len));
+        position += 5;
+    }
+}
+
 /// Parses the data of the server's PRELOGIN answer.
 pub fn parse_response(data: &[u8]) -> Result<PreloginResponse, PreloginError> {
     let mut response = PreloginResponse {
@@ -128,25 +156,8 @@ pub fn parse_response(data: &[u8]) -> Result<PreloginResponse, PreloginError> {
         mars: None,
         fed_auth_required: None,
     };
-    let mut position = 0;
-    loop {
-        let token = *data.get(position).ok_or(PreloginError::Unterminated)?;
-        if token == TERMINATOR {
-            return Ok(response);
-        }
-        let entry = data
-            .get(position..position + 5)
-            .ok_or(PreloginError::Unterminated)?;
-        let offset = usize::from(u16::from_be_bytes([entry[1], entry[2]]));
-        let len = usize::from(u16::from_be_bytes([entry[3], entry[4]]));
-        let value = data
-            .get(offset..offset + len)
-            .ok_or(PreloginError::OutOfBounds {
-                token,
-                offset,
-                end: offset + len,
-                len: data.len(),
-            })?;
+    for (token, range) in options(data)? {
+        let value = &data[range];
         let at_least = |expected: usize| {
             if value.len() >= expected {
                 Ok(())
@@ -185,8 +196,26 @@ pub fn parse_response(data: &[u8]) -> Result<PreloginResponse, PreloginError> {
             }
             _ => {}
         }
-        position += 5;
     }
+    Ok(response)
+}
+
+/// The server's PRELOGIN answer `data` with its ENCRYPTION value replaced by
+/// `encryption`, every other byte as the server sent it: what a driver is
+/// told when this tool has already secured the connection (see
+/// `probe::tds::secured`).
+pub fn with_encryption(data: &[u8], encryption: Encryption) -> Result<Vec<u8>, PreloginError> {
+    let (_, range) = options(data)?
+        .into_iter()
+        .find(|(token, range)| *token == ENCRYPTION && !range.is_empty())
+        .ok_or(PreloginError::TooShort {
+            token: ENCRYPTION,
+            len: 0,
+            expected: 1,
+        })?;
+    let mut rewritten = data.to_vec();
+    rewritten[range.start] = encryption.code();
+    Ok(rewritten)
 }
 
 #[cfg(test)]
@@ -247,5 +276,23 @@ mod tests {
             parse_response(&[0x01, 0x00, 0x06, 0x00, 0x01, 0xFF, 0x09]),
             Err(PreloginError::UnknownEncryption(9))
         );
+    }
+
+    #[test]
+    fn an_answer_is_rewritten_only_in_its_encryption_value() {
+        let answer = [
+            0x00, 0x00, 0x10, 0x00, 0x06, 0x01, 0x00, 0x16, 0x00, 0x01, 0x04, 0x00, 0x17, 0x00,
+            0x01, 0xFF, 16, 0, 0x0F, 0xA0, 0, 0, 0x03, 0,
+        ];
+        let rewritten = with_encryption(&answer, Encryption::NotSupported).unwrap();
+        assert_eq!(rewritten[0x16], 0x02);
+        let mut unchanged = rewritten.clone();
+        unchanged[0x16] = answer[0x16];
+        assert_eq!(unchanged, answer);
+        let parsed = parse_response(&rewritten).unwrap();
+        assert_eq!(parsed.encryption, Some(Encryption::NotSupported));
+        assert_eq!(parsed.version.unwrap().to_string(), "16.0.4000.0");
+        // An answer without the option cannot be rewritten.
+        assert!(with_encryption(&[0xFF], Encryption::NotSupported).is_err());
     }
 }

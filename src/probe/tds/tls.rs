@@ -21,8 +21,10 @@ use tokio_rustls::TlsConnector;
 use super::failure::{Cause, ProbeError, Stage, within};
 use super::packet::{PacketType, read_message, write_message};
 use super::prelogin::{self, Encryption, PreloginResponse};
+use super::secured::{SecuredSlot, SecuredTds7, Tds7Tls};
 use super::wrapped::PreloginWrapped;
 use crate::probe::tcp::{self, ConnectOutcome};
+use crate::probe::wire_record::Recorded;
 
 /// The ALPN protocol id of TDS 8.0.
 pub const ALPN_TDS8: &[u8] = b"tds/8.0";
@@ -85,13 +87,23 @@ pub struct TlsSession {
 }
 
 /// Records the chain the server presents and accepts it, and accepts the
-/// handshake signatures unchecked: this connection only looks at the server
-/// and never carries a secret, and a certificate too weak for a verifier
-/// (an RSA-1024 key, say) must still be captured to be described.
+/// handshake signatures whether or not they verify: a certificate too weak
+/// for a verifier (an RSA-1024 key, say) must still be captured to be
+/// described. Whether the signatures verified is recorded too: a connection
+/// may carry a login only if the server proved it holds the key of the
+/// certificate judged (see [`secured`](super::secured)).
 #[derive(Debug)]
 struct RecordingVerifier {
     provider: Arc<CryptoProvider>,
     chain: Mutex<Vec<CertificateDer<'static>>>,
+    signatures: Mutex<Signatures>,
+}
+
+/// The handshake signatures the server made, checked against its leaf.
+#[derive(Debug, Default, Clone, Copy)]
+struct Signatures {
+    verified: u32,
+    failed: u32,
 }
 
 impl RecordingVerifier {
@@ -99,11 +111,27 @@ impl RecordingVerifier {
         RecordingVerifier {
             provider,
             chain: Mutex::new(Vec::new()),
+            signatures: Mutex::new(Signatures::default()),
         }
     }
 
     fn chain(&self) -> Vec<CertificateDer<'static>> {
         self.chain.lock().clone()
+    }
+
+    /// The server signed the handshake with the key of the leaf it
+    /// presented, and nothing it signed failed to verify.
+    fn server_proved_its_key(&self) -> bool {
+        let signatures = *self.signatures.lock();
+        signatures.verified > 0 && signatures.failed == 0
+    }
+
+    fn record(&self, checked: Result<HandshakeSignatureValid, rustls::Error>) {
+        let mut signatures = self.signatures.lock();
+        match checked {
+            Ok(_) => signatures.verified += 1,
+            Err(_) => signatures.failed += 1,
+        }
     }
 }
 
@@ -124,19 +152,31 @@ impl ServerCertVerifier for RecordingVerifier {
 
     fn verify_tls12_signature(
         &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.record(rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        ));
         Ok(HandshakeSignatureValid::assertion())
     }
 
     fn verify_tls13_signature(
         &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.record(rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        ));
         Ok(HandshakeSignatureValid::assertion())
     }
 
@@ -213,6 +253,18 @@ pub async fn exchange_prelogin<S: AsyncRead + AsyncWrite + Unpin>(
     stage: Stage,
     timeout: Duration,
 ) -> Result<PreloginResponse, ProbeError> {
+    exchange_prelogin_keeping_answer(stream, encryption, stage, timeout)
+        .await
+        .map(|(response, _)| response)
+}
+
+/// [`exchange_prelogin`], also returning the answer's bytes as sent.
+async fn exchange_prelogin_keeping_answer<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    encryption: Encryption,
+    stage: Stage,
+    timeout: Duration,
+) -> Result<(PreloginResponse, Vec<u8>), ProbeError> {
     within(stage, timeout, async {
         let io = |e: std::io::Error| ProbeError::from_io(stage, &e);
         write_message(stream, PacketType::PreLogin, &prelogin::request(encryption))
@@ -230,14 +282,15 @@ pub async fn exchange_prelogin<S: AsyncRead + AsyncWrite + Unpin>(
                 },
             ));
         }
-        prelogin::parse_response(&data).map_err(|e| {
+        let response = prelogin::parse_response(&data).map_err(|e| {
             ProbeError::new(
                 stage,
                 Cause::BadPrelogin {
                     detail: e.to_string(),
                 },
             )
-        })
+        })?;
+        Ok((response, data))
     })
     .await
 }
@@ -250,6 +303,9 @@ pub struct Tds7Exchange {
     pub prelogin: PreloginResponse,
     /// `None` when the server supports no encryption, so no handshake follows.
     pub tls: Option<Result<TlsSession, ProbeError>>,
+    /// The connection itself, kept for a login when it can carry one
+    /// (see [`secured`](super::secured)); empty otherwise.
+    pub secured: SecuredSlot,
 }
 
 /// `open`: a connection to `addr` already made (the reachability probe's),
@@ -260,45 +316,64 @@ pub async fn probe_tds7(
     server_name: ServerName<'static>,
     timeout: Duration,
 ) -> Result<Tds7Exchange, ProbeError> {
-    let mut stream = match open {
+    let stream = match open {
         Some(stream) => stream,
         None => connect(addr, timeout).await?,
     };
-    let prelogin =
-        exchange_prelogin(&mut stream, Encryption::Off, Stage::Prelogin, timeout).await?;
+    // Recorded from the first byte: if a login follows on this connection,
+    // what it put on the wire is judged from this record.
+    let (mut stream, wire) = Recorded::gated(stream, None);
+    let (prelogin, answer) =
+        exchange_prelogin_keeping_answer(&mut stream, Encryption::Off, Stage::Prelogin, timeout)
+            .await?;
+    let secured = SecuredSlot::default();
     if matches!(prelogin.encryption, None | Some(Encryption::NotSupported)) {
         return Ok(Tds7Exchange {
             prelogin,
             tls: None,
+            secured,
         });
     }
-    let tls = within(
+    let handshake = within(
         Stage::TlsHandshake,
         timeout,
         handshake_in_tds(stream, server_name),
     )
     .await;
+    let tls = handshake.map(|(session, connection)| {
+        if let Some(kept) =
+            connection.and_then(|connection| SecuredTds7::new(connection, wire, &prelogin, &answer))
+        {
+            secured.keep(kept);
+        }
+        session
+    });
     Ok(Tds7Exchange {
         prelogin,
         tls: Some(tls),
+        secured,
     })
 }
 
+/// The handshake inside TDS 7.x, and the connection after it when the
+/// server proved it holds the key of the certificate it presented.
 async fn handshake_in_tds(
-    stream: TcpStream,
+    stream: Recorded<TcpStream>,
     server_name: ServerName<'static>,
-) -> Result<TlsSession, ProbeError> {
+) -> Result<(TlsSession, Option<Tds7Tls>), ProbeError> {
     let verifier = Arc::new(RecordingVerifier::new(crypto_provider()));
-    let tls = connector(verifier.clone(), None)?
+    let mut tls = connector(verifier.clone(), None)?
         .connect(server_name, PreloginWrapped::new(stream))
         .await
         .map_err(|e| ProbeError::from_io(Stage::TlsHandshake, &e))?;
     let (wrapped, connection) = tls.get_ref();
-    Ok(session(
-        connection,
-        verifier.chain(),
-        &wrapped.server_packet_types,
-    ))
+    let session = session(connection, verifier.chain(), &wrapped.server_packet_types);
+    if !verifier.server_proved_its_key() {
+        return Ok((session, None));
+    }
+    // From here on TLS records travel bare, as after any TDS 7.x handshake.
+    tls.get_mut().0.handshake_done();
+    Ok((session, Some(tls)))
 }
 
 /// TDS 8.0 strict: TLS on the bare connection, then PRELOGIN inside it.
@@ -425,6 +500,16 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_proves_its_key_only_when_every_signature_verified() {
+        let verifier = RecordingVerifier::new(crypto_provider());
+        assert!(!verifier.server_proved_its_key(), "nothing signed yet");
+        verifier.record(Ok(HandshakeSignatureValid::assertion()));
+        assert!(verifier.server_proved_its_key());
+        verifier.record(Err(rustls::Error::General("bad signature".into())));
+        assert!(!verifier.server_proved_its_key());
+    }
 
     #[test]
     fn versions_are_named() {
