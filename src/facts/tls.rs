@@ -286,8 +286,11 @@ impl Fact for JudgedChain {
 
     async fn gather(ctx: &RunContext) -> Result<ChainTrust, Stop> {
         async move {
-            let chain = ctx.fact::<PresentedChain>().await?;
-            let store = ctx.fact::<TrustAnchors>().await?;
+            // The store loads (on a blocking thread) while the handshake
+            // runs: it was on the path every login waits on.
+            let (chain, store) =
+                futures::join!(ctx.fact::<PresentedChain>(), ctx.fact::<TrustAnchors>());
+            let (chain, store) = (chain?, store?);
             let judgement = trust::judge(
                 &chain.chain_der,
                 &chain.certificates,
