@@ -18,7 +18,7 @@ use crate::context::{Fact, RunContext};
 use crate::facts::net::SqlEndpoint;
 use crate::facts::tls::{
     ChainSource, LoginTrust, LoginTrustVerdict, Prelogin, PresentedChain, Tds7Connection,
-    Tds8Strict,
+    Tds8Strict, TrustAnchors,
 };
 use crate::finding::{Finding, Stop};
 use crate::probe::sql::{
@@ -468,8 +468,13 @@ async fn early_login(
 /// The TLS probe's TDS 7.x connection, when it can carry a login (the
 /// first login to ask takes it).
 async fn probe_connection(ctx: &RunContext) -> Option<SecuredTds7> {
-    let connection = ctx.fact::<Tds7Connection>().boxed().await.ok()?;
-    connection.as_ref().as_ref().ok()?.secured.take()
+    // The trust anchors load meanwhile: the clearance needs them next, and
+    // nothing else asks for them before the chain has arrived.
+    let (connection, _) = futures::join!(
+        ctx.fact::<Tds7Connection>().boxed(),
+        ctx.fact::<TrustAnchors>().boxed()
+    );
+    connection.ok()?.as_ref().as_ref().ok()?.secured.take()
 }
 
 /// [`early_login`] on the TLS probe's connection: LOGIN7 only once the
