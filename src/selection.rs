@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::profiles::{Profile, Profiles, glob_set};
+use crate::profiles::{Patterns, Profile, Profiles};
 use crate::registry::{Check, Registry};
 use crate::suggest::did_you_mean;
 use crate::target::AppKind;
@@ -60,7 +60,7 @@ pub fn plan(
         )
     })?;
     for pattern in selection.include.iter().chain(&selection.exclude) {
-        let set = glob_set(std::slice::from_ref(pattern))?;
+        let set = Patterns::new(std::slice::from_ref(pattern))?;
         if !registry.ids().any(|id| set.is_match(id)) {
             return Err(format!(
                 "`{pattern}` matches no check{}; `mssql-preflight list` shows them all",
@@ -68,8 +68,8 @@ pub fn plan(
             ));
         }
     }
-    let include = glob_set(&selection.include)?;
-    let exclude = glob_set(&selection.exclude)?;
+    let include = Patterns::new(&selection.include)?;
+    let exclude = Patterns::new(&selection.exclude)?;
     let checks = registry
         .iter()
         .filter(|c| {

@@ -3,7 +3,7 @@
 //! profile's patterns and parameters. It sits above the target and the profiles
 //! (which know no checks) and the registry (which knows no settings files).
 
-use crate::profiles::{Profiles, glob_set};
+use crate::profiles::{Patterns, Profiles};
 use crate::registry::Registry;
 use crate::suggest::did_you_mean;
 use crate::target::{Target, TargetError};
@@ -110,12 +110,8 @@ pub fn validate_table(
 pub fn validate_profiles(registry: &Registry, profiles: &Profiles) -> Result<(), String> {
     for profile in profiles.iter() {
         for pattern in profile.patterns.iter().chain(&profile.exclude) {
-            // A one-pattern GlobSet, as selection uses: it matches a
-            // literal or a `prefix.*` without building a regex, which
-            // `Glob::compile_matcher` always does (a fifth of `list`'s
-            // CPU, every process: issue 14).
-            let glob = glob_set(std::slice::from_ref(pattern))?;
-            if !registry.ids().any(|id| glob.is_match(id)) {
+            let one = Patterns::new(std::slice::from_ref(pattern))?;
+            if !registry.ids().any(|id| one.is_match(id)) {
                 return Err(format!(
                     "profile `{}`: pattern `{pattern}` matches no check",
                     profile.name

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::profiles::glob_set;
+use crate::profiles::Patterns;
 use crate::target::{SecretInputs, Target, TargetError, TargetOverrides};
 use crate::tomlfile::{self, TomlError};
 
@@ -96,7 +96,7 @@ impl Inventory {
             return Ok(self.entries.iter().collect());
         }
         for pattern in only {
-            let names = glob_set(std::slice::from_ref(pattern))?;
+            let names = Patterns::new(std::slice::from_ref(pattern))?;
             if !self
                 .entries
                 .iter()
@@ -115,7 +115,7 @@ impl Inventory {
                 ));
             }
         }
-        let names = glob_set(only)?;
+        let names = Patterns::new(only)?;
         Ok(self
             .entries
             .iter()

@@ -226,7 +226,7 @@ pub fn add_to(
                 probe
                     .review()
                     .warnings
-                    .into_iter()
+                    .iter()
                     .map(|warning| format!("{}: check `{id}`: {warning}", declared.at)),
             );
         }

@@ -1,6 +1,8 @@
 //! `[check.sql]`: a query run on an account's session, and an expectation
 //! on its value (the first column of the first row) or on its rows.
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -33,6 +35,10 @@ pub struct SqlProbe {
     /// ("the log of `{database_name}` is {log_handling}"). Without it the
     /// message states the value ("the value is 1").
     pub message: Option<String>,
+    /// The query's [`CatalogReview`], made at its first use: the check's
+    /// description, the pack's load-time warnings and every run ask for it.
+    #[serde(skip)]
+    review: OnceLock<CatalogReview>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -106,7 +112,7 @@ impl QueryResult {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CatalogReview {
     /// (object, the platforms that have it) for each documented system object.
-    pub needs: Vec<(String, Vec<CatalogPlatform>)>,
+    pub needs: Vec<(&'static str, &'static [CatalogPlatform])>,
     /// What the catalog cannot vouch for: an unknown system object, a query
     /// the T-SQL parser cannot read. Shown as load-time warnings.
     pub warnings: Vec<String>,
@@ -130,43 +136,15 @@ impl CatalogReview {
         self.needs
             .iter()
             .find(|(_, platforms)| !platforms.contains(&platform))
-            .map(|(object, _)| object.as_str())
+            .map(|(object, _)| *object)
     }
 }
 
 impl SqlProbe {
-    /// What the catalog says about this query's system objects.
-    pub fn review(&self) -> CatalogReview {
-        let mut review = CatalogReview::default();
-        let references = match mssql_emulator::references(&self.query) {
-            Ok(references) => references,
-            Err(reason) => {
-                review.warnings.push(format!(
-                    "the query cannot be checked against SQL Server's catalog: the T-SQL parser {reason}"
-                ));
-                return review;
-            }
-        };
-        let catalog = SqlCatalog::get();
-        for parts in &references.objects {
-            let ObjectName::System { key, .. } = SqlCatalog::classify(parts) else {
-                continue;
-            };
-            match catalog.object(&key) {
-                Some(object) => {
-                    if !review.needs.iter().any(|(known, _)| *known == object.name) {
-                        review
-                            .needs
-                            .push((object.name.clone(), object.applies_to.clone()));
-                    }
-                }
-                None => review.warnings.push(format!(
-                    "the query reads {}, which is not in SQL Server's documented catalog as this tool knows it: check the spelling (the server would answer error 208); where it is right, the tool cannot tell on which platforms the check runs",
-                    parts.join(".")
-                )),
-            }
-        }
-        review
+    /// What the catalog says about this query's system objects; worked out
+    /// once per probe (a T-SQL parse), however often it is asked.
+    pub fn review(&self) -> &CatalogReview {
+        self.review.get_or_init(|| review(&self.query))
     }
 
     pub(super) fn validate(&self) -> Result<(), String> {
@@ -343,6 +321,38 @@ impl SqlProbe {
             .evidence("row_count", result.rows.len())
             .evidence("rows", result.sample()))
     }
+}
+
+/// What SQL Server's documented catalog says about the system objects
+/// `query` reads (see [`SqlProbe::review`]).
+fn review(query: &str) -> CatalogReview {
+    let mut review = CatalogReview::default();
+    let references = match mssql_emulator::references(query) {
+        Ok(references) => references,
+        Err(reason) => {
+            review.warnings.push(format!(
+                "the query cannot be checked against SQL Server's catalog: the T-SQL parser {reason}"
+            ));
+            return review;
+        }
+    };
+    for parts in &references.objects {
+        let ObjectName::System { key, .. } = SqlCatalog::classify(parts) else {
+            continue;
+        };
+        match SqlCatalog::object_platforms(&key) {
+            Some(needed) => {
+                if !review.needs.contains(&needed) {
+                    review.needs.push(needed);
+                }
+            }
+            None => review.warnings.push(format!(
+                "the query reads {}, which is not in SQL Server's documented catalog as this tool knows it: check the spelling (the server would answer error 208); where it is right, the tool cannot tell on which platforms the check runs",
+                parts.join(".")
+            )),
+        }
+    }
+    review
 }
 
 /// `template` with each `{column}` replaced by that column's value in the
@@ -604,6 +614,49 @@ mod tests {
         assert_eq!(
             p.judge(&meta(), &result(vec![vec![Value::Null]])),
             Err(Stop::not_applicable("not a Passwordstate database"))
+        );
+    }
+
+    #[test]
+    fn the_catalog_review_is_made_once_and_says_where_the_query_runs() {
+        let p: SqlProbe = toml::from_str(
+            "query = \"SELECT r.last_log_backup_lsn FROM sys.databases AS d JOIN sys.database_recovery_status AS r ON r.database_id = d.database_id\"\nexpect.value.equals = 1",
+        )
+        .unwrap();
+        let review = p.review();
+        assert!(std::ptr::eq(review, p.review()), "worked out again");
+        assert!(review.warnings.is_empty(), "{review:?}");
+        assert_eq!(
+            review.platforms(),
+            [
+                CatalogPlatform::SqlServer,
+                CatalogPlatform::AzureSqlManagedInstance,
+                CatalogPlatform::AmazonRds
+            ]
+        );
+        assert_eq!(
+            review.missing_on(CatalogPlatform::AzureSqlDatabase),
+            Some("sys.database_recovery_status")
+        );
+        assert_eq!(review.missing_on(CatalogPlatform::SqlServer), None);
+    }
+
+    #[test]
+    fn a_review_warns_of_what_the_catalog_cannot_vouch_for() {
+        let unknown: SqlProbe =
+            toml::from_str("query = \"SELECT name FROM sys.databasez\"\nexpect.rows.equals = 1")
+                .unwrap();
+        let warnings = &unknown.review().warnings;
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("reads sys.databasez"), "{warnings:?}");
+        assert_eq!(unknown.review().platforms(), CatalogPlatform::ALL);
+        let unreadable: SqlProbe =
+            toml::from_str("query = \"MERGE INTO x USING y ON 1 = 1\"\nexpect.rows.equals = 1")
+                .unwrap();
+        assert!(
+            unreadable.review().warnings[0].contains("the T-SQL parser cannot parse"),
+            "{:?}",
+            unreadable.review()
         );
     }
 
