@@ -169,7 +169,15 @@ async fn profiles_on_windows_match_linux_check_for_check() {
             windows_verdicts, linux_verdicts,
             "{profile}: Windows and Linux disagree"
         );
-        assert_eq!(windows.status.code(), linux.status.code(), "{profile}");
+        assert_eq!(
+            windows.status.code(),
+            linux.status.code(),
+            "{profile}: Windows run ended {:?}, Linux run {:?}\nWindows stderr:\n{}\nLinux stderr:\n{}",
+            windows.status,
+            linux.status,
+            String::from_utf8_lossy(&windows.stderr),
+            String::from_utf8_lossy(&linux.stderr)
+        );
         for id in must_pass {
             assert_eq!(
                 windows_verdicts.get(*id).map(String::as_str),
